@@ -1,0 +1,5 @@
+"""``python -m monitor`` is ``legation``."""
+
+from monitor.cli import main
+
+main()

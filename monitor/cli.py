@@ -1,0 +1,207 @@
+"""The ``legation`` command: thin wrappers that load config, run one coroutine, and exit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Coroutine
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import click
+
+from monitor import __version__
+from monitor.config import Config, load_config
+from monitor.errors import ConfigError
+from monitor.log import configure_logging
+from monitor.service import archive_channels
+from storage.db import open_archive
+from storage.errors import SearchQueryError, StorageError
+from storage.models import ChannelState, ChannelStatus, SaveResult, SearchHit, format_timestamp
+from storage.channels import get_status
+from storage.posts import SNIPPET_CLOSE, SNIPPET_OPEN, search_posts
+
+T = TypeVar("T")
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-c", "--config", "config_path", type=click.Path(dir_okay=False), envvar="LEGATION_CONFIG",
+    help="TOML config file (default: ./legation.toml if present, else built-in defaults "
+         "that follow MFARussia into ./legation.sqlite3).",
+)
+@click.version_option(__version__, prog_name="legation")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """Archive Telegram channels, their edits and deletions, into SQLite."""
+    ctx.obj = config_path
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="legation")
+
+
+def _config(ctx: click.Context) -> Config:
+    try:
+        config = load_config(ctx.obj)
+    except ConfigError as exc:
+        _fail(f"config error: {exc}", EXIT_USAGE)
+    configure_logging(config.log.level, config.log.format)
+    return config
+
+
+def _fail(message: str, code: int) -> Any:
+    click.echo(f"legation: {message}", err=True)
+    sys.exit(code)
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coroutine)
+    except KeyboardInterrupt:
+        _fail("interrupted; run the same command again to resume", EXIT_INTERRUPTED)
+    except StorageError as exc:
+        _fail(str(exc), EXIT_FAILED)
+    raise AssertionError("unreachable")
+
+
+def _channels(config: Config, wanted: tuple[str, ...]) -> list[str]:
+    try:
+        return config.channel_names(wanted)
+    except ConfigError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    raise AssertionError("unreachable")
+
+
+class ProgressLine:
+    """Live progress on a terminal (posts saved, oldest id); silent when piped."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+        self.width = 0
+
+    def __call__(self, username: str, state: ChannelState, total: SaveResult) -> None:
+        if not self.enabled:
+            return
+        line = (f"{username}: {total.new} new, {total.changed} changed; "
+                f"newest id {state.head_id or '-'}, oldest id {state.tail_id or '-'}")
+        click.echo("\r" + line.ljust(self.width), nl=False, err=True)
+        self.width = len(line)
+
+    def done(self) -> None:
+        if self.enabled and self.width:
+            click.echo(err=True)
+
+
+def _archive(ctx: click.Context, channels: tuple[str, ...], *, backfill: bool) -> None:
+    config = _config(ctx)
+    names = _channels(config, channels)
+    progress = ProgressLine()
+    try:
+        outcomes = _run(archive_channels(config, names, backfill=backfill, progress=progress))
+    finally:
+        progress.done()
+    for outcome in outcomes:
+        saved = outcome.saved
+        summary = outcome.error or f"{saved.new} new, {saved.changed} changed, {saved.unchanged} unchanged"
+        click.echo(f"{outcome.username}: {summary}")
+    if any(o.error for o in outcomes):
+        sys.exit(EXIT_FAILED)
+
+
+@cli.command()
+@click.argument("channels", nargs=-1)
+@click.pass_context
+def backfill(ctx: click.Context, channels: tuple[str, ...]) -> None:
+    """Walk each channel's full history back to its first post, then exit.
+
+    Resumable: interrupted at any moment, the next run continues where it
+    stopped. CHANNELS default to every configured channel.
+    """
+    _archive(ctx, channels, backfill=True)
+
+
+@cli.command()
+@click.argument("channels", nargs=-1)
+@click.pass_context
+def sync(ctx: click.Context, channels: tuple[str, ...]) -> None:
+    """One incremental pass: fetch what is new since the last saved post, then exit.
+
+    This is exactly one round of what the daemon does. CHANNELS default to every
+    configured channel.
+    """
+    _archive(ctx, channels, backfill=False)
+
+
+def _since(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2024-05-01 or 2024-05-01T12:00") from None
+    return format_timestamp(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--channel", help="Only this channel.")
+@click.option("--since", help="Only posts on or after this date (2024-05-01).")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@click.pass_context
+def search(ctx: click.Context, query: str, channel: str | None, since: str | None, limit: int) -> None:
+    """Full-text search of post text, newest first, with highlighted snippets.
+
+    QUERY is SQLite FTS5 syntax: words, "exact phrases", OR, NOT, prefix*.
+    """
+    config = _config(ctx)
+    since_at = _since(since)
+
+    async def query_archive() -> list[SearchHit]:
+        async with open_archive(config.database, create=False) as conn:
+            return await search_posts(conn, query, channel=channel, since=since_at, limit=limit)
+
+    try:
+        hits = _run(query_archive())
+    except SearchQueryError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    tty = sys.stdout.isatty()
+    opening, closing = ("\033[1m", "\033[0m") if tty else ("[", "]")
+    web = config.telegram.web_url
+    for hit in hits:
+        snippet = " ".join(hit.snippet.split()).replace(SNIPPET_OPEN, opening).replace(SNIPPET_CLOSE, closing)
+        click.echo(f"{hit.date or '-'}  {web}/{hit.username}/{hit.post_id}\n    {snippet}")
+    if not hits:
+        click.echo("no matches", err=True)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Per channel: posts archived, newest and oldest id, last sync, last error."""
+    config = _config(ctx)
+
+    async def read_status() -> list[ChannelStatus]:
+        async with open_archive(config.database, create=False) as conn:
+            return await get_status(conn)
+
+    rows = _run(read_status())
+    if as_json:
+        click.echo(json.dumps([asdict(r) for r in rows], ensure_ascii=False, indent=2))
+        return
+    click.echo(f"archive: {config.database}")
+    header = ("channel", "posts", "newest", "oldest", "backfill", "last sync", "last error")
+    table = [header] + [
+        (r.username, str(r.posts), str(r.newest_id or "-"), str(r.oldest_id or "-"),
+         "done" if r.backfill_done_at else "partial", r.last_sync_at or "never",
+         f"{r.last_error_at}: {r.last_error}" if r.last_error else "-")
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
+    for row in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])

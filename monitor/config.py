@@ -1,0 +1,314 @@
+"""TOML configuration, validated at start-up into frozen records."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from monitor import __version__
+from monitor.errors import ConfigError
+
+DEFAULT_DATABASE = "legation.sqlite3"
+DEFAULT_CHANNEL = "MFARussia"
+DEFAULT_CONFIG_FILE = "legation.toml"
+DEFAULT_USER_AGENT = f"legation/{__version__} (Telegram channel archiver)"
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("auto", "console", "json")
+
+# Telegram usernames: a letter, then letters, digits and underscores; 4 to 32 long.
+USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramConfig:
+    web_url: str = "https://t.me"
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkConfig:
+    proxy: str | None = None
+    ca_bundle: Path | None = None
+    user_agent: str = DEFAULT_USER_AGENT
+    timeout: float = 30.0
+    request_delay: float = 2.0
+    max_retries: int = 5
+    retry_backoff: float = 2.0
+    max_retry_wait: float = 600.0
+    max_response_size: int = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    level: str = "info"
+    format: str = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelConfig:
+    name: str
+    backfill: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    database: Path = Path(DEFAULT_DATABASE)
+    telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    channels: tuple[ChannelConfig, ...] = (ChannelConfig(DEFAULT_CHANNEL),)
+    source: Path | None = None
+
+    def channel_names(self, wanted: tuple[str, ...] = ()) -> list[str]:
+        """The configured channels, or those of ``wanted`` (which must be configured)."""
+        names = [c.name for c in self.channels]
+        if not wanted:
+            return names
+        by_key = {n.lower(): n for n in names}
+        unknown = [w for w in wanted if normalise_channel_name(w).lower() not in by_key]
+        if unknown:
+            raise ConfigError("channels", f"not configured: {', '.join(unknown)}")
+        return [by_key[normalise_channel_name(w).lower()] for w in wanted]
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Read ``path``; with none, ``./legation.toml`` if present, else the built-in defaults."""
+    if path is None:
+        if not Path(DEFAULT_CONFIG_FILE).exists():
+            return Config()
+        path = DEFAULT_CONFIG_FILE
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("config", f"file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("config", f"cannot read {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("config", f"{path} is not valid TOML: {exc}") from None
+    return parse_config(raw, base=path.resolve().parent, source=path)
+
+
+def parse_config(raw: Mapping[str, Any], *, base: Path, source: Path | None = None) -> Config:
+    """Validate a parsed TOML document; relative paths are taken from ``base``."""
+    top = _Section("", raw, {"database", "telegram", "network", "log", "channels"})
+    channels = _parse_channels(raw.get("channels"))
+    return Config(
+        database=base / top.get("database", _string, DEFAULT_DATABASE),
+        telegram=_parse_telegram(_Section.child(raw, "telegram", {"web_url"})),
+        network=_parse_network(_Section.child(raw, "network", set(NetworkConfig.__slots__)), base),
+        log=_parse_log(_Section.child(raw, "log", {"level", "format"})),
+        channels=channels,
+        source=source,
+    )
+
+
+class _Section:
+    """One table of the document: unknown keys are errors; values pass through checkers."""
+
+    def __init__(self, prefix: str, table: Mapping[str, Any], known: set[str]) -> None:
+        self.prefix, self.table = prefix, table
+        for key in table:
+            if key not in known:
+                raise ConfigError(self.key(key), f"unknown key (known: {', '.join(sorted(known))})")
+
+    @classmethod
+    def child(cls, raw: Mapping[str, Any], name: str, known: set[str]) -> _Section:
+        table = raw.get(name, {})
+        if not isinstance(table, Mapping):
+            raise ConfigError(name, "must be a table, e.g. [" + name + "]")
+        return cls(name, table, known)
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def get(self, name: str, check: Callable[[str, Any], T], default: T) -> T:
+        if name not in self.table:
+            return default
+        return check(self.key(name), self.table[name])
+
+
+def _parse_telegram(section: _Section) -> TelegramConfig:
+    return TelegramConfig(web_url=section.get("web_url", _http_url, TelegramConfig.web_url))
+
+
+def _parse_network(section: _Section, base: Path) -> NetworkConfig:
+    d = NetworkConfig()
+    ca_bundle = section.get("ca_bundle", _string, "")
+    return NetworkConfig(
+        proxy=section.get("proxy", _proxy_url, None),
+        ca_bundle=_existing_file("network.ca_bundle", base / ca_bundle) if ca_bundle else None,
+        user_agent=section.get("user_agent", _string, d.user_agent),
+        timeout=section.get("timeout", _positive_duration, d.timeout),
+        request_delay=section.get("request_delay", _duration, d.request_delay),
+        max_retries=section.get("max_retries", _count, d.max_retries),
+        retry_backoff=section.get("retry_backoff", _duration, d.retry_backoff),
+        max_retry_wait=section.get("max_retry_wait", _duration, d.max_retry_wait),
+        max_response_size=section.get("max_response_size", _positive_int, d.max_response_size),
+    )
+
+
+def _parse_log(section: _Section) -> LogConfig:
+    return LogConfig(
+        level=section.get("level", _choice(LOG_LEVELS), "info"),
+        format=section.get("format", _choice(LOG_FORMATS), "auto"),
+    )
+
+
+def _parse_channels(raw: Any) -> tuple[ChannelConfig, ...]:
+    if raw is None or raw == []:
+        raise ConfigError("channels", 'no channels configured; add [[channels]] with name = "MFARussia"')
+    if not isinstance(raw, list):
+        raise ConfigError("channels", "must be an array of tables: [[channels]]")
+    channels: list[ChannelConfig] = []
+    seen: set[str] = set()
+    for index, table in enumerate(raw):
+        prefix = f"channels[{index}]"
+        if not isinstance(table, Mapping):
+            raise ConfigError(prefix, "must be a table with a name")
+        section = _Section(prefix, table, {"name", "backfill"})
+        if "name" not in table:
+            raise ConfigError(f"{prefix}.name", "missing")
+        name = _channel_name(f"{prefix}.name", table["name"])
+        if name.lower() in seen:
+            raise ConfigError(f"{prefix}.name", f"channel {name!r} is listed twice")
+        seen.add(name.lower())
+        channels.append(ChannelConfig(name=name, backfill=section.get("backfill", _bool, True)))
+    return tuple(channels)
+
+
+def normalise_channel_name(value: str) -> str:
+    """``@MFARussia`` and ``https://t.me/s/MFARussia`` both mean ``MFARussia``."""
+    value = value.strip()
+    for prefix in ("https://t.me/s/", "https://t.me/", "http://t.me/s/", "http://t.me/", "t.me/", "@"):
+        if value.startswith(prefix):
+            return value[len(prefix):].rstrip("/")
+    return value
+
+
+def _channel_name(key: str, value: Any) -> str:
+    name = normalise_channel_name(_string(key, value))
+    if not USERNAME.match(name):
+        raise ConfigError(
+            key, f"{value!r} is not a public channel username (letters, digits, _; 4 to 32 long)"
+        )
+    return name
+
+
+def parse_duration(text: str) -> float:
+    """``"500ms"``, ``"2s"``, ``"5m"``, ``"1h"``, ``"1d"`` in seconds; ValueError otherwise."""
+    match = DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like \"500ms\", \"2s\", \"5m\", \"1h\"")
+    return float(match[1]) * DURATION_UNITS[match[2]]
+
+
+# Checkers: (key, value) -> typed value, raising ConfigError that names the key.
+
+
+def _string(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(key, f"expected a string, got {type(value).__name__}")
+    return _expand_env(key, value)
+
+
+def _expand_env(key: str, value: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name = match[1]
+        if name not in os.environ:
+            raise ConfigError(key, f"environment variable {name} is not set")
+        return os.environ[name]
+
+    return ENV_REFERENCE.sub(replace, value)
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(key, f"expected true or false, got {value!r}")
+    return value
+
+
+def _count(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(key, f"expected a whole number >= 0, got {value!r}")
+    return value
+
+
+def _positive_int(key: str, value: Any) -> int:
+    if _count(key, value) == 0:
+        raise ConfigError(key, "must be greater than 0")
+    return int(value)
+
+
+def _duration(key: str, value: Any) -> float:
+    if isinstance(value, bool):
+        raise ConfigError(key, f"expected a duration like \"2s\", got {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        try:
+            seconds = parse_duration(_string(key, value))
+        except ValueError as exc:
+            raise ConfigError(key, str(exc)) from None
+    if seconds < 0:
+        raise ConfigError(key, "must not be negative")
+    return seconds
+
+
+def _positive_duration(key: str, value: Any) -> float:
+    seconds = _duration(key, value)
+    if seconds == 0:
+        raise ConfigError(key, "must be greater than 0")
+    return seconds
+
+
+def _http_url(key: str, value: Any) -> str:
+    url = _string(key, value).rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(key, f"expected an http(s) URL such as https://t.me, got {value!r}")
+    return url
+
+
+def _proxy_url(key: str, value: Any) -> str | None:
+    url = _string(key, value).strip()
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in PROXY_SCHEMES or not parts.hostname:
+        raise ConfigError(
+            key, "expected a proxy URL such as socks5://127.0.0.1:1080 or http://proxy:3128 "
+            f"(schemes: {', '.join(PROXY_SCHEMES)})"
+        )
+    try:
+        parts.port
+    except ValueError:
+        raise ConfigError(key, "the proxy port is not a number") from None
+    return url
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[str, Any], str]:
+    def check(key: str, value: Any) -> str:
+        text = _string(key, value).lower()
+        if text not in options:
+            raise ConfigError(key, f"expected one of {', '.join(options)}, got {value!r}")
+        return text
+
+    return check
+
+
+def _existing_file(key: str, path: Path) -> Path:
+    if not path.is_file():
+        raise ConfigError(key, f"file not found: {path}")
+    return path

@@ -1,0 +1,55 @@
+"""Exceptions raised by the monitor package.
+
+    LegationError
+    ├── ConfigError           a config key is missing, unknown or invalid (exit 2)
+    ├── FetchError            a request failed for good
+    │   ├── FetchFailed       retries exhausted: timeouts, resets, 429, 5xx
+    │   ├── ResponseTooLarge  the body passed the size cap
+    │   └── Stopped           the daemon is stopping; the request was abandoned
+    └── ChannelUnavailable    the channel has no public web preview
+"""
+
+from __future__ import annotations
+
+
+class LegationError(Exception):
+    """Base class of every error raised by :mod:`monitor`."""
+
+
+class ConfigError(LegationError):
+    """A configuration problem, naming the key and the reason."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+class FetchError(LegationError):
+    """A request did not give a usable answer."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"{url}: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+class FetchFailed(FetchError):
+    """Every attempt failed (timeouts, connection errors, 429 or 5xx answers)."""
+
+
+class ResponseTooLarge(FetchError):
+    """The response body was larger than the configured cap."""
+
+
+class Stopped(FetchError):
+    """A stop was requested while the request waited or ran."""
+
+
+class ChannelUnavailable(LegationError):
+    """The channel does not exist, is private, or has its web preview disabled."""
+
+    def __init__(self, username: str, reason: str) -> None:
+        super().__init__(f"{username}: {reason}")
+        self.username = username
+        self.reason = reason

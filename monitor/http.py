@@ -1,0 +1,196 @@
+"""The one HTTP client: proxy, extra CA bundle, per-host politeness delay, bounded retries."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+import certifi
+import httpx
+import structlog
+
+from monitor.config import NetworkConfig
+from monitor.errors import FetchFailed, ResponseTooLarge, Stopped
+
+log = structlog.get_logger(__name__)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
+JITTER = 0.25  # back-off waits vary by up to +-25 %
+MAX_REDIRECTS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A fully read response: final URL, status, headers and body."""
+
+    url: str
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+    encoding: str | None = None
+    redirects: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        return self.content.decode(self.encoding or "utf-8", errors="replace")
+
+
+@dataclass(slots=True)
+class HttpStats:
+    """Counters for status output and benchmarks."""
+
+    requests: int = 0
+    retries: int = 0
+    failures: int = 0
+    by_host: dict[str, int] = field(default_factory=dict)
+
+
+def make_ssl_context(ca_bundle: str | None = None) -> ssl.SSLContext:
+    """System trust store plus certifi, plus ``ca_bundle`` (e.g. the Russian Trusted Root CA)."""
+    context = ssl.create_default_context()
+    context.load_verify_locations(cafile=certifi.where())
+    if ca_bundle:
+        context.load_verify_locations(cafile=ca_bundle)
+    return context
+
+
+def retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds asked for by a ``Retry-After`` header (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class HttpClient:
+    """``get()`` with politeness, retries and a size cap; use as an async context manager."""
+
+    def __init__(
+        self,
+        config: NetworkConfig,
+        *,
+        stop: asyncio.Event | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.config = config
+        self.stop = stop or asyncio.Event()
+        self.stats = HttpStats()
+        self._last_request: dict[str, float] = {}
+        self._host_locks: dict[str, asyncio.Lock] = {}
+        self._client = httpx.AsyncClient(
+            proxy=config.proxy,
+            verify=make_ssl_context(str(config.ca_bundle) if config.ca_bundle else None),
+            timeout=httpx.Timeout(config.timeout),
+            headers={"User-Agent": config.user_agent, **(headers or {})},
+            follow_redirects=True,
+            max_redirects=MAX_REDIRECTS,
+            trust_env=config.proxy is None,
+        )
+
+    async def __aenter__(self) -> HttpClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def get(self, url: str) -> Response:
+        """GET ``url``; 429, 5xx, timeouts and resets are retried, other answers returned."""
+        host = urlsplit(url).hostname or ""
+        attempts = self.config.max_retries + 1
+        for attempt in range(1, attempts + 1):
+            async with self._host_locks.setdefault(host, asyncio.Lock()):
+                await self._wait_turn(host)
+                try:
+                    response = await self._get_once(url, host)
+                except (httpx.TimeoutException, httpx.TransportError, httpx.DecodingError) as exc:
+                    reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
+                    wait = self._backoff(attempt)
+                else:
+                    if response.status not in RETRY_STATUSES:
+                        return response
+                    reason = f"HTTP {response.status}"
+                    asked = retry_after(response.headers.get("retry-after"))
+                    wait = min(asked, self.config.max_retry_wait) if asked is not None else self._backoff(attempt)
+            if attempt == attempts:
+                break
+            self.stats.retries += 1
+            log.warning("request_retry", url=url, attempt=attempt, reason=reason, wait=round(wait, 2))
+            await self.sleep(wait)
+        self.stats.failures += 1
+        raise FetchFailed(url, f"{reason} (after {attempts} attempts)")
+
+    async def _get_once(self, url: str, host: str) -> Response:
+        self.stats.requests += 1
+        self.stats.by_host[host] = self.stats.by_host.get(host, 0) + 1
+        try:
+            async with self._client.stream("GET", url) as response:
+                body = await self._read_capped(url, response)
+                return Response(
+                    url=str(response.url),
+                    status=response.status_code,
+                    headers=dict(response.headers),
+                    content=body,
+                    encoding=response.charset_encoding,
+                    redirects=tuple(str(r.url) for r in response.history),
+                )
+        except httpx.TooManyRedirects as exc:
+            raise FetchFailed(url, f"more than {MAX_REDIRECTS} redirects") from exc
+        except httpx.InvalidURL as exc:
+            raise FetchFailed(url, f"invalid URL: {exc}") from exc
+        finally:
+            self._last_request[host] = time.monotonic()
+
+    async def _read_capped(self, url: str, response: httpx.Response) -> bytes:
+        limit = self.config.max_response_size
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise ResponseTooLarge(url, f"Content-Length {declared} exceeds {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise ResponseTooLarge(url, f"body exceeds {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _wait_turn(self, host: str) -> None:
+        last = self._last_request.get(host)
+        if last is not None:
+            remaining = self.config.request_delay - (time.monotonic() - last)
+            if remaining > 0:
+                await self.sleep(remaining)
+        if self.stop.is_set():
+            raise Stopped(host, "stop requested")
+
+    def _backoff(self, attempt: int) -> float:
+        base = self.config.retry_backoff * (2 ** (attempt - 1))
+        return min(self.config.max_retry_wait, base * random.uniform(1 - JITTER, 1 + JITTER))
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep, waking early (with :class:`Stopped`) when a stop is requested."""
+        if seconds <= 0:
+            return
+        try:
+            await asyncio.wait_for(self.stop.wait(), timeout=seconds)
+        except TimeoutError:
+            return
+        raise Stopped("sleep", "stop requested")

@@ -1,0 +1,94 @@
+"""Finding, splitting and normalising the links of a post."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from urllib.parse import urlsplit, urlunsplit
+
+from storage.models import Link
+
+# A URL runs until white space, quotes, angle brackets or guillemets.
+URL_IN_TEXT = re.compile(r"""(?:https?://|www\.)[^\s<>"'«»“”„\u00a0]+""", re.I)
+SCHEME_INSIDE = re.compile(r"(?<=.)https?://", re.I)
+TRAILING = ".,:;!?'\"»…)]}>。，、；：！？"
+BRACKETS = {")": "(", "]": "[", "}": "{", ">": "<"}
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# Hosts whose URLs legitimately embed another URL: not split.
+EMBEDDING_HOSTS = ("web.archive.org", "archive.org", "archive.ph", "archive.today")
+
+
+def find_urls(text: str) -> list[str]:
+    """URLs in plain text: glued ones split, trailing punctuation and stray brackets dropped."""
+    found: list[str] = []
+    for match in URL_IN_TEXT.finditer(text):
+        for piece in split_glued(match.group(0)):
+            piece = strip_trailing(piece)
+            if piece and _has_host(piece):
+                found.append(piece)
+    return found
+
+
+def split_glued(url: str) -> list[str]:
+    """``https://a/x/https://b/y`` is two URLs, unless the host embeds URLs by design."""
+    host = (urlsplit(url if "://" in url else "http://" + url).hostname or "").lower()
+    if host.endswith(EMBEDDING_HOSTS):
+        return [url]
+    starts = [0] + [m.start() for m in SCHEME_INSIDE.finditer(url)]
+    return [url[a:b] for a, b in zip(starts, starts[1:] + [len(url)], strict=True)]
+
+
+def strip_trailing(url: str) -> str:
+    """Drop trailing punctuation; a closing bracket stays only when it closes one in the URL."""
+    while url and url[-1] in TRAILING:
+        last = url[-1]
+        opener = BRACKETS.get(last)
+        if opener and url.count(opener) >= url.count(last):
+            break
+        url = url[:-1]
+    return url
+
+
+def unescape_href(href: str) -> str:
+    """Undo the double escaping of hidden links (``&amp;amp;``) that t.me sometimes emits."""
+    while "&amp;" in href:
+        href = href.replace("&amp;", "&")
+    return href
+
+
+def normalise_url(url: str) -> str | None:
+    """Lower-case scheme and host, no default port, no fragment, no ``utm_*``; None if unusable."""
+    if url.lower().startswith("www."):
+        url = "http://" + url
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower().rstrip(".")
+    if scheme not in ("http", "https") or not host:
+        return None
+    netloc = host if ":" not in host else f"[{host}]"
+    if port is not None and port != DEFAULT_PORTS.get(scheme):
+        netloc += f":{port}"
+    query = "&".join(
+        pair for pair in parts.query.split("&") if pair and not pair.lower().startswith("utm_")
+    )
+    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+
+
+def _has_host(url: str) -> bool:
+    normalised = normalise_url(url)
+    return normalised is not None and "." in (urlsplit(normalised).hostname or "")
+
+
+def make_links(candidates: Iterable[tuple[str, str]]) -> tuple[Link, ...]:
+    """``(original, kind)`` pairs to deduplicated :class:`Link` records, in first-seen order."""
+    links: dict[tuple[str, str], Link] = {}
+    for original, kind in candidates:
+        url = normalise_url(original)
+        if url is None or (url, kind) in links:
+            continue
+        links[(url, kind)] = Link(url=url, original=original, kind=kind, host=urlsplit(url).hostname)
+    return tuple(links.values())

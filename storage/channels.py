@@ -1,0 +1,115 @@
+"""Queries on channels: registration, channel info, resume state, sync outcome, status."""
+
+from __future__ import annotations
+
+import json
+
+import aiosqlite
+
+from storage.models import ChannelInfo, ChannelState, ChannelStatus
+
+
+async def ensure_channel(conn: aiosqlite.Connection, username: str, now: str) -> int:
+    """The channel's row id, creating the row on first sight."""
+    await conn.execute(
+        "INSERT INTO channels (username, added_at) VALUES (?, ?) ON CONFLICT(username) DO NOTHING",
+        (username, now),
+    )
+    cursor = await conn.execute("SELECT id FROM channels WHERE username = ?", (username,))
+    row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def save_channel_info(
+    conn: aiosqlite.Connection, channel_id: int, info: ChannelInfo, now: str
+) -> None:
+    """Record title, description and counters; fields the page lacked keep their old value."""
+    await conn.execute(
+        """
+        UPDATE channels SET
+            telegram_id = coalesce(?, telegram_id),
+            title = coalesce(?, title),
+            description = coalesce(?, description),
+            subscribers = coalesce(?, subscribers),
+            counters = coalesce(?, counters),
+            updated_at = ?
+        WHERE id = ?
+        """,
+        (
+            info.telegram_id,
+            info.title,
+            info.description,
+            info.subscribers,
+            json.dumps(dict(info.counters), sort_keys=True) if info.counters else None,
+            now,
+            channel_id,
+        ),
+    )
+
+
+async def get_channel_state(conn: aiosqlite.Connection, channel_id: int) -> ChannelState:
+    """The resume state of one channel."""
+    cursor = await conn.execute(
+        """
+        SELECT id, username, head_id, tail_id, backfill_done_at, walk_target, walk_cursor
+        FROM channels WHERE id = ?
+        """,
+        (channel_id,),
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    return ChannelState(*row)
+
+
+async def save_channel_state(conn: aiosqlite.Connection, state: ChannelState) -> None:
+    """Write the resume state; call inside the transaction that saved the posts it describes."""
+    await conn.execute(
+        """
+        UPDATE channels SET head_id = ?, tail_id = ?, backfill_done_at = ?,
+            walk_target = ?, walk_cursor = ?
+        WHERE id = ?
+        """,
+        (
+            state.head_id,
+            state.tail_id,
+            state.backfill_done_at,
+            state.walk_target,
+            state.walk_cursor,
+            state.channel_id,
+        ),
+    )
+
+
+async def save_sync_success(conn: aiosqlite.Connection, channel_id: int, now: str) -> None:
+    """A round finished for this channel: stamp it and clear the last error."""
+    await conn.execute(
+        "UPDATE channels SET last_sync_at = ?, last_error = NULL, last_error_at = NULL WHERE id = ?",
+        (now, channel_id),
+    )
+
+
+async def save_sync_error(
+    conn: aiosqlite.Connection, channel_id: int, error: str, now: str
+) -> None:
+    """A round failed for this channel; ``status`` shows the message."""
+    await conn.execute(
+        "UPDATE channels SET last_error = ?, last_error_at = ? WHERE id = ?",
+        (error, now, channel_id),
+    )
+
+
+async def get_status(conn: aiosqlite.Connection) -> list[ChannelStatus]:
+    """One row per channel, with post counts; ordered by username."""
+    rows = await conn.execute_fetchall(
+        """
+        SELECT c.username, c.title,
+            (SELECT count(*) FROM posts p WHERE p.channel_id = c.id),
+            (SELECT max(post_id) FROM posts p WHERE p.channel_id = c.id),
+            (SELECT min(post_id) FROM posts p WHERE p.channel_id = c.id),
+            c.backfill_done_at, c.last_sync_at, c.last_error, c.last_error_at
+        FROM channels c
+        ORDER BY c.username COLLATE NOCASE
+        """
+    )
+    return [ChannelStatus(*row) for row in rows]

@@ -1,0 +1,61 @@
+"""Opening the archive: pragmas, transactions, and migration on open."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiosqlite
+
+from storage.errors import ArchiveMissing
+from storage.migrate import migrate
+
+BUSY_TIMEOUT_MS = 10_000
+
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
+    "PRAGMA recursive_triggers=ON",
+)
+
+
+async def connect(path: str | Path) -> aiosqlite.Connection:
+    """Open ``path`` in autocommit mode (transactions are explicit) with the house pragmas."""
+    conn = await aiosqlite.connect(str(path), isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    for pragma in PRAGMAS:
+        await conn.execute(pragma)
+    return conn
+
+
+@asynccontextmanager
+async def open_archive(path: str | Path, *, create: bool = True) -> AsyncIterator[aiosqlite.Connection]:
+    """Connect, bring the schema up to date, and close on exit.
+
+    With ``create=False`` a missing file raises :class:`ArchiveMissing` instead of
+    leaving an empty archive behind (for commands that only read).
+    """
+    if not create and str(path) != ":memory:" and not Path(path).exists():
+        raise ArchiveMissing(str(path))
+    conn = await connect(path)
+    try:
+        await migrate(conn)
+        yield conn
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back if the block raises or is cancelled."""
+    await conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        await conn.rollback()
+        raise
+    await conn.commit()

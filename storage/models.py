@@ -1,0 +1,144 @@
+"""Domain records shared by sources and storage: frozen, slotted dataclasses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+LINK_KINDS = ("text", "hidden", "preview", "mention")
+
+# Parts of a media item that change without the post changing (poll results).
+VOLATILE_MEDIA_KEYS = frozenset({"percent", "voters"})
+
+
+def utc_now() -> str:
+    """The current time as ISO-8601 UTC text, the form of every stored timestamp."""
+    return format_timestamp(datetime.now(UTC))
+
+
+def format_timestamp(moment: datetime) -> str:
+    """``2024-05-14T16:10:02Z``: seconds precision, always UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One link of a post: normalised ``url``, the ``original`` text, where it came from."""
+
+    url: str
+    original: str
+    kind: str
+    host: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One channel post as a source captured it."""
+
+    post_id: int
+    date: str | None = None
+    text: str | None = None
+    html: str | None = None
+    views: int | None = None
+    author: str | None = None
+    edited: bool = False
+    forwarded_from: str | None = None
+    forwarded_from_url: str | None = None
+    reply_to: int | None = None
+    reply_to_url: str | None = None
+    grouped_id: int | None = None
+    media: Sequence[Mapping[str, Any]] = ()
+    link_preview: Mapping[str, Any] | None = None
+    service: bool = False
+    links: Sequence[Link] = ()
+
+    def content_hash(self) -> str:
+        """Hash of what counts as content: views, reactions and poll results do not."""
+        content = {
+            "text": self.text,
+            "html": self.html,
+            "media": [_stable(item) for item in self.media],
+            "link_preview": self.link_preview,
+            "forwarded_from": self.forwarded_from,
+            "forwarded_from_url": self.forwarded_from_url,
+        }
+        blob = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _stable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _stable(v) for k, v in value.items() if k not in VOLATILE_MEDIA_KEYS}
+    if isinstance(value, (list, tuple)):
+        return [_stable(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInfo:
+    """What a source knows about a channel itself."""
+
+    username: str
+    telegram_id: int | None = None
+    title: str | None = None
+    description: str | None = None
+    subscribers: int | None = None
+    counters: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelState:
+    """Resume state of one channel; every post in ``[tail_id, head_id]`` is archived."""
+
+    channel_id: int
+    username: str
+    head_id: int | None = None
+    tail_id: int | None = None
+    backfill_done_at: str | None = None
+    walk_target: int | None = None
+    walk_cursor: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStatus:
+    """One row of ``legation status``."""
+
+    username: str
+    title: str | None
+    posts: int
+    newest_id: int | None
+    oldest_id: int | None
+    backfill_done_at: str | None
+    last_sync_at: str | None
+    last_error: str | None
+    last_error_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SaveResult:
+    """What saving a batch of posts did."""
+
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+
+    def __add__(self, other: SaveResult) -> SaveResult:
+        return SaveResult(
+            self.new + other.new, self.changed + other.changed, self.unchanged + other.unchanged
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One post found by full-text search."""
+
+    username: str
+    post_id: int
+    date: str | None
+    snippet: str

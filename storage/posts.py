@@ -1,0 +1,181 @@
+"""Queries on posts: saving a batch with versions and links, reading, full-text search."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import aiosqlite
+
+from storage.errors import SearchQueryError
+from storage.models import Post, SaveResult, SearchHit
+
+UPSERT_POST = """
+INSERT INTO posts (
+    channel_id, post_id, date, text, html, views, author, edited, forwarded_from,
+    forwarded_from_url, reply_to, reply_to_url, grouped_id, media, link_preview, service,
+    content_hash, version, first_seen_at, last_seen_at
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (channel_id, post_id) DO UPDATE SET
+    date = excluded.date,
+    text = excluded.text,
+    html = excluded.html,
+    views = coalesce(excluded.views, posts.views),
+    author = excluded.author,
+    edited = excluded.edited,
+    forwarded_from = excluded.forwarded_from,
+    forwarded_from_url = excluded.forwarded_from_url,
+    reply_to = excluded.reply_to,
+    reply_to_url = excluded.reply_to_url,
+    grouped_id = excluded.grouped_id,
+    media = excluded.media,
+    link_preview = excluded.link_preview,
+    service = excluded.service,
+    content_hash = excluded.content_hash,
+    version = excluded.version,
+    last_seen_at = excluded.last_seen_at
+"""
+
+INSERT_VERSION = """
+INSERT INTO post_versions (
+    channel_id, post_id, version, text, html, media, link_preview, forwarded_from, edited,
+    seen_at, content_hash
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+TOUCH_POST = """
+UPDATE posts SET views = coalesce(?, views), edited = max(edited, ?), last_seen_at = ?
+WHERE channel_id = ? AND post_id = ?
+"""
+
+INSERT_LINK = """
+INSERT INTO links (channel_id, post_id, url, original, kind, host) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (channel_id, post_id, url, kind) DO NOTHING
+"""
+
+
+def _json(value: Any) -> str | None:
+    if value is None or value == () or value == []:
+        return None
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+async def get_versions_of(
+    conn: aiosqlite.Connection, channel_id: int, post_ids: Sequence[int]
+) -> dict[int, tuple[str, int]]:
+    """``post_id -> (content_hash, version)`` for those of ``post_ids`` already archived."""
+    rows = await conn.execute_fetchall(
+        """
+        SELECT post_id, content_hash, version FROM posts
+        WHERE channel_id = ? AND post_id IN (SELECT value FROM json_each(?))
+        """,
+        (channel_id, json.dumps(list(post_ids))),
+    )
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+async def save_posts(
+    conn: aiosqlite.Connection, channel_id: int, posts: Sequence[Post], seen_at: str
+) -> SaveResult:
+    """Insert new posts, version changed ones, touch unchanged ones.
+
+    Call inside a transaction, with the resume state that the batch advances.
+    """
+    known = await get_versions_of(conn, channel_id, [p.post_id for p in posts])
+    upserts: list[tuple[Any, ...]] = []
+    versions: list[tuple[Any, ...]] = []
+    touches: list[tuple[Any, ...]] = []
+    relinked: list[Post] = []
+    for post in posts:
+        digest = post.content_hash()
+        previous = known.get(post.post_id)
+        if previous is not None and previous[0] == digest:
+            touches.append((post.views, int(post.edited), seen_at, channel_id, post.post_id))
+            continue
+        version = 1 if previous is None else previous[1] + 1
+        media, preview = _json(list(post.media)), _json(post.link_preview)
+        upserts.append(_post_row(channel_id, post, media, preview, digest, version, seen_at))
+        versions.append(
+            (channel_id, post.post_id, version, post.text, post.html, media, preview,
+             post.forwarded_from, int(post.edited), seen_at, digest)
+        )
+        relinked.append(post)
+        known[post.post_id] = (digest, version)  # a batch may hold a post twice
+    await conn.executemany(UPSERT_POST, upserts)
+    await conn.executemany(INSERT_VERSION, versions)
+    await conn.executemany(TOUCH_POST, touches)
+    await _replace_links(conn, channel_id, relinked)
+    changed = sum(1 for row in versions if row[2] > 1)
+    return SaveResult(new=len(versions) - changed, changed=changed, unchanged=len(touches))
+
+
+def _post_row(
+    channel_id: int, post: Post, media: str | None, preview: str | None,
+    digest: str, version: int, seen_at: str,
+) -> tuple[Any, ...]:
+    return (
+        channel_id, post.post_id, post.date, post.text, post.html, post.views, post.author,
+        int(post.edited), post.forwarded_from, post.forwarded_from_url, post.reply_to,
+        post.reply_to_url, post.grouped_id, media, preview, int(post.service), digest,
+        version, seen_at, seen_at,
+    )
+
+
+async def _replace_links(conn: aiosqlite.Connection, channel_id: int, posts: Sequence[Post]) -> None:
+    if not posts:
+        return
+    await conn.execute(
+        "DELETE FROM links WHERE channel_id = ? AND post_id IN (SELECT value FROM json_each(?))",
+        (channel_id, json.dumps([p.post_id for p in posts])),
+    )
+    await conn.executemany(
+        INSERT_LINK,
+        [
+            (channel_id, post.post_id, link.url, link.original, link.kind, link.host)
+            for post in posts
+            for link in post.links
+        ],
+    )
+
+
+async def count_posts(conn: aiosqlite.Connection, channel_id: int) -> int:
+    """How many posts of one channel are archived."""
+    cursor = await conn.execute("SELECT count(*) FROM posts WHERE channel_id = ?", (channel_id,))
+    row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+SNIPPET_OPEN, SNIPPET_CLOSE = "\x02", "\x03"
+
+
+async def search_posts(
+    conn: aiosqlite.Connection,
+    query: str,
+    *,
+    channel: str | None = None,
+    since: str | None = None,
+    limit: int = 20,
+) -> list[SearchHit]:
+    """Full-text search, newest first; matches are wrapped in ``SNIPPET_OPEN``/``SNIPPET_CLOSE``."""
+    sql = """
+        SELECT c.username, p.post_id, p.date,
+            snippet(posts_fts, 0, ?, ?, '…', 16) AS snippet
+        FROM posts_fts
+        JOIN posts p ON p.rowid = posts_fts.rowid
+        JOIN channels c ON c.id = p.channel_id
+        WHERE posts_fts MATCH ?
+            AND (? IS NULL OR c.username = ? COLLATE NOCASE)
+            AND (? IS NULL OR p.date >= ?)
+        ORDER BY p.date DESC, p.post_id DESC
+        LIMIT ?
+    """
+    params = (SNIPPET_OPEN, SNIPPET_CLOSE, query, channel, channel, since, since, limit)
+    try:
+        rows = await conn.execute_fetchall(sql, params)
+    except sqlite3.OperationalError as exc:
+        if "fts5" in str(exc) or "syntax error" in str(exc) or "no such column" in str(exc):
+            raise SearchQueryError(query, str(exc)) from exc
+        raise
+    return [SearchHit(*row) for row in rows]
