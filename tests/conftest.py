@@ -1,0 +1,66 @@
+"""Shared fixtures: a loopback t.me, config files pointing at it, migrated archives."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from monitor.config import Config, load_config
+from storage.db import open_archive
+from tmeserver import SHARED, FakeTelegram
+
+FAST_NETWORK = """
+[network]
+request_delay = "0s"
+retry_backoff = "10ms"
+max_retry_wait = "2s"
+timeout = "2s"
+max_retries = 3
+"""
+
+
+@pytest.fixture
+def shared() -> Path:
+    """The captured t.me pages in ../shared/fixtures/tme (skip where CI lacks them)."""
+    if not SHARED.is_dir():
+        pytest.skip(f"captured t.me fixtures not found at {SHARED}")
+    return SHARED
+
+
+@pytest.fixture
+def tme() -> Iterator[FakeTelegram]:
+    server = FakeTelegram().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def write_config(tmp_path: Path, tme: FakeTelegram) -> Callable[..., Path]:
+    """Factory: a config file for ``channels`` against the loopback t.me."""
+
+    def write(*channels: str, extra: str = "", network: str = FAST_NETWORK) -> Path:
+        lines = [f'database = "{tmp_path / "archive.sqlite3"}"', "[telegram]", f'web_url = "{tme.url}"']
+        text = "\n".join(lines) + "\n" + network + extra
+        text += "".join(f'\n[[channels]]\nname = "{name}"\n' for name in channels)
+        path = tmp_path / "legation.toml"
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def make_config(write_config: Callable[..., Path]) -> Callable[..., Config]:
+    def make(*channels: str, **kwargs: str) -> Config:
+        return load_config(write_config(*channels, **kwargs))
+
+    return make
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[aiosqlite.Connection]:
+    async with open_archive(tmp_path / "archive.sqlite3") as conn:
+        yield conn
