@@ -1,0 +1,124 @@
+"""Config: the example loads, defaults are sane, every bad key is named."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitor.config import ChannelConfig, Config, load_config, parse_config, parse_duration
+from monitor.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse(text: str, tmp_path: Path) -> Config:
+    path = tmp_path / "c.toml"
+    path.write_text(text, encoding="utf-8")
+    return load_config(path)
+
+
+def test_the_example_loads_and_follows_mfarussia():
+    config = load_config(ROOT / "config.example.toml")
+
+    assert config.channels == (ChannelConfig("MFARussia", backfill=True),)
+    assert config.database == ROOT / "legation.sqlite3"
+    assert config.telegram.web_url == "https://t.me"
+    assert (config.network.proxy, config.network.ca_bundle) == (None, None)
+    assert (config.network.timeout, config.network.request_delay, config.network.max_retry_wait) == (30.0, 2.0, 600.0)
+
+
+def test_the_example_documents_every_key():
+    text = (ROOT / "config.example.toml").read_text()
+    from monitor.config import NetworkConfig
+    for key in NetworkConfig.__slots__:
+        assert f"\n{key} = " in text, key
+
+
+def test_no_config_means_built_in_defaults(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = load_config(None)
+    assert config.channels == (ChannelConfig("MFARussia"),)
+    assert config.database == Path("legation.sqlite3")
+
+
+def test_durations():
+    assert [parse_duration(v) for v in ("500ms", "2s", "5m", "1h", "1.5s", "1d")] == [0.5, 2, 300, 3600, 1.5, 86400]
+    with pytest.raises(ValueError):
+        parse_duration("5 minutes")
+
+
+def test_environment_references(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEGATION_TEST_PROXY", "socks5://user:secret@127.0.0.1:1080")
+    config = parse('[network]\nproxy = "${LEGATION_TEST_PROXY}"\n[[channels]]\nname = "MFARussia"\n', tmp_path)
+    assert config.network.proxy == "socks5://user:secret@127.0.0.1:1080"
+
+
+def test_channel_name_forms(tmp_path):
+    config = parse('[[channels]]\nname = "@BelTA_eng"\n[[channels]]\nname = "https://t.me/s/mid_rf"\n', tmp_path)
+    assert [c.name for c in config.channels] == ["BelTA_eng", "mid_rf"]
+    assert config.channel_names(("belta_eng",)) == ["BelTA_eng"]
+    with pytest.raises(ConfigError, match="not configured: nope"):
+        config.channel_names(("nope",))
+
+
+BAD = [
+    ('colour = "red"\n[[channels]]\nname = "MFARussia"', "colour", "unknown key"),
+    ('[network]\ntimeout = "soon"\n[[channels]]\nname = "MFARussia"', "network.timeout", "not a duration"),
+    ('[network]\nrequest_delay = "-1s"\n[[channels]]\nname = "MFARussia"', "network.request_delay", "not a duration"),
+    ('[network]\nproxy = "ftp://x:21"\n[[channels]]\nname = "MFARussia"', "network.proxy", "proxy URL"),
+    ('[network]\nca_bundle = "missing.pem"\n[[channels]]\nname = "MFARussia"', "network.ca_bundle", "file not found"),
+    ('[network]\nmax_retries = -1\n[[channels]]\nname = "MFARussia"', "network.max_retries", "whole number"),
+    ('[network]\nproxy = "${LEGATION_UNSET_VARIABLE}"\n[[channels]]\nname = "MFARussia"', "network.proxy", "LEGATION_UNSET_VARIABLE is not set"),
+    ('[telegram]\nweb_url = "t.me"\n[[channels]]\nname = "MFARussia"', "telegram.web_url", "http(s) URL"),
+    ('[log]\nlevel = "loud"\n[[channels]]\nname = "MFARussia"', "log.level", "expected one of"),
+    ('database = 5\n[[channels]]\nname = "MFARussia"', "database", "expected a string"),
+    ('telegram = 1\n[[channels]]\nname = "MFARussia"', "telegram", "must be a table"),
+    ("", "channels", "no channels configured"),
+    ('[[channels]]\nname = "../etc/passwd"', "channels[0].name", "not a public channel username"),
+    ('[[channels]]\nname = "MFARussia?before=1"', "channels[0].name", "not a public channel username"),
+    ('[[channels]]\nname = "MFАRussia"', "channels[0].name", "not a public channel username"),  # Cyrillic А
+    ('[[channels]]\nname = "MFARussia"\n[[channels]]\nname = "mfarussia"', "channels[1].name", "listed twice"),
+    ('[[channels]]\nname = "MFARussia"\nbackfill = "yes"', "channels[0].backfill", "true or false"),
+    ('[[channels]]\nname = "MFARussia"\nsource = "web"', "channels[0].source", "unknown key"),
+    ('[[channels]]\nbackfill = true', "channels[0].name", "missing"),
+    ("[[channels]\nname=", "config", "not valid TOML"),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "reason"), BAD)
+def test_bad_config_names_the_key(tmp_path, text, key, reason):
+    with pytest.raises(ConfigError) as caught:
+        parse(text, tmp_path)
+    assert caught.value.key == key
+    assert reason in caught.value.reason
+
+
+def test_bad_config_exits_2_with_one_line_and_no_traceback(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('[network]\ntimeout = "soon"\n[[channels]]\nname = "MFARussia"\n')
+
+    done = subprocess.run([sys.executable, "-m", "monitor", "-c", str(path), "status"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "legation: config error: network.timeout: 'soon' is not a duration like \"500ms\", \"2s\", \"5m\", \"1h\""
+    ]
+    assert "Traceback" not in done.stderr
+
+
+def test_a_missing_config_file_exits_2(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "monitor", "-c", str(tmp_path / "nope.toml"), "sync"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 2
+    assert "config error: config: file not found" in done.stderr
+
+
+def test_parse_config_takes_relative_paths_from_the_config_directory(tmp_path):
+    (tmp_path / "ca.pem").write_text("not really a certificate")
+    config = parse_config({"database": "a.sqlite3", "network": {"ca_bundle": "ca.pem"},
+                           "channels": [{"name": "MFARussia"}]}, base=tmp_path)
+    assert (config.database, config.network.ca_bundle) == (tmp_path / "a.sqlite3", tmp_path / "ca.pem")
