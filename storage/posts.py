@@ -148,6 +148,7 @@ async def count_posts(conn: aiosqlite.Connection, channel_id: int) -> int:
 
 
 SNIPPET_OPEN, SNIPPET_CLOSE = "\x02", "\x03"
+DATABASE_TROUBLE = ("locked", "busy", "disk", "malformed", "readonly", "unable to open")
 
 
 async def search_posts(
@@ -175,7 +176,8 @@ async def search_posts(
     try:
         rows = await conn.execute_fetchall(sql, params)
     except sqlite3.OperationalError as exc:
-        if "fts5" in str(exc) or "syntax error" in str(exc) or "no such column" in str(exc):
-            raise SearchQueryError(query, str(exc)) from exc
-        raise
+        # The statement is fixed, so an error is the query's, unless the database itself ails.
+        if any(word in str(exc) for word in DATABASE_TROUBLE):
+            raise
+        raise SearchQueryError(query, str(exc)) from exc
     return [SearchHit(*row) for row in rows]

@@ -1,0 +1,157 @@
+"""Storage: migrator, fresh vs upgraded schema, saving with versions and links, FTS search."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from storage.channels import ensure_channel
+from storage.db import connect, open_archive, transaction
+from storage.errors import ArchiveMissing, MigrationError, SearchQueryError
+from storage.migrate import Migration, load_migrations, migrate, split_statements
+from storage.models import Link, Post
+from storage.posts import save_posts, search_posts
+
+
+def schema(path) -> list[tuple]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name"
+        ).fetchall()
+
+
+async def test_migrations_apply_once_and_are_recorded(tmp_path):
+    conn = await connect(tmp_path / "a.sqlite3")
+    try:
+        applied = await migrate(conn)
+        again = await migrate(conn)
+        rows = await conn.execute_fetchall("SELECT version, name FROM schema_migrations ORDER BY version")
+        mode = await conn.execute_fetchall("PRAGMA journal_mode")
+    finally:
+        await conn.close()
+    assert [m.version for m in applied] == [m.version for m in load_migrations()]
+    assert again == []
+    assert [tuple(r) for r in rows] == [(m.version, m.name) for m in load_migrations()]
+    assert mode[0][0] == "wal"
+
+
+@pytest.mark.parametrize("start", range(1, len(load_migrations()) + 1))
+async def test_an_upgraded_database_equals_a_fresh_one(tmp_path, start):
+    migrations = load_migrations()
+    fresh, upgraded = tmp_path / "fresh.sqlite3", tmp_path / "upgraded.sqlite3"
+    async with open_archive(fresh):
+        pass
+    conn = await connect(upgraded)
+    try:
+        await migrate(conn, migrations[:start])
+        await migrate(conn, migrations)
+    finally:
+        await conn.close()
+    assert schema(upgraded) == schema(fresh)
+
+
+async def test_an_edited_migration_is_refused(tmp_path):
+    conn = await connect(tmp_path / "a.sqlite3")
+    try:
+        await migrate(conn, [Migration(1, "first", "CREATE TABLE t (a);")])
+        with pytest.raises(MigrationError, match="was edited"):
+            await migrate(conn, [Migration(1, "first", "CREATE TABLE t (a, b);")])
+    finally:
+        await conn.close()
+
+
+async def test_a_newer_archive_is_refused(tmp_path):
+    conn = await connect(tmp_path / "a.sqlite3")
+    try:
+        await migrate(conn, [Migration(1, "a", "CREATE TABLE a (x);"), Migration(2, "b", "CREATE TABLE b (x);")])
+        with pytest.raises(MigrationError, match="newer than this legation"):
+            await migrate(conn, [Migration(1, "a", "CREATE TABLE a (x);")])
+    finally:
+        await conn.close()
+
+
+async def test_a_failing_migration_leaves_nothing_behind(tmp_path):
+    conn = await connect(tmp_path / "a.sqlite3")
+    try:
+        with pytest.raises(MigrationError, match="0001_broken failed"):
+            await migrate(conn, [Migration(1, "broken", "CREATE TABLE good (x);\nCREATE TABLE good (x);")])
+        tables = await conn.execute_fetchall("SELECT name FROM sqlite_master WHERE name = 'good'")
+        ledger = await conn.execute_fetchall("SELECT count(*) FROM schema_migrations")
+    finally:
+        await conn.close()
+    assert (list(tables), ledger[0][0]) == ([], 0)
+
+
+def test_statements_split_with_trigger_bodies_whole():
+    sql = "-- c\nCREATE TABLE a (x);\nCREATE TRIGGER t AFTER INSERT ON a BEGIN\n  SELECT 1;\n  SELECT 2;\nEND;\n"
+    assert split_statements(sql) == ["-- c\nCREATE TABLE a (x);", "CREATE TRIGGER t AFTER INSERT ON a BEGIN\n  SELECT 1;\n  SELECT 2;\nEND;"]
+
+
+async def test_reading_commands_do_not_create_an_archive(tmp_path):
+    with pytest.raises(ArchiveMissing):
+        async with open_archive(tmp_path / "none.sqlite3", create=False):
+            pass
+    assert not (tmp_path / "none.sqlite3").exists()
+
+
+def post(post_id: int, text: str, **kwargs) -> Post:
+    return Post(post_id=post_id, date=f"2024-05-{post_id:02d}T10:00:00Z", text=text, html=text, **kwargs)
+
+
+async def save(db, channel_id, posts, at="2024-06-01T00:00:00Z"):
+    async with transaction(db):
+        return await save_posts(db, channel_id, posts, at)
+
+
+async def test_save_inserts_versions_and_touches(db):
+    async with transaction(db):
+        channel_id = await ensure_channel(db, "MFARussia", "2024-06-01T00:00:00Z")
+    link = Link("https://mid.ru/a", "https://mid.ru/a", "text", "mid.ru")
+
+    first = await save(db, channel_id, [post(1, "Лавров о Хартии", links=(link,), views=10), post(2, "two")])
+    same = await save(db, channel_id, [post(1, "Лавров о Хартии", links=(link,), views=99)], "2024-06-02T00:00:00Z")
+    edited = await save(db, channel_id, [post(1, "Лавров о Евразийской хартии", views=120, edited=True)],
+                        "2024-06-03T00:00:00Z")
+
+    assert (first.new, first.changed, same.unchanged, edited.changed) == (2, 0, 1, 1)
+    rows = await db.execute_fetchall(
+        "SELECT version, text, views, edited, first_seen_at, last_seen_at FROM posts WHERE post_id = 1")
+    assert tuple(rows[0]) == (2, "Лавров о Евразийской хартии", 120, 1, "2024-06-01T00:00:00Z", "2024-06-03T00:00:00Z")
+    versions = await db.execute_fetchall("SELECT version, text, seen_at FROM post_versions WHERE post_id = 1")
+    assert [tuple(v) for v in versions] == [(1, "Лавров о Хартии", "2024-06-01T00:00:00Z"),
+                                            (2, "Лавров о Евразийской хартии", "2024-06-03T00:00:00Z")]
+    links = await db.execute_fetchall("SELECT url FROM links WHERE post_id = 1")
+    assert list(links) == []  # the edit removed the link
+
+
+async def test_poll_results_are_not_content(db):
+    async with transaction(db):
+        channel_id = await ensure_channel(db, "polls", "2024-06-01T00:00:00Z")
+    poll = {"type": "poll", "question": "Q?", "options": [{"text": "A", "percent": 10}], "voters": 5}
+    moved = {"type": "poll", "question": "Q?", "options": [{"text": "A", "percent": 90}], "voters": 50}
+
+    await save(db, channel_id, [post(1, "", media=(poll,))])
+    result = await save(db, channel_id, [post(1, "", media=(moved,))])
+
+    assert result.unchanged == 1
+
+
+async def test_search_follows_edits_and_rejects_bad_syntax(db):
+    async with transaction(db):
+        channel_id = await ensure_channel(db, "MFARussia", "2024-06-01T00:00:00Z")
+        other = await ensure_channel(db, "BelTA_eng", "2024-06-01T00:00:00Z")
+    await save(db, channel_id, [post(1, "Заявление о Хартии евразийской безопасности"), post(3, "Lavrov met Wang Yi")])
+    await save(db, other, [post(2, "Lukashenko and Lavrov discussed the Eurasian charter")])
+    await save(db, channel_id, [post(1, "Заявление отозвано")])
+
+    hits = await search_posts(db, "lavrov")
+    assert [(h.username, h.post_id) for h in hits] == [("MFARussia", 3), ("BelTA_eng", 2)]
+    assert hits[0].snippet == "\x02Lavrov\x03 met Wang Yi"
+    assert await search_posts(db, "Хартии") == []  # the old text left the index with the edit
+    assert [h.post_id for h in await search_posts(db, "lavrov", channel="belta_eng")] == [2]
+    assert [h.post_id for h in await search_posts(db, "lavrov", since="2024-05-03T00:00:00Z")] == [3]
+    assert [h.post_id for h in await search_posts(db, "lavrov", limit=1)] == [3]
+    for bad in ('"unclosed', "AND", "lavrov OR", "col:x", "(", "*"):
+        with pytest.raises(SearchQueryError):
+            await search_posts(db, bad)
