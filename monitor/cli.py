@@ -64,6 +64,8 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coroutine)
     except KeyboardInterrupt:
         _fail("interrupted; run the same command again to resume", EXIT_INTERRUPTED)
+    except SearchQueryError as exc:
+        _fail(str(exc), EXIT_USAGE)
     except StorageError as exc:
         _fail(str(exc), EXIT_FAILED)
     raise AssertionError("unreachable")
@@ -165,10 +167,7 @@ def search(ctx: click.Context, query: str, channel: str | None, since: str | Non
         async with open_archive(config.database, create=False) as conn:
             return await search_posts(conn, query, channel=channel, since=since_at, limit=limit)
 
-    try:
-        hits = _run(query_archive())
-    except SearchQueryError as exc:
-        _fail(str(exc), EXIT_USAGE)
+    hits = _run(query_archive())
     tty = sys.stdout.isatty()
     opening, closing = ("\033[1m", "\033[0m") if tty else ("[", "]")
     web = config.telegram.web_url

@@ -1,0 +1,125 @@
+"""The command line: each command end to end against the loopback t.me, help, README sections."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from monitor.cli import cli
+from tmeserver import FIXTURES
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMANDS = sorted(cli.commands)
+
+
+def invoke(config: Path, *args: str):
+    return CliRunner().invoke(cli, ["-c", str(config), *args], catch_exceptions=False)
+
+
+@pytest.fixture
+def archived(tme, write_config):
+    """An archive of our own MFA-style page, made by a real `legation backfill`."""
+    channel = tme.channel("MFARussia", title="МИД России")
+    page = (FIXTURES / "mfarussia_page.html").read_text(encoding="utf-8")
+    from tmeserver import message_wraps
+    channel.posts.update(message_wraps(page))
+    for post_id in range(1, 30):
+        channel.add(post_id, text=f"Briefing {post_id} on the Eurasian charter", channel_id=1115334455)
+    config = write_config("MFARussia")
+    result = invoke(config, "backfill")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "MFARussia: 32 new, 0 changed, 0 unchanged"
+    return config
+
+
+def test_search_prints_newest_first_with_highlights(archived, tme):
+    result = invoke(archived, "search", "eurasian", "--limit", "2")
+
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        f"2020-01-02T05:00:00Z  {tme.url}/MFARussia/29",
+        "    Briefing 29 on the [Eurasian] charter",
+        f"2020-01-02T04:00:00Z  {tme.url}/MFARussia/28",
+        "    Briefing 28 on the [Eurasian] charter",
+    ]
+
+
+def test_search_filters_and_cyrillic(archived, tme):
+    result = invoke(archived, "search", "Лаврова", "--channel", "mfarussia", "--since", "2024-11-01")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0] == f"2024-11-05T09:30:00Z  {tme.url}/MFARussia/22957"
+
+
+def test_a_malformed_search_is_a_clear_error(archived):
+    result = invoke(archived, "search", '"unclosed')
+    assert result.exit_code == 2
+    assert result.stderr.startswith("legation: invalid search query '\"unclosed': unterminated string.")
+    assert "Traceback" not in result.output
+
+
+def test_a_bad_since_is_a_usage_error(archived):
+    result = invoke(archived, "search", "x", "--since", "last week")
+    assert result.exit_code == 2
+    assert "is not a date like 2024-05-01" in result.output
+
+
+def test_status_table_and_json(archived):
+    table = invoke(archived, "status")
+    data = invoke(archived, "status", "--json")
+
+    assert table.exit_code == 0
+    header, row = table.stdout.splitlines()[1:3]
+    assert header.split() == ["channel", "posts", "newest", "oldest", "backfill", "last", "sync", "last", "error"]
+    assert row.split()[:5] == ["MFARussia", "32", "22960", "1", "done"]
+    [status] = json.loads(data.stdout)
+    assert (status["posts"], status["newest_id"], status["oldest_id"], status["last_error"]) == (32, 22960, 1, None)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", status["last_sync_at"])
+
+
+def test_sync_reports_a_failing_channel_and_exits_1(tme, write_config):
+    config = write_config("missing_channel")
+    result = invoke(config, "sync")
+    assert result.exit_code == 1
+    assert result.stdout.startswith("missing_channel: missing_channel: no public web preview")
+    status = json.loads(invoke(config, "status", "--json").stdout)
+    assert "no public web preview" in status[0]["last_error"]
+
+
+def test_unconfigured_channel_argument_is_a_usage_error(tme, write_config):
+    result = invoke(write_config("MFARussia"), "sync", "SomeoneElse")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "legation: channels: not configured: SomeoneElse"
+
+
+def test_status_without_an_archive_says_so(tmp_path, write_config):
+    result = invoke(write_config("MFARussia"), "status")
+    assert result.exit_code == 1
+    assert "no archive at" in result.stderr
+    assert not (tmp_path / "archive.sqlite3").exists()
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_has_help(name):
+    command = cli.commands[name]
+    assert command.help and len(command.help) > 40
+    result = CliRunner().invoke(cli, [name, "--help"])
+    assert result.exit_code == 0 and "Usage: " in result.output
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_has_a_readme_section(name):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert re.search(rf"^### `legation .*{name}", readme, re.M), f"README has no section for {name}"
+    assert f"legation -c config.toml {name}" in readme or f"legation {name}" in readme
+
+
+def test_version():
+    from monitor import __version__
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.output.strip() == f"legation, version {__version__}"
+    assert isinstance(cli, click.Group)
