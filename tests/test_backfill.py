@@ -194,3 +194,23 @@ async def test_sync_versions_a_post_whose_text_changed(tme, make_config, changed
     assert rows(config.database, "SELECT version, text FROM post_versions WHERE post_id = 3 ORDER BY version") == [
         (1, "Post number 3 about the Eurasian charter"), (2, changed_text)
     ]
+
+
+async def test_a_truncated_page_is_an_error_not_a_gap(tme, make_config):
+    channel = tme.channel("cut_channel")
+    for post_id in range(1, 61):
+        channel.add(post_id)
+    config = make_config("cut_channel")
+    whole = channel.render(41).encode()
+    cut = whole[: whole.index(b'data-post="cut_channel/35"')]  # posts 35..40 lost in transit
+    original = tme.respond
+    tme.respond = lambda path: (200, {}, cut, 0.0) if "before=41" in path else original(path)  # type: ignore[method-assign]
+
+    [failed] = await archive_channels(config, ["cut_channel"], backfill=True)
+
+    assert "truncated page" in failed.error
+    assert rows(config.database, "SELECT tail_id FROM channels") == [(41,)]
+    tme.respond = original  # type: ignore[method-assign]
+    [outcome] = await archive_channels(config, ["cut_channel"], backfill=True)
+    assert outcome.error is None
+    assert [r[0] for r in rows(config.database, "SELECT post_id FROM posts ORDER BY post_id")] == list(range(1, 61))

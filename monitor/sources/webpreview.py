@@ -80,10 +80,20 @@ class WebPreviewSource:
             )
         if response.status != 200:
             raise FetchFailed(url, f"HTTP {response.status}")
-        page = parse_channel_page(response.text, username)
+        text = response.text
+        if not is_complete(text):
+            # lxml would repair it silently and the page's newest posts would be missing:
+            # moving the cursor past them would leave a gap.
+            raise FetchFailed(url, "truncated page (no closing </html>)")
+        page = parse_channel_page(text, username)
         if not page.has_history:
             raise ChannelUnavailable(username, f"{url} is not a channel preview page")
         return page
+
+
+def is_complete(html: str) -> bool:
+    """t.me pages end with ``</html>`` (and a comment); a cut-off body does not."""
+    return "</html>" in html[-4096:].lower()
 
 
 def parse_channel_page(html: str | bytes, username: str) -> ChannelPage:
