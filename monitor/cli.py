@@ -17,10 +17,10 @@ from monitor.config import Config, load_config
 from monitor.errors import ConfigError
 from monitor.log import configure_logging
 from monitor.service import archive_channels
+from storage.channels import get_status
 from storage.db import open_archive
 from storage.errors import SearchQueryError, StorageError
 from storage.models import ChannelState, ChannelStatus, SaveResult, SearchHit, format_timestamp
-from storage.channels import get_status
 from storage.posts import SNIPPET_CLOSE, SNIPPET_OPEN, search_posts
 
 T = TypeVar("T")

@@ -17,6 +17,7 @@ from monitor.errors import ConfigError
 DEFAULT_DATABASE = "legation.sqlite3"
 DEFAULT_CHANNEL = "MFARussia"
 DEFAULT_CONFIG_FILE = "legation.toml"
+DEFAULT_WEB_URL = "https://t.me"
 DEFAULT_USER_AGENT = f"legation/{__version__} (Telegram channel archiver)"
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -33,7 +34,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class TelegramConfig:
-    web_url: str = "https://t.me"
+    web_url: str = DEFAULT_WEB_URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +141,7 @@ class _Section:
 
 
 def _parse_telegram(section: _Section) -> TelegramConfig:
-    return TelegramConfig(web_url=section.get("web_url", _http_url, TelegramConfig.web_url))
+    return TelegramConfig(web_url=section.get("web_url", _http_url, DEFAULT_WEB_URL))
 
 
 def _parse_network(section: _Section, base: Path) -> NetworkConfig:
@@ -292,7 +293,7 @@ def _proxy_url(key: str, value: Any) -> str | None:
             f"(schemes: {', '.join(PROXY_SCHEMES)})"
         )
     try:
-        parts.port
+        _ = parts.port
     except ValueError:
         raise ConfigError(key, "the proxy port is not a number") from None
     return url

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import aiosqlite
 import pytest
+from tmeserver import SHARED, FakeTelegram
 
 from monitor.config import Config, load_config
 from storage.db import open_archive
-from tmeserver import SHARED, FakeTelegram
 
 FAST_NETWORK = """
 [network]

@@ -7,10 +7,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from tmeserver import swiftui_channel
 
 from monitor.service import archive_channels
 from monitor.sources.webpreview import parse_channel_page
-from tmeserver import FakeTelegram, swiftui_channel
 
 
 def rows(path: Path, sql: str, *params: object) -> list[tuple]:

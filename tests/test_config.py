@@ -59,6 +59,8 @@ def test_environment_references(tmp_path, monkeypatch):
 def test_channel_name_forms(tmp_path):
     config = parse('[[channels]]\nname = "@BelTA_eng"\n[[channels]]\nname = "https://t.me/s/mid_rf"\n', tmp_path)
     assert [c.name for c in config.channels] == ["BelTA_eng", "mid_rf"]
+    assert config.telegram.web_url == "https://t.me"  # defaults hold for absent tables
+    assert config.network.request_delay == 2.0
     assert config.channel_names(("belta_eng",)) == ["BelTA_eng"]
     with pytest.raises(ConfigError, match="not configured: nope"):
         config.channel_names(("nope",))

@@ -155,7 +155,7 @@ async def test_requests_to_one_host_keep_the_delay(tme):
     async with client(request_delay=0.3) as http:
         for _ in range(3):
             await http.get(f"{tme.url}/s/polite")
-    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
     assert len(gaps) == 2 and min(gaps) >= 0.29
 
 

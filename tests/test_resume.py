@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from tmeserver import FakeTelegram
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -179,7 +179,7 @@ def _parse_post(node: Tag, post_id: int) -> Post:
         grouped_id=post_id if grouped else None,
         media=media,
         link_preview=preview,
-        service="service_message" in (node.get("class") or []),
+        service="service_message" in _classes(node),
         links=_links(text_node, text, preview),
     )
 
@@ -192,7 +192,7 @@ def _message_text_node(bubble: Tag) -> Tag | None:
     while True:
         children = [c for c in node.children if isinstance(c, Tag)]
         only_text = not any(isinstance(c, NavigableString) and c.strip() for c in node.children)
-        if len(children) == 1 and only_text and "js-message_text" in (children[0].get("class") or []):
+        if len(children) == 1 and only_text and "js-message_text" in _classes(children[0]):
             node = children[0]
         else:
             return node
@@ -206,7 +206,7 @@ def plain_text(node: Tag) -> str:
             continue
         if isinstance(element, NavigableString):
             parts.append(str(element))
-        elif element.name == "br":
+        elif isinstance(element, Tag) and element.name == "br":
             parts.append("\n")
     return "".join(parts)
 
@@ -231,7 +231,7 @@ def _links(text_node: Tag | None, text: str | None, preview: dict[str, Any] | No
 
 
 def _is_author_anchor(anchor: Tag) -> bool:
-    return "tgme_widget_message_author_name" in (anchor.get("class") or [])
+    return "tgme_widget_message_author_name" in _classes(anchor)
 
 
 def _looks_like(label: str, href: str) -> bool:
@@ -272,28 +272,27 @@ def _reply(bubble: Tag, data_post: Any) -> tuple[int | None, str | None]:
 def _media(bubble: Tag, node: Tag) -> tuple[dict[str, Any], ...]:
     items = []
     for element in _media_elements(bubble):
-        kind = next(MEDIA_CLASSES[c] for c in element.get("class", []) if c in MEDIA_CLASSES)
+        kind = next(MEDIA_CLASSES[c] for c in _classes(element) if c in MEDIA_CLASSES)
         items.append(_media_item(kind, element, node))
     return tuple(items)
 
 
 def _media_elements(bubble: Tag) -> Iterator[Tag]:
     for element in bubble.find_all(class_=list(MEDIA_CLASSES)):
-        if not any(p.get("class") and set(p["class"]) & set(QUOTING_CLASSES)
-                   for p in element.parents if p is not bubble):
+        if not any(set(_classes(p)) & set(QUOTING_CLASSES) for p in element.parents if p is not bubble):
             yield element
 
 
 def _media_item(kind: str, element: Tag, node: Tag) -> dict[str, Any]:
     item: dict[str, Any] = {"type": kind}
     href = _href(element) or ""
-    if "?single" in href or "grouped_media_wrap" in element.get("class", []):
+    if "?single" in href or "grouped_media_wrap" in _classes(element):
         item["post_id"] = _post_id(urlsplit(href).path)
     if kind in ("video", "round_video", "voice"):
         duration = element.find(class_=re.compile(r"_duration$"))
         item["duration"] = parse_duration(duration.get_text()) if duration else None
         label = _text(element, "message_media_not_supported_label") or ""
-        if "not_supported" in element.get("class", []) or "too big" in label.lower():
+        if "not_supported" in _classes(element) or "too big" in label.lower():
             item["too_big"] = True
     elif kind == "document":
         item.update(_document(element))
@@ -306,7 +305,7 @@ def _media_item(kind: str, element: Tag, node: Tag) -> dict[str, Any]:
 
 def _document(element: Tag) -> dict[str, Any]:
     icon = element.find(class_="tgme_widget_message_document_icon")
-    kinds = [c for c in (icon.get("class", []) if icon else []) if c not in DOCUMENT_ICON_CLASSES]
+    kinds = [c for c in (_classes(icon) if icon else []) if c not in DOCUMENT_ICON_CLASSES]
     return {
         "title": _text(element, "tgme_widget_message_document_title"),
         "extra": _text(element, "tgme_widget_message_document_extra"),
@@ -352,7 +351,7 @@ def _date(node: Tag) -> str | None:
 
 def _is_edited(node: Tag) -> bool:
     meta = node.find(class_="tgme_widget_message_meta")
-    return bool(meta) and "edited" in meta.get_text().lower()
+    return meta is not None and "edited" in meta.get_text().lower()
 
 
 def _is_grouped(node: Tag) -> bool:
@@ -406,6 +405,11 @@ def _int(value: Any) -> int | None:
         return int(str(value))
     except (TypeError, ValueError):
         return None
+
+
+def _classes(node: Tag) -> list[str]:
+    value = node.get("class")
+    return [value] if isinstance(value, str) else list(value or [])
 
 
 def _text(node: Tag | None, class_name: str) -> str | None:
