@@ -1,4 +1,4 @@
-"""The sync round and the backfill: pages from a source into the archive, resumably.
+"""The sync round, the backfill and the re-check sweep: pages into the archive, resumably.
 
 Invariant, kept across crashes: every post with an id in ``[tail_id, head_id]`` is
 archived. Each page is saved in one transaction together with the state that it
@@ -7,43 +7,61 @@ advances, so a ``kill -9`` at any moment loses at most the page in flight.
 * ``sync`` fetches the newest page. If it does not reach down to ``head_id``, the
   posts between are fetched by a *walk* (``walk_target``/``walk_cursor``) that a
   later sync resumes; only when the walk closes the gap does ``head_id`` move up.
+  Then it re-reads the recent window, so that edits become versions and posts
+  missing from a re-read page become deletion candidates, which are confirmed.
 * ``backfill`` syncs, then walks below ``tail_id`` until a page has nothing older.
+* ``recheck`` sweeps from the newest post down to a date, like a slow re-read.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
 import aiosqlite
 import structlog
 
+from monitor.config import SyncConfig
+from monitor.deletions import confirm_deletions
 from monitor.errors import ChannelUnavailable, FetchError
-from monitor.sources.webpreview import ChannelPage
+from monitor.sources.webpreview import ChannelPage, PostCheck
 from storage.channels import (
     ensure_channel,
     get_channel_state,
+    get_first_post_since,
     save_channel_info,
     save_channel_state,
+    save_recheck_done,
     save_sync_error,
     save_sync_success,
 )
 from storage.db import transaction
+from storage.deletions import clear_candidates, get_missing, save_candidates
 from storage.models import ChannelState, Post, SaveResult, utc_now
 from storage.posts import save_posts
 
 log = structlog.get_logger(__name__)
 
+# A page that lacks more archived posts of its range than it shows (and at least
+# this many) is garbled or a different page, not a mass deletion.
+SUSPICIOUS_MISSING = 5
+DEFAULT_WINDOW = SyncConfig()
+
 
 class PageSource(Protocol):
-    """What the round needs of a source: the newest page, or the page before an id."""
+    """What the round needs of a source: pages of posts, and a single-post check."""
 
     async def fetch_page(self, username: str, before: int | None = None) -> ChannelPage: ...
 
+    async def check_post(self, username: str, post_id: int) -> PostCheck: ...
+
 
 Progress = Callable[[str, ChannelState, SaveResult], None]
+Step = Callable[[aiosqlite.Connection, PageSource, str, "Progress | None"], Awaitable[SaveResult]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,57 +73,121 @@ class ChannelOutcome:
     error: str | None = None
 
 
+class _Reread:
+    """How much of the recent history this round has read, against the re-check window."""
+
+    def __init__(self, window: SyncConfig) -> None:
+        self.window = window
+        self.count = 0
+        self.lowest: int | None = None
+        self.oldest: str | None = None
+
+    def add(self, posts: Sequence[Post]) -> None:
+        self.count += len(posts)
+        for post in posts:
+            self.lowest = post.post_id if self.lowest is None else min(self.lowest, post.post_id)
+            if post.date and (self.oldest is None or post.date < self.oldest):
+                self.oldest = post.date
+
+    def satisfied(self) -> bool:
+        cutoff = datetime.fromtimestamp(time.time() - self.window.recheck_age, UTC)
+        old_enough = self.oldest is not None and self.oldest < cutoff.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return self.count >= self.window.recheck_posts or old_enough
+
+
 async def sync_channel(
-    conn: aiosqlite.Connection, source: PageSource, username: str, progress: Progress | None = None
+    conn: aiosqlite.Connection,
+    source: PageSource,
+    username: str,
+    progress: Progress | None = None,
+    window: SyncConfig = DEFAULT_WINDOW,
 ) -> SaveResult:
-    """One incremental pass: everything newer than ``head_id`` (one request if nothing is)."""
-    channel_id = await _ensure(conn, username)
-    state = await get_channel_state(conn, channel_id)
+    """One incremental pass: new posts, the re-check window, and deletion confirmations."""
+    state = await get_channel_state(conn, await _ensure(conn, username))
+    reread = _Reread(window)
     total = SaveResult()
     if state.walk_cursor is not None:  # an interrupted walk: close that gap first
-        state, saved = await _walk_to_head(conn, source, state, progress)
+        state, saved = await _walk_to_head(conn, source, state, reread, progress)
         total += saved
     page = await source.fetch_page(username)
-    state, saved = await _save_page(conn, state, page, page.posts, _after_newest(state, page.posts))
+    covers = (page.posts[0].post_id, None) if page.posts else None
+    state, saved = await _save_page(conn, state, page, page.posts, _after_newest(state, page.posts), covers)
+    reread.add(page.posts)
     total += saved
     if state.walk_cursor is not None:
-        state, saved = await _walk_to_head(conn, source, state, progress)
+        state, saved = await _walk_to_head(conn, source, state, reread, progress)
         total += saved
+    state, saved = await _recheck_recent(conn, source, state, reread)
+    total += saved
+    total += SaveResult(deleted=await confirm_deletions(conn, source, state, window.max_confirmations))
     _report(progress, state, total)
     return total
 
 
 async def backfill_channel(
-    conn: aiosqlite.Connection, source: PageSource, username: str, progress: Progress | None = None
+    conn: aiosqlite.Connection,
+    source: PageSource,
+    username: str,
+    progress: Progress | None = None,
+    window: SyncConfig = DEFAULT_WINDOW,
 ) -> SaveResult:
     """Sync, then walk back to the channel's first post; resumable at any point."""
-    total = await sync_channel(conn, source, username, progress)
+    total = await sync_channel(conn, source, username, progress, window)
     state = await get_channel_state(conn, await _ensure(conn, username))
     while state.backfill_done_at is None:
-        if state.tail_id is None or state.tail_id <= 1:
-            older: Sequence[Post] = ()
-            page = None
-        else:
-            page = await source.fetch_page(username, before=state.tail_id)
-            older = [p for p in page.posts if p.post_id < state.tail_id]
+        tail = state.tail_id
+        page = await source.fetch_page(username, before=tail) if tail and tail > 1 else None
+        older = [p for p in page.posts if tail and p.post_id < tail] if page else []
         if older:
-            next_state = dataclasses.replace(state, tail_id=min(p.post_id for p in older))
+            next_state = dataclasses.replace(state, tail_id=older[0].post_id)
         else:
             next_state = dataclasses.replace(state, backfill_done_at=utc_now())
-        state, saved = await _save_page(conn, state, page, older, next_state)
+        covers = (older[0].post_id, tail - 1) if older and tail else None
+        state, saved = await _save_page(conn, state, page, older, next_state, covers)
         total += saved
         _report(progress, state, total)
     return total
+
+
+async def recheck_channel(
+    conn: aiosqlite.Connection,
+    source: PageSource,
+    username: str,
+    progress: Progress | None = None,
+    since: str | None = None,
+) -> SaveResult:
+    """Re-read archived posts from the newest down to ``since`` (or the oldest); resumable."""
+    state = await get_channel_state(conn, await _ensure(conn, username))
+    if state.recheck_cursor is None:
+        until = await get_first_post_since(conn, state.channel_id, since) if since else state.tail_id
+        if state.head_id is None or until is None:
+            return SaveResult()
+        state = await _commit_state(conn, dataclasses.replace(
+            state, recheck_cursor=state.head_id + 1, recheck_until=until))
+    total = SaveResult()
+    while (cursor := state.recheck_cursor) is not None:
+        page = await source.fetch_page(username, before=cursor)
+        older = [p for p in page.posts if p.post_id < cursor]
+        done = not older or older[0].post_id <= (state.recheck_until or 0)
+        next_state = dataclasses.replace(
+            state, recheck_cursor=None if done else older[0].post_id, recheck_until=None if done else state.recheck_until)
+        covers = (older[0].post_id, cursor - 1) if older else None
+        state, saved = await _save_page(conn, state, page, older, next_state, covers)
+        total += saved
+        _report(progress, state, total)
+    async with transaction(conn):
+        await save_recheck_done(conn, state.channel_id, utc_now())
+    return total + SaveResult(deleted=await confirm_deletions(conn, source, state, limit=None))
 
 
 async def run_round(
     conn: aiosqlite.Connection,
     source: PageSource,
     usernames: Sequence[str],
-    step: Callable[[aiosqlite.Connection, PageSource, str, Progress | None], Awaitable[SaveResult]],
+    step: Step,
     progress: Progress | None = None,
 ) -> list[ChannelOutcome]:
-    """Run ``step`` (sync or backfill) for each channel; one channel's failure spares the rest."""
+    """Run ``step`` (sync, backfill, recheck) for each channel; one failure spares the rest."""
     outcomes = []
     for username in usernames:
         channel_id = await _ensure(conn, username)
@@ -120,30 +202,46 @@ async def run_round(
             continue
         async with transaction(conn):
             await save_sync_success(conn, channel_id, utc_now())
-        log.info("channel_synced", channel=username, new=saved.new, changed=saved.changed,
-                 unchanged=saved.unchanged)
+        log.info("channel_synced", channel=username, **dataclasses.asdict(saved))
         outcomes.append(ChannelOutcome(username, saved))
     return outcomes
 
 
 async def _walk_to_head(
-    conn: aiosqlite.Connection, source: PageSource, state: ChannelState, progress: Progress | None
+    conn: aiosqlite.Connection, source: PageSource, state: ChannelState, reread: _Reread,
+    progress: Progress | None,
 ) -> tuple[ChannelState, SaveResult]:
     """Fetch pages below ``walk_cursor`` until they reach ``head_id``; then move the head up."""
     total = SaveResult()
-    while state.walk_cursor is not None:
-        cursor, head = state.walk_cursor, state.head_id or 0
+    while (cursor := state.walk_cursor) is not None:
         page = await source.fetch_page(state.username, before=cursor)
         older = [p for p in page.posts if p.post_id < cursor]
-        lowest = min((p.post_id for p in older), default=None)
-        if lowest is None or lowest <= head:
-            next_state = dataclasses.replace(state, head_id=state.walk_target, walk_target=None,
-                                             walk_cursor=None)
+        if not older or older[0].post_id <= (state.head_id or 0):
+            next_state = dataclasses.replace(state, head_id=state.walk_target, walk_target=None, walk_cursor=None)
         else:
-            next_state = dataclasses.replace(state, walk_cursor=lowest)
-        state, saved = await _save_page(conn, state, page, older, next_state)
+            next_state = dataclasses.replace(state, walk_cursor=older[0].post_id)
+        covers = (older[0].post_id, cursor - 1) if older else None
+        state, saved = await _save_page(conn, state, page, older, next_state, covers)
+        reread.add(older)
         total += saved
         _report(progress, state, total)
+    return state, total
+
+
+async def _recheck_recent(
+    conn: aiosqlite.Connection, source: PageSource, state: ChannelState, reread: _Reread
+) -> tuple[ChannelState, SaveResult]:
+    """Re-read below what this round has read until the re-check window is covered."""
+    total = SaveResult()
+    while not reread.satisfied() and reread.lowest is not None and reread.lowest > (state.tail_id or 1):
+        cursor = reread.lowest
+        page = await source.fetch_page(state.username, before=cursor)
+        older = [p for p in page.posts if p.post_id < cursor]
+        if not older:
+            break
+        state, saved = await _save_page(conn, state, page, older, state, (older[0].post_id, cursor - 1))
+        reread.add(older)
+        total += saved
     return state, total
 
 
@@ -167,16 +265,50 @@ async def _save_page(
     page: ChannelPage | None,
     posts: Sequence[Post],
     next_state: ChannelState,
+    covers: tuple[int, int | None] | None = None,
 ) -> tuple[ChannelState, SaveResult]:
-    """Posts, channel info and the advanced state, in one transaction."""
+    """Posts, channel info, deletion candidates and the advanced state, in one transaction.
+
+    ``covers`` is the id range the page shows in full (``None`` as the top: no limit);
+    archived posts in it that the page lacks become deletion candidates.
+    """
     now = utc_now()
     async with transaction(conn):
         saved = await save_posts(conn, state.channel_id, posts, now) if posts else SaveResult()
         if page is not None:
             await save_channel_info(conn, state.channel_id, page.channel, now)
+            if covers is not None and posts:
+                await _note_missing(conn, state, page, posts, covers, now)
         if next_state != state:
             await save_channel_state(conn, next_state)
     return next_state, saved
+
+
+async def _note_missing(
+    conn: aiosqlite.Connection, state: ChannelState, page: ChannelPage, posts: Sequence[Post],
+    covers: tuple[int, int | None], now: str,
+) -> None:
+    present = [p.post_id for p in posts]
+    await clear_candidates(conn, state.channel_id, present)
+    if page.parse_errors:
+        log.warning("page_not_used_for_deletions", channel=state.username, reason="posts failed to parse",
+                    low=covers[0], high=covers[1])
+        return
+    low, high = covers[0], covers[1] if covers[1] is not None else 2**62
+    missing = await get_missing(conn, state.channel_id, low, high, present)
+    if len(missing) >= SUSPICIOUS_MISSING and len(missing) > len(present):
+        log.warning("page_not_used_for_deletions", channel=state.username, reason="too many posts missing",
+                    low=low, high=covers[1], missing=len(missing))
+        return
+    if missing:
+        log.info("deletion_candidates", channel=state.username, post_ids=missing)
+        await save_candidates(conn, state.channel_id, missing, now)
+
+
+async def _commit_state(conn: aiosqlite.Connection, state: ChannelState) -> ChannelState:
+    async with transaction(conn):
+        await save_channel_state(conn, state)
+    return state
 
 
 async def _ensure(conn: aiosqlite.Connection, username: str) -> int:

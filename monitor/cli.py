@@ -8,20 +8,29 @@ import sys
 from collections.abc import Coroutine
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from monitor import __version__
-from monitor.config import Config, load_config
+from monitor.config import Config, load_config, normalise_channel_name
 from monitor.errors import ConfigError
+from monitor.history import word_diff
 from monitor.log import configure_logging
-from monitor.service import archive_channels
+from monitor.service import Mode, archive_channels
 from storage.channels import get_status
 from storage.db import open_archive
 from storage.errors import SearchQueryError, StorageError
-from storage.models import ChannelState, ChannelStatus, SaveResult, SearchHit, format_timestamp
-from storage.posts import SNIPPET_CLOSE, SNIPPET_OPEN, search_posts
+from storage.models import (
+    ChannelState,
+    ChannelStatus,
+    PostEvent,
+    PostVersion,
+    SaveResult,
+    SearchHit,
+    format_timestamp,
+)
+from storage.posts import SNIPPET_CLOSE, SNIPPET_OPEN, get_post_history, search_posts
 
 T = TypeVar("T")
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
@@ -54,7 +63,7 @@ def _config(ctx: click.Context) -> Config:
     return config
 
 
-def _fail(message: str, code: int) -> Any:
+def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"legation: {message}", err=True)
     sys.exit(code)
 
@@ -68,7 +77,6 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
         _fail(str(exc), EXIT_USAGE)
     except StorageError as exc:
         _fail(str(exc), EXIT_FAILED)
-    raise AssertionError("unreachable")
 
 
 def _channels(config: Config, wanted: tuple[str, ...]) -> list[str]:
@@ -76,7 +84,6 @@ def _channels(config: Config, wanted: tuple[str, ...]) -> list[str]:
         return config.channel_names(wanted)
     except ConfigError as exc:
         _fail(str(exc), EXIT_USAGE)
-    raise AssertionError("unreachable")
 
 
 class ProgressLine:
@@ -99,18 +106,16 @@ class ProgressLine:
             click.echo(err=True)
 
 
-def _archive(ctx: click.Context, channels: tuple[str, ...], *, backfill: bool) -> None:
+def _archive(ctx: click.Context, channels: tuple[str, ...], mode: Mode, since: str | None = None) -> None:
     config = _config(ctx)
     names = _channels(config, channels)
     progress = ProgressLine()
     try:
-        outcomes = _run(archive_channels(config, names, backfill=backfill, progress=progress))
+        outcomes = _run(archive_channels(config, names, mode=mode, since=since, progress=progress))
     finally:
         progress.done()
     for outcome in outcomes:
-        saved = outcome.saved
-        summary = outcome.error or f"{saved.new} new, {saved.changed} changed, {saved.unchanged} unchanged"
-        click.echo(f"{outcome.username}: {summary}")
+        click.echo(f"{outcome.username}: {outcome.error or _summary(outcome.saved)}")
     if any(o.error for o in outcomes):
         sys.exit(EXIT_FAILED)
 
@@ -124,7 +129,7 @@ def backfill(ctx: click.Context, channels: tuple[str, ...]) -> None:
     Resumable: interrupted at any moment, the next run continues where it
     stopped. CHANNELS default to every configured channel.
     """
-    _archive(ctx, channels, backfill=True)
+    _archive(ctx, channels, "backfill")
 
 
 @cli.command()
@@ -136,7 +141,64 @@ def sync(ctx: click.Context, channels: tuple[str, ...]) -> None:
     This is exactly one round of what the daemon does. CHANNELS default to every
     configured channel.
     """
-    _archive(ctx, channels, backfill=False)
+    _archive(ctx, channels, "sync")
+
+
+def _summary(saved: SaveResult) -> str:
+    text = f"{saved.new} new, {saved.changed} changed, {saved.unchanged} unchanged"
+    extras = [f"{n} {label}" for n, label in ((saved.deleted, "deleted"), (saved.restored, "restored")) if n]
+    return ", ".join([text, *extras])
+
+
+@cli.command()
+@click.argument("channels", nargs=-1)
+@click.option("--since", help="Only posts dated on or after this day (2024-05-01); default: all archived.")
+@click.pass_context
+def recheck(ctx: click.Context, channels: tuple[str, ...], since: str | None) -> None:
+    """Re-read archived posts, newest to oldest, for edits and deletions.
+
+    A slower sweep than the re-check window of every sync. Resumable: an
+    interrupted sweep continues where it stopped. Posts missing from the pages
+    are confirmed on their single-post page before being marked deleted.
+    """
+    _archive(ctx, channels, "recheck", _since(since))
+
+
+@cli.command()
+@click.argument("channel")
+@click.argument("post_id", type=int)
+@click.pass_context
+def history(ctx: click.Context, channel: str, post_id: int) -> None:
+    """Print every version of one post with a word-level diff, and its deletions.
+
+    Removed words show as [-word-], added words as {+word+}.
+    """
+    config = _config(ctx)
+    username = normalise_channel_name(channel)
+
+    async def read_history() -> tuple[list[PostVersion], list[PostEvent]] | None:
+        async with open_archive(config.database, create=False) as conn:
+            return await get_post_history(conn, username, post_id)
+
+    found = _run(read_history())
+    if found is None:
+        _fail(f"no archived post {post_id} in channel {username}", EXIT_FAILED)
+    versions, events = found
+    click.echo(f"{config.telegram.web_url}/{username}/{post_id}: {len(versions)} version(s)")
+    timeline: list[tuple[str, str]] = []
+    previous = None
+    for version in versions:
+        flag = "  edited" if version.edited else ""
+        body = (version.text or "") if previous is None else word_diff(previous.text or "", version.text or "")
+        timeline.append((version.seen_at, f"version {version.version}  seen {version.seen_at}{flag}\n{_indent(body)}"))
+        previous = version
+    timeline += [(e.at, f"{e.kind} {e.at}  {e.detail or ''}".rstrip()) for e in events]
+    for _, entry in sorted(timeline, key=lambda item: item[0]):
+        click.echo(entry)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in (text or "(no text)").splitlines())
 
 
 def _since(value: str | None) -> str | None:

@@ -51,6 +51,13 @@ class NetworkConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SyncConfig:
+    recheck_posts: int = 100
+    recheck_age: float = 7 * 86400.0
+    max_confirmations: int = 50
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     level: str = "info"
     format: str = "auto"
@@ -67,6 +74,7 @@ class Config:
     database: Path = Path(DEFAULT_DATABASE)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
     log: LogConfig = field(default_factory=LogConfig)
     channels: tuple[ChannelConfig, ...] = (ChannelConfig(DEFAULT_CHANNEL),)
     source: Path | None = None
@@ -103,12 +111,13 @@ def load_config(path: str | Path | None) -> Config:
 
 def parse_config(raw: Mapping[str, Any], *, base: Path, source: Path | None = None) -> Config:
     """Validate a parsed TOML document; relative paths are taken from ``base``."""
-    top = _Section("", raw, {"database", "telegram", "network", "log", "channels"})
+    top = _Section("", raw, {"database", "telegram", "network", "sync", "log", "channels"})
     channels = _parse_channels(raw.get("channels"))
     return Config(
         database=base / top.get("database", _string, DEFAULT_DATABASE),
         telegram=_parse_telegram(_Section.child(raw, "telegram", {"web_url"})),
         network=_parse_network(_Section.child(raw, "network", set(NetworkConfig.__slots__)), base),
+        sync=_parse_sync(_Section.child(raw, "sync", set(SyncConfig.__slots__))),
         log=_parse_log(_Section.child(raw, "log", {"level", "format"})),
         channels=channels,
         source=source,
@@ -157,6 +166,15 @@ def _parse_network(section: _Section, base: Path) -> NetworkConfig:
         retry_backoff=section.get("retry_backoff", _duration, d.retry_backoff),
         max_retry_wait=section.get("max_retry_wait", _duration, d.max_retry_wait),
         max_response_size=section.get("max_response_size", _positive_int, d.max_response_size),
+    )
+
+
+def _parse_sync(section: _Section) -> SyncConfig:
+    d = SyncConfig()
+    return SyncConfig(
+        recheck_posts=section.get("recheck_posts", _count, d.recheck_posts),
+        recheck_age=section.get("recheck_age", _duration, d.recheck_age),
+        max_confirmations=section.get("max_confirmations", _count, d.max_confirmations),
     )
 
 

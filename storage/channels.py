@@ -52,7 +52,8 @@ async def get_channel_state(conn: aiosqlite.Connection, channel_id: int) -> Chan
     """The resume state of one channel."""
     cursor = await conn.execute(
         """
-        SELECT id, username, head_id, tail_id, backfill_done_at, walk_target, walk_cursor
+        SELECT id, username, head_id, tail_id, backfill_done_at, walk_target, walk_cursor,
+            recheck_cursor, recheck_until
         FROM channels WHERE id = ?
         """,
         (channel_id,),
@@ -67,7 +68,7 @@ async def save_channel_state(conn: aiosqlite.Connection, state: ChannelState) ->
     await conn.execute(
         """
         UPDATE channels SET head_id = ?, tail_id = ?, backfill_done_at = ?,
-            walk_target = ?, walk_cursor = ?
+            walk_target = ?, walk_cursor = ?, recheck_cursor = ?, recheck_until = ?
         WHERE id = ?
         """,
         (
@@ -76,9 +77,25 @@ async def save_channel_state(conn: aiosqlite.Connection, state: ChannelState) ->
             state.backfill_done_at,
             state.walk_target,
             state.walk_cursor,
+            state.recheck_cursor,
+            state.recheck_until,
             state.channel_id,
         ),
     )
+
+
+async def save_recheck_done(conn: aiosqlite.Connection, channel_id: int, now: str) -> None:
+    """A re-check sweep reached its end."""
+    await conn.execute("UPDATE channels SET recheck_done_at = ? WHERE id = ?", (now, channel_id))
+
+
+async def get_first_post_since(conn: aiosqlite.Connection, channel_id: int, since: str) -> int | None:
+    """The lowest archived post id dated on or after ``since``."""
+    cursor = await conn.execute(
+        "SELECT min(post_id) FROM posts WHERE channel_id = ? AND date >= ?", (channel_id, since)
+    )
+    row = await cursor.fetchone()
+    return row[0] if row else None
 
 
 async def save_sync_success(conn: aiosqlite.Connection, channel_id: int, now: str) -> None:

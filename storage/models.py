@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -103,6 +103,8 @@ class ChannelState:
     backfill_done_at: str | None = None
     walk_target: int | None = None
     walk_cursor: int | None = None
+    recheck_cursor: int | None = None
+    recheck_until: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +129,11 @@ class SaveResult:
     new: int = 0
     changed: int = 0
     unchanged: int = 0
+    restored: int = 0
+    deleted: int = 0
 
     def __add__(self, other: SaveResult) -> SaveResult:
-        return SaveResult(
-            self.new + other.new, self.changed + other.changed, self.unchanged + other.unchanged
-        )
+        return SaveResult(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,3 +144,22 @@ class SearchHit:
     post_id: int
     date: str | None
     snippet: str
+
+
+@dataclass(frozen=True, slots=True)
+class PostVersion:
+    """One captured version of a post."""
+
+    version: int
+    text: str | None
+    edited: bool
+    seen_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class PostEvent:
+    """A deletion or a restoration of a post."""
+
+    kind: str
+    at: str
+    detail: str | None

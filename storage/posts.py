@@ -9,8 +9,9 @@ from typing import Any
 
 import aiosqlite
 
+from storage.deletions import save_restorations
 from storage.errors import SearchQueryError
-from storage.models import Post, SaveResult, SearchHit
+from storage.models import Post, PostEvent, PostVersion, SaveResult, SearchHit
 
 UPSERT_POST = """
 INSERT INTO posts (
@@ -64,26 +65,27 @@ def _json(value: Any) -> str | None:
 
 async def get_versions_of(
     conn: aiosqlite.Connection, channel_id: int, post_ids: Sequence[int]
-) -> dict[int, tuple[str, int]]:
-    """``post_id -> (content_hash, version)`` for those of ``post_ids`` already archived."""
+) -> dict[int, tuple[str, int, bool]]:
+    """``post_id -> (content_hash, version, deleted)`` for those of ``post_ids`` already archived."""
     rows = await conn.execute_fetchall(
         """
-        SELECT post_id, content_hash, version FROM posts
+        SELECT post_id, content_hash, version, deleted_at IS NOT NULL FROM posts
         WHERE channel_id = ? AND post_id IN (SELECT value FROM json_each(?))
         """,
         (channel_id, json.dumps(list(post_ids))),
     )
-    return {row[0]: (row[1], row[2]) for row in rows}
+    return {row[0]: (row[1], row[2], bool(row[3])) for row in rows}
 
 
 async def save_posts(
     conn: aiosqlite.Connection, channel_id: int, posts: Sequence[Post], seen_at: str
 ) -> SaveResult:
-    """Insert new posts, version changed ones, touch unchanged ones.
+    """Insert new posts, version changed ones, touch unchanged ones, restore deleted ones.
 
     Call inside a transaction, with the resume state that the batch advances.
     """
     known = await get_versions_of(conn, channel_id, [p.post_id for p in posts])
+    restored = sorted(post_id for post_id, (_, _, deleted) in known.items() if deleted)
     upserts: list[tuple[Any, ...]] = []
     versions: list[tuple[Any, ...]] = []
     touches: list[tuple[Any, ...]] = []
@@ -102,13 +104,15 @@ async def save_posts(
              post.forwarded_from, int(post.edited), seen_at, digest)
         )
         relinked.append(post)
-        known[post.post_id] = (digest, version)  # a batch may hold a post twice
+        known[post.post_id] = (digest, version, False)  # a batch may hold a post twice
     await conn.executemany(UPSERT_POST, upserts)
     await conn.executemany(INSERT_VERSION, versions)
     await conn.executemany(TOUCH_POST, touches)
     await _replace_links(conn, channel_id, relinked)
+    await save_restorations(conn, channel_id, restored, seen_at)
     changed = sum(1 for row in versions if row[2] > 1)
-    return SaveResult(new=len(versions) - changed, changed=changed, unchanged=len(touches))
+    return SaveResult(new=len(versions) - changed, changed=changed, unchanged=len(touches),
+                      restored=len(restored))
 
 
 def _post_row(
@@ -181,3 +185,31 @@ async def search_posts(
             raise
         raise SearchQueryError(query, str(exc)) from exc
     return [SearchHit(*row) for row in rows]
+
+
+async def get_post_history(
+    conn: aiosqlite.Connection, username: str, post_id: int
+) -> tuple[list[PostVersion], list[PostEvent]] | None:
+    """Every version and event of one post, oldest first; None if it is not archived."""
+    versions = await conn.execute_fetchall(
+        """
+        SELECT v.version, v.text, v.edited, v.seen_at
+        FROM post_versions v JOIN channels c ON c.id = v.channel_id
+        WHERE c.username = ? AND v.post_id = ? ORDER BY v.version
+        """,
+        (username, post_id),
+    )
+    if not versions:
+        return None
+    events = await conn.execute_fetchall(
+        """
+        SELECT e.kind, e.at, e.detail
+        FROM post_events e JOIN channels c ON c.id = e.channel_id
+        WHERE c.username = ? AND e.post_id = ? ORDER BY e.at, e.id
+        """,
+        (username, post_id),
+    )
+    return (
+        [PostVersion(r[0], r[1], bool(r[2]), r[3]) for r in versions],
+        [PostEvent(*r) for r in events],
+    )

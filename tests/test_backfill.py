@@ -22,7 +22,7 @@ async def test_backfill_walks_to_the_first_post_and_keeps_every_field(tme, make_
     channel = swiftui_channel(tme)
     config = make_config("swiftui_dev")
 
-    [outcome] = await archive_channels(config, ["swiftui_dev"], backfill=True)
+    [outcome] = await archive_channels(config, ["swiftui_dev"], mode="backfill")
 
     assert outcome.error is None
     stored = [r[0] for r in rows(config.database, "SELECT post_id FROM posts ORDER BY post_id")]
@@ -59,7 +59,7 @@ async def test_backfill_walks_to_the_first_post_and_keeps_every_field(tme, make_
 async def test_album_members_are_media_of_the_first_post_not_posts(tme, make_config, shared):
     swiftui_channel(tme)
     config = make_config("swiftui_dev")
-    await archive_channels(config, ["swiftui_dev"], backfill=True)
+    await archive_channels(config, ["swiftui_dev"], mode="backfill")
 
     assert rows(config.database, "SELECT count(*) FROM posts WHERE post_id BETWEEN 238 AND 243") == [(0,)]
     [(media,)] = rows(config.database, "SELECT media FROM posts WHERE post_id = 237")
@@ -71,10 +71,10 @@ async def test_sync_after_backfill_is_one_request_when_nothing_is_new(tme, make_
     for post_id in range(1, 46):
         channel.add(post_id)
     config = make_config("quiet_channel")
-    await archive_channels(config, ["quiet_channel"], backfill=True)
+    await archive_channels(config, ["quiet_channel"], mode="backfill")
     tme.requests.clear()
 
-    [outcome] = await archive_channels(config, ["quiet_channel"], backfill=False)
+    [outcome] = await archive_channels(config, ["quiet_channel"], mode="sync")
 
     assert tme.page_requests() == ["/s/quiet_channel"]
     assert (outcome.saved.new, outcome.saved.changed) == (0, 0)
@@ -85,12 +85,12 @@ async def test_sync_fetches_every_new_post_across_pages(tme, make_config):
     for post_id in range(1, 31):
         channel.add(post_id)
     config = make_config("busy_channel")
-    await archive_channels(config, ["busy_channel"], backfill=True)
+    await archive_channels(config, ["busy_channel"], mode="backfill")
     for post_id in range(31, 101):  # 70 new posts: more than three pages
         channel.add(post_id)
     tme.requests.clear()
 
-    [outcome] = await archive_channels(config, ["busy_channel"], backfill=False)
+    [outcome] = await archive_channels(config, ["busy_channel"], mode="sync")
 
     assert outcome.saved.new == 70
     assert rows(config.database, "SELECT count(*), min(post_id), max(post_id) FROM posts") == [(100, 1, 100)]
@@ -104,17 +104,17 @@ async def test_an_interrupted_sync_walk_resumes_without_a_gap(tme, make_config):
     for post_id in range(1, 21):
         channel.add(post_id)
     config = make_config("gap_channel")
-    await archive_channels(config, ["gap_channel"], backfill=True)
+    await archive_channels(config, ["gap_channel"], mode="backfill")
     for post_id in range(21, 81):
         channel.add(post_id)
     # the newest page arrives, then every page below it fails for good
     tme.outage = lambda path: "before=" in path
-    [failed] = await archive_channels(config, ["gap_channel"], backfill=False)
+    [failed] = await archive_channels(config, ["gap_channel"], mode="sync")
     assert failed.error is not None and "503" in failed.error
     assert rows(config.database, "SELECT head_id, walk_target, walk_cursor FROM channels") == [(20, 80, 61)]
 
     tme.outage = None
-    [outcome] = await archive_channels(config, ["gap_channel"], backfill=False)
+    [outcome] = await archive_channels(config, ["gap_channel"], mode="sync")
 
     assert outcome.error is None
     assert [r[0] for r in rows(config.database, "SELECT post_id FROM posts ORDER BY post_id")] == list(range(1, 81))
@@ -132,7 +132,7 @@ async def test_429_with_retry_after_and_5xx_are_retried(tme, make_config):
     tme.fail_next(503)
     config = make_config("flaky_channel")
 
-    [outcome] = await archive_channels(config, ["flaky_channel"], backfill=True)
+    [outcome] = await archive_channels(config, ["flaky_channel"], mode="backfill")
 
     assert outcome.error is None
     assert rows(config.database, "SELECT count(*) FROM posts") == [(5,)]
@@ -145,7 +145,7 @@ async def test_a_failing_channel_is_recorded_and_the_others_go_on(tme, make_conf
     tme.fail_next(500, count=4)  # max_retries = 3: four failures exhaust the first channel
     config = make_config("down_channel", "good_channel")
 
-    outcomes = await archive_channels(config, ["down_channel", "good_channel"], backfill=False)
+    outcomes = await archive_channels(config, ["down_channel", "good_channel"], mode="sync")
 
     assert [(o.username, o.error is None) for o in outcomes] == [("down_channel", False), ("good_channel", True)]
     assert "HTTP 500 (after 4 attempts)" in outcomes[0].error
@@ -157,7 +157,7 @@ async def test_a_failing_channel_is_recorded_and_the_others_go_on(tme, make_conf
 async def test_a_channel_without_public_preview_is_reported_clearly(tme, make_config):
     config = make_config("private_channel")
 
-    [outcome] = await archive_channels(config, ["private_channel"], backfill=True)
+    [outcome] = await archive_channels(config, ["private_channel"], mode="backfill")
 
     assert outcome.error is not None
     assert "no public web preview" in outcome.error
@@ -168,7 +168,7 @@ async def test_an_empty_channel_is_archived_with_nothing_to_do(tme, make_config)
     tme.channel("empty_channel", title="Nothing yet")
     config = make_config("empty_channel")
 
-    [outcome] = await archive_channels(config, ["empty_channel"], backfill=True)
+    [outcome] = await archive_channels(config, ["empty_channel"], mode="backfill")
 
     assert outcome.error is None
     assert rows(config.database, "SELECT title, head_id, backfill_done_at IS NOT NULL FROM channels") == [
@@ -182,11 +182,11 @@ async def test_sync_versions_a_post_whose_text_changed(tme, make_config, changed
     for post_id in range(1, 6):
         channel.add(post_id)
     config = make_config("edit_channel")
-    await archive_channels(config, ["edit_channel"], backfill=True)
+    await archive_channels(config, ["edit_channel"], mode="backfill")
     channel.add(3, text=changed_text, edited=True, views="2K")
     channel.add(4, views="9.9K")  # views alone are not content
 
-    await archive_channels(config, ["edit_channel"], backfill=False)
+    await archive_channels(config, ["edit_channel"], mode="sync")
 
     assert rows(config.database, "SELECT post_id, version, text, views, edited FROM posts WHERE post_id IN (3, 4)") == [
         (3, 2, changed_text, 2000, 1), (4, 1, "Post number 4 about the Eurasian charter", 9900, 0)
@@ -206,11 +206,11 @@ async def test_a_truncated_page_is_an_error_not_a_gap(tme, make_config):
     original = tme.respond
     tme.respond = lambda path: (200, {}, cut, 0.0) if "before=41" in path else original(path)  # type: ignore[method-assign]
 
-    [failed] = await archive_channels(config, ["cut_channel"], backfill=True)
+    [failed] = await archive_channels(config, ["cut_channel"], mode="backfill")
 
     assert "truncated page" in failed.error
     assert rows(config.database, "SELECT tail_id FROM channels") == [(41,)]
     tme.respond = original  # type: ignore[method-assign]
-    [outcome] = await archive_channels(config, ["cut_channel"], backfill=True)
+    [outcome] = await archive_channels(config, ["cut_channel"], mode="backfill")
     assert outcome.error is None
     assert [r[0] for r in rows(config.database, "SELECT post_id FROM posts ORDER BY post_id")] == list(range(1, 61))

@@ -24,6 +24,8 @@ PAGE_SIZE = 20
 PAGE = Template((FIXTURES / "channel_page.html").read_text(encoding="utf-8"))
 POST = Template((FIXTURES / "post.html").read_text(encoding="utf-8"))
 NO_PREVIEW = Template((FIXTURES / "no_preview.html").read_text(encoding="utf-8"))
+EMBED = Template((FIXTURES / "embed_post.html").read_text(encoding="utf-8"))
+NOT_FOUND = (FIXTURES / "embed_not_found.html").read_bytes()
 MORE = '<div class="tgme_widget_message_centered js-messages_more_wrap"><a href="/s/{u}?{k}={v}" class="tme_messages_more js-messages_more" data-{k}="{v}"></a></div>'
 
 
@@ -62,7 +64,18 @@ class FakeChannel:
     title: str = "Test channel"
     description: str = "A channel served from loopback"
     posts: dict[int, str] = field(default_factory=dict)  # id -> message wrap html
+    hidden: dict[int, str] = field(default_factory=dict)  # off the pages, still on /<name>/<id>
     page_size: int = PAGE_SIZE
+
+    def delete(self, post_id: int) -> None:
+        del self.posts[post_id]
+
+    def hide(self, post_id: int) -> None:
+        self.hidden[post_id] = self.posts.pop(post_id)
+
+    def embed(self, post_id: int) -> bytes:
+        message = self.posts.get(post_id) or self.hidden.get(post_id)
+        return EMBED.substitute(message=message).encode() if message else NOT_FOUND
 
     def add(self, post_id: int, html: str | None = None, **kwargs: object) -> None:
         self.posts[post_id] = html or synthetic_post(self.username, post_id, title=self.title, **kwargs)
@@ -119,6 +132,9 @@ class FakeTelegram:
     def page_requests(self) -> list[str]:
         return [r for r in self.requests if r.startswith("/s/")]
 
+    def embed_requests(self) -> list[str]:
+        return [r for r in self.requests if r.endswith("?embed=1")]
+
     def start(self) -> FakeTelegram:
         self._thread.start()
         return self
@@ -144,6 +160,11 @@ class FakeTelegram:
             before = parse_qs(parts.query).get("before", [None])[0]
             body = channel.render(int(before) if before else None)
             return 200, {"Content-Type": "text/html; charset=utf-8"}, body.encode(), self.delay
+        if len(segments) == 2 and segments[1].isdigit():
+            channel = self.channels.get(segments[0].lower())
+            if channel is not None:
+                body = channel.embed(int(segments[1]))
+                return 200, {"Content-Type": "text/html; charset=utf-8"}, body, 0.0
         if len(segments) == 1:
             body = NO_PREVIEW.substitute(username=segments[0]).encode()
             return 200, {"Content-Type": "text/html; charset=utf-8"}, body, 0.0

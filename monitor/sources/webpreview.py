@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import enum
 import json
 import re
 from collections.abc import Iterator
@@ -55,6 +56,15 @@ class ChannelPage:
     before: int | None = None  # the "load older" cursor, if the page shows one
     after: int | None = None
     has_history: bool = True  # False: not a channel preview page at all
+    parse_errors: int = 0  # posts kept with their id only: the page proves no deletion
+
+
+class PostCheck(enum.Enum):
+    """What a single-post page says about a post."""
+
+    EXISTS = "exists"
+    DELETED = "deleted"
+    UNKNOWN = "unknown"
 
 
 class WebPreviewSource:
@@ -63,6 +73,13 @@ class WebPreviewSource:
     def __init__(self, http: HttpClient, web_url: str = "https://t.me") -> None:
         self.http = http
         self.web_url = web_url.rstrip("/")
+
+    async def check_post(self, username: str, post_id: int) -> PostCheck:
+        """Ask the single-post page (``/<channel>/<id>?embed=1``) whether a post still exists."""
+        response = await self.http.get(f"{self.web_url}/{username}/{post_id}?embed=1")
+        if response.status != 200 or not is_complete(response.text):
+            return PostCheck.UNKNOWN
+        return parse_embed(response.text, post_id)
 
     def page_url(self, username: str, before: int | None = None) -> str:
         url = f"{self.web_url}/s/{username}"
@@ -101,10 +118,19 @@ def parse_channel_page(html: str | bytes, username: str) -> ChannelPage:
     soup = BeautifulSoup(html, "lxml")
     posts: dict[int, Post] = {}
     telegram_id = None
+    errors = 0
     for node in soup.find_all("div", class_="tgme_widget_message", attrs={"data-post": True}):
-        post = parse_message(node, username)
-        if post is not None:
-            posts[post.post_id] = post
+        post_id = _post_id(node.get("data-post"))
+        if post_id is None:
+            log.warning("post_without_id", channel=username, data_post=str(node.get("data-post")))
+            errors += 1
+            continue
+        try:
+            posts[post_id] = parse_message(node, post_id)
+        except Exception as exc:  # defensive: one odd post must not lose the page
+            log.warning("post_parse_failed", channel=username, post_id=post_id, error=repr(exc))
+            posts[post_id] = Post(post_id=post_id)
+            errors += 1
         telegram_id = telegram_id or _channel_id(node)
     more_before = soup.find("a", class_="tme_messages_more", attrs={"data-before": True})
     more_after = soup.find("a", class_="tme_messages_more", attrs={"data-after": True})
@@ -115,7 +141,20 @@ def parse_channel_page(html: str | bytes, username: str) -> ChannelPage:
         before=_int(more_before.get("data-before")) if more_before else None,
         after=_int(more_after.get("data-after")) if more_after else None,
         has_history=bool(history or posts),
+        parse_errors=errors,
     )
+
+
+def parse_embed(html: str, post_id: int) -> PostCheck:
+    """A single-post page: the post, Telegram's "Post not found", or something else."""
+    soup = BeautifulSoup(html, "lxml")
+    error = soup.find(class_="tgme_widget_message_error")
+    if error is not None and "not found" in error.get_text().lower():
+        return PostCheck.DELETED
+    for node in soup.find_all("div", class_="tgme_widget_message", attrs={"data-post": True}):
+        if _post_id(node.get("data-post")) == post_id:
+            return PostCheck.EXISTS
+    return PostCheck.UNKNOWN
 
 
 def parse_channel_info(soup: BeautifulSoup, username: str, telegram_id: int | None) -> ChannelInfo:
@@ -141,20 +180,8 @@ def parse_channel_info(soup: BeautifulSoup, username: str, telegram_id: int | No
     )
 
 
-def parse_message(node: Tag, username: str) -> Post | None:
-    """One ``tgme_widget_message``; None when it carries no usable post id."""
-    post_id = _post_id(node.get("data-post"))
-    if post_id is None:
-        log.warning("post_without_id", channel=username, data_post=str(node.get("data-post")))
-        return None
-    try:
-        return _parse_post(node, post_id)
-    except Exception as exc:  # defensive: one odd post must not lose the page
-        log.warning("post_parse_failed", channel=username, post_id=post_id, error=repr(exc))
-        return Post(post_id=post_id)
-
-
-def _parse_post(node: Tag, post_id: int) -> Post:
+def parse_message(node: Tag, post_id: int) -> Post:
+    """One ``tgme_widget_message``; every element is optional."""
     bubble = node.find(class_="tgme_widget_message_bubble") or node
     text_node = _message_text_node(bubble)
     text = plain_text(text_node).strip() if text_node else None

@@ -1,0 +1,57 @@
+"""Deletions: posts missing from re-read pages are confirmed on their single-post page."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import aiosqlite
+import structlog
+
+from monitor.errors import FetchError
+from monitor.sources.webpreview import PostCheck
+from storage.db import transaction
+from storage.deletions import clear_candidates, get_candidates, save_candidate_failure, save_deletion
+from storage.models import ChannelState, utc_now
+
+log = structlog.get_logger(__name__)
+
+
+class PostChecker(Protocol):
+    """What confirmation needs of a source."""
+
+    async def check_post(self, username: str, post_id: int) -> PostCheck: ...
+
+
+async def confirm_deletions(
+    conn: aiosqlite.Connection, source: PostChecker, state: ChannelState, limit: int | None
+) -> int:
+    """Check up to ``limit`` pending candidates; return how many were confirmed deleted.
+
+    "Post not found" marks the post deleted; a post that still shows is cleared; an
+    inconclusive answer or a network fault leaves the candidate pending for the next
+    round (after a fault, the rest wait too: the network is likely down).
+    """
+    confirmed = 0
+    for post_id in (await get_candidates(conn, state.channel_id))[:limit]:
+        try:
+            check = await source.check_post(state.username, post_id)
+        except FetchError as exc:
+            await _failed(conn, state, post_id, str(exc))
+            break
+        async with transaction(conn):
+            if check is PostCheck.DELETED:
+                await save_deletion(conn, state.channel_id, post_id, utc_now())
+                confirmed += 1
+            elif check is PostCheck.EXISTS:
+                await clear_candidates(conn, state.channel_id, [post_id])
+            else:
+                await save_candidate_failure(conn, state.channel_id, post_id, "inconclusive single-post page",
+                                             utc_now())
+        log.info("deletion_checked", channel=state.username, post_id=post_id, result=check.value)
+    return confirmed
+
+
+async def _failed(conn: aiosqlite.Connection, state: ChannelState, post_id: int, error: str) -> None:
+    log.warning("deletion_check_failed", channel=state.username, post_id=post_id, error=error)
+    async with transaction(conn):
+        await save_candidate_failure(conn, state.channel_id, post_id, error, utc_now())

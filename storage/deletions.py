@@ -1,0 +1,105 @@
+"""Queries on deletions: candidates from re-read pages, confirmations, and post events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import aiosqlite
+
+
+async def get_missing(
+    conn: aiosqlite.Connection, channel_id: int, low: int, high: int, present: Sequence[int]
+) -> list[int]:
+    """Archived, undeleted, non-service posts in ``[low, high]`` that are not in ``present``."""
+    rows = await conn.execute_fetchall(
+        """
+        SELECT post_id FROM posts
+        WHERE channel_id = ? AND post_id BETWEEN ? AND ? AND deleted_at IS NULL AND service = 0
+            AND post_id NOT IN (SELECT value FROM json_each(?))
+        ORDER BY post_id
+        """,
+        (channel_id, low, high, json.dumps(list(present))),
+    )
+    return [row[0] for row in rows]
+
+
+async def save_candidates(conn: aiosqlite.Connection, channel_id: int, post_ids: Sequence[int], now: str) -> None:
+    """Note posts suspected deleted; a pending candidate keeps its first noticed time."""
+    await conn.executemany(
+        """
+        INSERT INTO deletion_candidates (channel_id, post_id, noticed_at) VALUES (?, ?, ?)
+        ON CONFLICT (channel_id, post_id) DO NOTHING
+        """,
+        [(channel_id, post_id, now) for post_id in post_ids],
+    )
+
+
+async def count_archived_between(conn: aiosqlite.Connection, channel_id: int, low: int, high: int) -> int:
+    """How many undeleted, non-service posts of the channel lie in ``[low, high]``."""
+    cursor = await conn.execute(
+        """SELECT count(*) FROM posts WHERE channel_id = ? AND post_id BETWEEN ? AND ?
+           AND deleted_at IS NULL AND service = 0""",
+        (channel_id, low, high),
+    )
+    row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def clear_candidates(conn: aiosqlite.Connection, channel_id: int, post_ids: Sequence[int]) -> None:
+    """These posts were seen: they are not deleted."""
+    await conn.execute(
+        "DELETE FROM deletion_candidates WHERE channel_id = ? AND post_id IN (SELECT value FROM json_each(?))",
+        (channel_id, json.dumps(list(post_ids))),
+    )
+
+
+async def get_candidates(conn: aiosqlite.Connection, channel_id: int) -> list[int]:
+    """Pending candidates of one channel, oldest noticed first."""
+    rows = await conn.execute_fetchall(
+        "SELECT post_id FROM deletion_candidates WHERE channel_id = ? ORDER BY noticed_at, post_id",
+        (channel_id,),
+    )
+    return [row[0] for row in rows]
+
+
+async def save_deletion(conn: aiosqlite.Connection, channel_id: int, post_id: int, now: str) -> None:
+    """Confirmed: stamp ``deleted_at`` (data and versions stay), note it, drop the candidate."""
+    await conn.execute(
+        "UPDATE posts SET deleted_at = ? WHERE channel_id = ? AND post_id = ? AND deleted_at IS NULL",
+        (now, channel_id, post_id),
+    )
+    await conn.execute(
+        "INSERT INTO post_events (channel_id, post_id, kind, at, detail) VALUES (?, ?, 'deleted', ?, ?)",
+        (channel_id, post_id, now, "single-post page says: Post not found"),
+    )
+    await clear_candidates(conn, channel_id, [post_id])
+
+
+async def save_candidate_failure(
+    conn: aiosqlite.Connection, channel_id: int, post_id: int, error: str, now: str
+) -> None:
+    """The confirmation failed or was inconclusive: keep the candidate, count the attempt."""
+    await conn.execute(
+        """
+        UPDATE deletion_candidates SET attempts = attempts + 1, last_attempt_at = ?, last_error = ?
+        WHERE channel_id = ? AND post_id = ?
+        """,
+        (now, error, channel_id, post_id),
+    )
+
+
+async def save_restorations(
+    conn: aiosqlite.Connection, channel_id: int, post_ids: Sequence[int], now: str
+) -> None:
+    """Posts marked deleted that are visible again: clear ``deleted_at`` and note it."""
+    if not post_ids:
+        return
+    await conn.executemany(
+        "UPDATE posts SET deleted_at = NULL WHERE channel_id = ? AND post_id = ?",
+        [(channel_id, post_id) for post_id in post_ids],
+    )
+    await conn.executemany(
+        "INSERT INTO post_events (channel_id, post_id, kind, at, detail) VALUES (?, ?, 'restored', ?, ?)",
+        [(channel_id, post_id, now, "visible again on the channel page") for post_id in post_ids],
+    )
