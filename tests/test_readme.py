@@ -1,0 +1,34 @@
+"""Every SQL example in the README runs against a real archive."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from monitor.service import archive_channels
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+QUERIES = re.findall(r"```sql\n(.*?)```", README, re.S)
+
+
+def test_the_readme_has_example_queries():
+    assert len(QUERIES) >= 6
+
+
+@pytest.mark.parametrize("sql", QUERIES, ids=[q.split("\n")[0][:40] for q in QUERIES])
+async def test_readme_query_runs(tme, make_config, sql):
+    channel = tme.channel("MFARussia")
+    for post_id in range(1, 26):
+        channel.add(post_id, text=f"Лавров о хартии {post_id} https://mid.ru/ru/{post_id}/")
+    config = make_config("MFARussia")
+    await archive_channels(config, ["MFARussia"], mode="backfill")
+    channel.add(25, text="Lavrov on the charter", edited=True)
+    channel.delete(24)
+    await archive_channels(config, ["MFARussia"], mode="sync")
+
+    with sqlite3.connect(config.database) as conn:
+        result = conn.execute(sql.replace("'2024-11-01'", "'2000-01-01'").replace("'2024-05-01'", "'2000-01-01'")).fetchall()
+    assert result, sql
