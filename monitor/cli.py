@@ -111,11 +111,15 @@ def _archive(ctx: click.Context, channels: tuple[str, ...], mode: Mode, since: s
     names = _channels(config, channels)
     progress = ProgressLine()
     try:
-        outcomes = _run(archive_channels(config, names, mode=mode, since=since, progress=progress))
+        report = _run(archive_channels(config, names, mode=mode, since=since, progress=progress))
     finally:
         progress.done()
+    outcomes = report.channels
     for outcome in outcomes:
         click.echo(f"{outcome.username}: {outcome.error or _summary(outcome.saved)}")
+    if report.pages is not None:
+        click.echo(f"pages: {_counts(report.pages.fetched) or 'nothing fetched'}; "
+                   f"queue: {_counts(report.pages.remaining) or 'empty'}")
     if any(o.error for o in outcomes):
         sys.exit(EXIT_FAILED)
 
@@ -142,6 +146,10 @@ def sync(ctx: click.Context, channels: tuple[str, ...]) -> None:
     configured channel.
     """
     _archive(ctx, channels, "sync")
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
 
 
 def _summary(saved: SaveResult) -> str:

@@ -48,6 +48,7 @@ class NetworkConfig:
     retry_backoff: float = 2.0
     max_retry_wait: float = 600.0
     max_response_size: int = 10 * 1024 * 1024
+    allow_private_addresses: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,40 @@ class SyncConfig:
     recheck_posts: int = 100
     recheck_age: float = 7 * 86400.0
     max_confirmations: int = 50
+
+
+EXTRACTORS = ("midru", "belta", "generic")
+DEFAULT_EXTRACTORS = {"mid.ru": "midru", "belta.by": "belta"}
+DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class PagesConfig:
+    follow: tuple[str, ...] = ("mid.ru",)
+    extractors: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_EXTRACTORS))
+    request_delay: float = 5.0
+    max_per_round: int = 30
+    retry_backoff: float = 600.0
+    max_retry_wait: float = 86400.0
+    max_attempts: int = 8
+    refetch_after: float | None = None
+    attachments: bool = True
+    robots_ttl: float = 86400.0
+
+    def extractor_for(self, host: str) -> str:
+        """The extractor named for ``host`` or its closest configured parent domain."""
+        for domain in _parents(host):
+            if domain in self.extractors:
+                return self.extractors[domain]
+        return "generic"
+
+    def follows(self, host: str) -> bool:
+        return any(domain in self.follow for domain in _parents(host))
+
+
+def _parents(host: str) -> list[str]:
+    labels = host.lower().rstrip(".").split(".")
+    return [".".join(labels[i:]) for i in range(len(labels) - 1)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +110,7 @@ class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
+    pages: PagesConfig = field(default_factory=PagesConfig)
     log: LogConfig = field(default_factory=LogConfig)
     channels: tuple[ChannelConfig, ...] = (ChannelConfig(DEFAULT_CHANNEL),)
     source: Path | None = None
@@ -111,13 +147,14 @@ def load_config(path: str | Path | None) -> Config:
 
 def parse_config(raw: Mapping[str, Any], *, base: Path, source: Path | None = None) -> Config:
     """Validate a parsed TOML document; relative paths are taken from ``base``."""
-    top = _Section("", raw, {"database", "telegram", "network", "sync", "log", "channels"})
+    top = _Section("", raw, {"database", "telegram", "network", "sync", "pages", "log", "channels"})
     channels = _parse_channels(raw.get("channels"))
     return Config(
         database=base / top.get("database", _string, DEFAULT_DATABASE),
         telegram=_parse_telegram(_Section.child(raw, "telegram", {"web_url"})),
         network=_parse_network(_Section.child(raw, "network", set(NetworkConfig.__slots__)), base),
         sync=_parse_sync(_Section.child(raw, "sync", set(SyncConfig.__slots__))),
+        pages=_parse_pages(_Section.child(raw, "pages", set(PagesConfig.__slots__))),
         log=_parse_log(_Section.child(raw, "log", {"level", "format"})),
         channels=channels,
         source=source,
@@ -166,6 +203,7 @@ def _parse_network(section: _Section, base: Path) -> NetworkConfig:
         retry_backoff=section.get("retry_backoff", _duration, d.retry_backoff),
         max_retry_wait=section.get("max_retry_wait", _duration, d.max_retry_wait),
         max_response_size=section.get("max_response_size", _positive_int, d.max_response_size),
+        allow_private_addresses=section.get("allow_private_addresses", _bool, False),
     )
 
 
@@ -176,6 +214,52 @@ def _parse_sync(section: _Section) -> SyncConfig:
         recheck_age=section.get("recheck_age", _duration, d.recheck_age),
         max_confirmations=section.get("max_confirmations", _count, d.max_confirmations),
     )
+
+
+def _parse_pages(section: _Section) -> PagesConfig:
+    d = PagesConfig()
+    refetch = section.get("refetch_after", _string_or_duration, None)
+    extractors = dict(DEFAULT_EXTRACTORS)
+    extractors.update(section.get("extractors", _extractor_map, dict[str, str]()))
+    return PagesConfig(
+        follow=tuple(section.get("follow", _domains, list(d.follow))),
+        extractors=extractors,
+        request_delay=section.get("request_delay", _duration, d.request_delay),
+        max_per_round=section.get("max_per_round", _count, d.max_per_round),
+        retry_backoff=section.get("retry_backoff", _positive_duration, d.retry_backoff),
+        max_retry_wait=section.get("max_retry_wait", _duration, d.max_retry_wait),
+        max_attempts=section.get("max_attempts", _positive_int, d.max_attempts),
+        refetch_after=refetch,
+        attachments=section.get("attachments", _bool, d.attachments),
+        robots_ttl=section.get("robots_ttl", _duration, d.robots_ttl),
+    )
+
+
+def _domain(key: str, value: Any) -> str:
+    domain = _string(key, value).strip().lower().rstrip(".")
+    if not DOMAIN.match(domain):
+        raise ConfigError(key, f"{value!r} is not a domain like \"mid.ru\" (no scheme, no path)")
+    return domain
+
+
+def _domains(key: str, value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise ConfigError(key, 'expected a list of domains, e.g. ["mid.ru", "eng.belta.by"]')
+    return [_domain(f"{key}[{i}]", item) for i, item in enumerate(value)]
+
+
+def _extractor_map(key: str, value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(key, 'expected a table of domain = extractor, e.g. { "mid.ru" = "midru" }')
+    check = _choice(EXTRACTORS)
+    return {_domain(f"{key}.{d}", d): check(f"{key}.{d}", e) for d, e in value.items()}
+
+
+def _string_or_duration(key: str, value: Any) -> float | None:
+    """``"never"`` (None) or a positive duration."""
+    if isinstance(value, str) and value.strip().lower() == "never":
+        return None
+    return _positive_duration(key, value)
 
 
 def _parse_log(section: _Section) -> LogConfig:

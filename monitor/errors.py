@@ -5,6 +5,7 @@
     ├── FetchError            a request failed for good
     │   ├── FetchFailed       retries exhausted: timeouts, resets, 429, 5xx
     │   ├── ResponseTooLarge  the body passed the size cap
+    │   ├── UnsafeURL         not http(s), or a loopback/private/link-local host
     │   └── Stopped           the daemon is stopping; the request was abandoned
     └── ChannelUnavailable    the channel has no public web preview
 """
@@ -40,6 +41,10 @@ class FetchFailed(FetchError):
 
 class ResponseTooLarge(FetchError):
     """The response body was larger than the configured cap."""
+
+
+class UnsafeURL(FetchError):
+    """legation will not fetch this URL (scheme, or a host inside the network)."""
 
 
 class Stopped(FetchError):

@@ -6,7 +6,7 @@ import asyncio
 import random
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -86,6 +86,7 @@ class HttpClient:
         *,
         stop: asyncio.Event | None = None,
         headers: Mapping[str, str] | None = None,
+        guard: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.config = config
         self.stop = stop or asyncio.Event()
@@ -100,7 +101,14 @@ class HttpClient:
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,
             trust_env=config.proxy is None,
+            event_hooks={"request": [self._check_request]} if guard else {},
         )
+        self._guard = guard
+
+    async def _check_request(self, request: httpx.Request) -> None:
+        """Runs before every request, redirects included: the guard may refuse it."""
+        if self._guard is not None:
+            await self._guard(str(request.url))
 
     async def __aenter__(self) -> HttpClient:
         return self

@@ -14,6 +14,8 @@ SCHEME_INSIDE = re.compile(r"(?<=.)https?://", re.I)
 TRAILING = ".,:;!?'\"»…)]}>。，、；：！？"
 BRACKETS = {")": "(", "]": "[", "}": "{", ">": "<"}
 DEFAULT_PORTS = {"http": 80, "https": 443}
+TELEGRAM_HOSTS = ("t.me", "telegram.me", "www.t.me")
+TELEGRAM_POST_PATH = re.compile(r"^/(?:s/)?([A-Za-z][A-Za-z0-9_]{3,31})/(\d+)/?$")
 # Hosts whose URLs legitimately embed another URL: not split.
 EMBEDDING_HOSTS = ("web.archive.org", "archive.org", "archive.ph", "archive.today")
 
@@ -90,5 +92,16 @@ def make_links(candidates: Iterable[tuple[str, str]]) -> tuple[Link, ...]:
         url = normalise_url(original)
         if url is None or (url, kind) in links:
             continue
-        links[(url, kind)] = Link(url=url, original=original, kind=kind, host=urlsplit(url).hostname)
+        host = urlsplit(url).hostname
+        ref_channel, ref_post_id = post_reference(url)
+        links[(url, kind)] = Link(url, original, kind, host, ref_channel, ref_post_id)
     return tuple(links.values())
+
+
+def post_reference(url: str) -> tuple[str | None, int | None]:
+    """``https://t.me/MFARussia/22957`` names post 22957 of MFARussia; other URLs name none."""
+    parts = urlsplit(url)
+    if parts.hostname not in TELEGRAM_HOSTS:
+        return None, None
+    match = TELEGRAM_POST_PATH.match(parts.path)
+    return (match[1], int(match[2])) if match else (None, None)

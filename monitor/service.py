@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from typing import Literal
 
 from monitor.archive import (
@@ -17,6 +19,8 @@ from monitor.archive import (
 )
 from monitor.config import Config
 from monitor.http import HttpClient
+from monitor.pages.fetch import PagesOutcome, run_pages
+from monitor.pages.guard import check_url
 from monitor.sources.webpreview import WebPreviewSource
 from storage.db import open_archive
 
@@ -24,6 +28,14 @@ from storage.db import open_archive
 TELEGRAM_HEADERS = {"Accept-Language": "en-US,en;q=0.9"}
 
 Mode = Literal["sync", "backfill", "recheck"]
+
+
+@dataclass(frozen=True, slots=True)
+class RoundReport:
+    """What a round did for each channel, and for the linked pages."""
+
+    channels: list[ChannelOutcome]
+    pages: PagesOutcome | None
 
 
 def make_step(config: Config, mode: Mode, since: str | None = None) -> Step:
@@ -34,13 +46,26 @@ def make_step(config: Config, mode: Mode, since: str | None = None) -> Step:
     return functools.partial(step, window=config.sync)
 
 
+def pages_client(config: Config) -> HttpClient:
+    """The client for release pages: its own per-host delay, and the address guard on every hop."""
+    network = dataclasses.replace(config.network, request_delay=config.pages.request_delay)
+    guard = functools.partial(check_url, allow_private=config.network.allow_private_addresses,
+                              proxied=config.network.proxy is not None)
+    return HttpClient(network, guard=guard)
+
+
 async def archive_channels(
     config: Config, usernames: list[str], *, mode: Mode = "sync", since: str | None = None,
     progress: Progress | None = None,
-) -> list[ChannelOutcome]:
-    """One sync round, a full backfill, or a re-check sweep over ``usernames``."""
+) -> RoundReport:
+    """One sync round (or a backfill, or a re-check sweep) over ``usernames``, then the page queue."""
     async with AsyncExitStack() as stack:
         conn = await stack.enter_async_context(open_archive(config.database))
-        http = await stack.enter_async_context(HttpClient(config.network, headers=TELEGRAM_HEADERS))
-        source = WebPreviewSource(http, config.telegram.web_url)
-        return await run_round(conn, source, usernames, make_step(config, mode, since), progress)
+        telegram = await stack.enter_async_context(HttpClient(config.network, headers=TELEGRAM_HEADERS))
+        source = WebPreviewSource(telegram, config.telegram.web_url)
+        outcomes = await run_round(conn, source, usernames, make_step(config, mode, since), progress)
+        pages = None
+        if config.pages.follow:
+            web = await stack.enter_async_context(pages_client(config))
+            pages = await run_pages(conn, web, config.pages)
+        return RoundReport(outcomes, pages)

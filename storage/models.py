@@ -29,12 +29,17 @@ def format_timestamp(moment: datetime) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Link:
-    """One link of a post: normalised ``url``, the ``original`` text, where it came from."""
+    """One link of a post: normalised ``url``, the ``original`` text, where it came from.
+
+    A link to a t.me post also names that post (``ref_channel``, ``ref_post_id``).
+    """
 
     url: str
     original: str
     kind: str
     host: str | None = None
+    ref_channel: str | None = None
+    ref_post_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,3 +168,66 @@ class PostEvent:
     kind: str
     at: str
     detail: str | None
+
+
+PAGE_STATUSES = ("pending", "ok", "blocked", "gone", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class PageTask:
+    """A queued page: what the fetcher needs to know."""
+
+    url: str
+    host: str
+    status: str
+    attempts: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A document linked from a page body (PDF, DOC under /upload/)."""
+
+    url: str
+    title: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PageCapture:
+    """A page fetched and extracted."""
+
+    final_url: str
+    http_status: int
+    content_type: str | None
+    headers: Mapping[str, str]
+    raw: bytes
+    extractor: str
+    title: str | None = None
+    published_at: str | None = None
+    lang: str | None = None
+    text: str | None = None
+    doc_number: str | None = None
+    redirects: Sequence[str] = ()
+    attachments: Sequence[Attachment] = ()
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.raw).hexdigest()
+
+    def content_hash(self) -> str:
+        """What makes a new version: the extracted content, not rotating tokens in the HTML."""
+        blob = json.dumps([self.title, self.published_at, self.text], ensure_ascii=False)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class PageRow:
+    """One row of ``legation pages``."""
+
+    url: str
+    status: str
+    fetched_at: str | None
+    title: str | None
+    error: str | None
+    attempts: int
+    version: int

@@ -52,7 +52,8 @@ WHERE channel_id = ? AND post_id = ?
 """
 
 INSERT_LINK = """
-INSERT INTO links (channel_id, post_id, url, original, kind, host) VALUES (?, ?, ?, ?, ?, ?)
+INSERT INTO links (channel_id, post_id, url, original, kind, host, ref_channel, ref_post_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (channel_id, post_id, url, kind) DO NOTHING
 """
 
@@ -137,7 +138,8 @@ async def _replace_links(conn: aiosqlite.Connection, channel_id: int, posts: Seq
     await conn.executemany(
         INSERT_LINK,
         [
-            (channel_id, post.post_id, link.url, link.original, link.kind, link.host)
+            (channel_id, post.post_id, link.url, link.original, link.kind, link.host,
+             link.ref_channel, link.ref_post_id)
             for post in posts
             for link in post.links
         ],

@@ -21,6 +21,13 @@ timeout = "2s"
 max_retries = 3
 """
 
+FAST_PAGES = """
+[pages]
+follow = ["mid.ru", "belta.by", "embassy.example"]
+request_delay = "0s"
+retry_backoff = "1s"
+"""
+
 
 @pytest.fixture
 def shared() -> Path:
@@ -41,9 +48,13 @@ def tme() -> Iterator[FakeTelegram]:
 def write_config(tmp_path: Path, tme: FakeTelegram) -> Callable[..., Path]:
     """Factory: a config file for ``channels`` against the loopback t.me."""
 
-    def write(*channels: str, extra: str = "", network: str = FAST_NETWORK) -> Path:
+    def write(*channels: str, extra: str = "", network: str = FAST_NETWORK, pages: str = FAST_PAGES) -> Path:
         lines = [f'database = "{tmp_path / "archive.sqlite3"}"', "[telegram]", f'web_url = "{tme.url}"']
-        text = "\n".join(lines) + "\n" + network + extra
+        ca = tme.write_ca(tmp_path / "test-ca.pem")
+        # Every request goes through the loopback server as proxy; https sites are
+        # served with certificates from a private CA that only ca_bundle trusts.
+        proxied = f'proxy = "{tme.url}"\nca_bundle = "{ca}"\nallow_private_addresses = true\n'
+        text = "\n".join(lines) + "\n" + network + proxied + pages + extra
         text += "".join(f'\n[[channels]]\nname = "{name}"\n' for name in channels)
         path = tmp_path / "legation.toml"
         path.write_text(text, encoding="utf-8")

@@ -22,7 +22,7 @@ async def test_backfill_walks_to_the_first_post_and_keeps_every_field(tme, make_
     channel = swiftui_channel(tme)
     config = make_config("swiftui_dev")
 
-    [outcome] = await archive_channels(config, ["swiftui_dev"], mode="backfill")
+    [outcome] = (await archive_channels(config, ["swiftui_dev"], mode="backfill")).channels
 
     assert outcome.error is None
     stored = [r[0] for r in rows(config.database, "SELECT post_id FROM posts ORDER BY post_id")]
@@ -74,7 +74,7 @@ async def test_sync_after_backfill_is_one_request_when_nothing_is_new(tme, make_
     await archive_channels(config, ["quiet_channel"], mode="backfill")
     tme.requests.clear()
 
-    [outcome] = await archive_channels(config, ["quiet_channel"], mode="sync")
+    [outcome] = (await archive_channels(config, ["quiet_channel"], mode="sync")).channels
 
     assert tme.page_requests() == ["/s/quiet_channel"]
     assert (outcome.saved.new, outcome.saved.changed) == (0, 0)
@@ -90,7 +90,7 @@ async def test_sync_fetches_every_new_post_across_pages(tme, make_config):
         channel.add(post_id)
     tme.requests.clear()
 
-    [outcome] = await archive_channels(config, ["busy_channel"], mode="sync")
+    [outcome] = (await archive_channels(config, ["busy_channel"], mode="sync")).channels
 
     assert outcome.saved.new == 70
     assert rows(config.database, "SELECT count(*), min(post_id), max(post_id) FROM posts") == [(100, 1, 100)]
@@ -109,12 +109,12 @@ async def test_an_interrupted_sync_walk_resumes_without_a_gap(tme, make_config):
         channel.add(post_id)
     # the newest page arrives, then every page below it fails for good
     tme.outage = lambda path: "before=" in path
-    [failed] = await archive_channels(config, ["gap_channel"], mode="sync")
+    [failed] = (await archive_channels(config, ["gap_channel"], mode="sync")).channels
     assert failed.error is not None and "503" in failed.error
     assert rows(config.database, "SELECT head_id, walk_target, walk_cursor FROM channels") == [(20, 80, 61)]
 
     tme.outage = None
-    [outcome] = await archive_channels(config, ["gap_channel"], mode="sync")
+    [outcome] = (await archive_channels(config, ["gap_channel"], mode="sync")).channels
 
     assert outcome.error is None
     assert [r[0] for r in rows(config.database, "SELECT post_id FROM posts ORDER BY post_id")] == list(range(1, 81))
@@ -132,7 +132,7 @@ async def test_429_with_retry_after_and_5xx_are_retried(tme, make_config):
     tme.fail_next(503)
     config = make_config("flaky_channel")
 
-    [outcome] = await archive_channels(config, ["flaky_channel"], mode="backfill")
+    [outcome] = (await archive_channels(config, ["flaky_channel"], mode="backfill")).channels
 
     assert outcome.error is None
     assert rows(config.database, "SELECT count(*) FROM posts") == [(5,)]
@@ -145,7 +145,7 @@ async def test_a_failing_channel_is_recorded_and_the_others_go_on(tme, make_conf
     tme.fail_next(500, count=4)  # max_retries = 3: four failures exhaust the first channel
     config = make_config("down_channel", "good_channel")
 
-    outcomes = await archive_channels(config, ["down_channel", "good_channel"], mode="sync")
+    outcomes = (await archive_channels(config, ["down_channel", "good_channel"], mode="sync")).channels
 
     assert [(o.username, o.error is None) for o in outcomes] == [("down_channel", False), ("good_channel", True)]
     assert "HTTP 500 (after 4 attempts)" in outcomes[0].error
@@ -157,7 +157,7 @@ async def test_a_failing_channel_is_recorded_and_the_others_go_on(tme, make_conf
 async def test_a_channel_without_public_preview_is_reported_clearly(tme, make_config):
     config = make_config("private_channel")
 
-    [outcome] = await archive_channels(config, ["private_channel"], mode="backfill")
+    [outcome] = (await archive_channels(config, ["private_channel"], mode="backfill")).channels
 
     assert outcome.error is not None
     assert "no public web preview" in outcome.error
@@ -168,7 +168,7 @@ async def test_an_empty_channel_is_archived_with_nothing_to_do(tme, make_config)
     tme.channel("empty_channel", title="Nothing yet")
     config = make_config("empty_channel")
 
-    [outcome] = await archive_channels(config, ["empty_channel"], mode="backfill")
+    [outcome] = (await archive_channels(config, ["empty_channel"], mode="backfill")).channels
 
     assert outcome.error is None
     assert rows(config.database, "SELECT title, head_id, backfill_done_at IS NOT NULL FROM channels") == [
@@ -206,11 +206,11 @@ async def test_a_truncated_page_is_an_error_not_a_gap(tme, make_config):
     original = tme.respond
     tme.respond = lambda path: (200, {}, cut, 0.0) if "before=41" in path else original(path)  # type: ignore[method-assign]
 
-    [failed] = await archive_channels(config, ["cut_channel"], mode="backfill")
+    [failed] = (await archive_channels(config, ["cut_channel"], mode="backfill")).channels
 
     assert "truncated page" in failed.error
     assert rows(config.database, "SELECT tail_id FROM channels") == [(41,)]
     tme.respond = original  # type: ignore[method-assign]
-    [outcome] = await archive_channels(config, ["cut_channel"], mode="backfill")
+    [outcome] = (await archive_channels(config, ["cut_channel"], mode="backfill")).channels
     assert outcome.error is None
     assert [r[0] for r in rows(config.database, "SELECT post_id FROM posts ORDER BY post_id")] == list(range(1, 61))

@@ -33,7 +33,8 @@ def archived(tme, write_config):
     config = write_config("MFARussia")
     result = invoke(config, "backfill")
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == "MFARussia: 32 new, 0 changed, 0 unchanged"
+    assert result.stdout.splitlines() == ["MFARussia: 32 new, 0 changed, 0 unchanged",
+                                          "pages: 6 gone; queue: 6 gone"]
     return config
 
 

@@ -29,7 +29,7 @@ def archived(tme, make_config):
         for post_id in range(1, posts + 1):
             channel.add(post_id)
         config = make_config(name, extra=extra)
-        [outcome] = await archive_channels(config, [name], mode="backfill")
+        [outcome] = (await archive_channels(config, [name], mode="backfill")).channels
         assert outcome.error is None
         tme.requests.clear()
         return channel, config
@@ -43,7 +43,7 @@ async def test_an_edit_becomes_version_2_and_version_1_is_kept_exactly(archived)
     channel.add(55, text="Post number 55 about the <b>Eurasian</b> security charter", edited=True)
     channel.add(56, views="7.7K")
 
-    [outcome] = await archive_channels(config, ["ministry"], mode="sync")
+    [outcome] = (await archive_channels(config, ["ministry"], mode="sync")).channels
 
     assert (outcome.saved.changed, outcome.saved.new) == (1, 0)
     assert rows(config.database, "SELECT version, text, html, edited FROM post_versions WHERE post_id = 55 ORDER BY version") == [
@@ -59,7 +59,7 @@ async def test_a_deleted_post_is_confirmed_then_marked_and_keeps_its_versions(ar
     channel, config = await archived()
     channel.delete(50)
 
-    [outcome] = await archive_channels(config, ["ministry"], mode="sync")
+    [outcome] = (await archive_channels(config, ["ministry"], mode="sync")).channels
 
     assert outcome.saved.deleted == 1
     [(deleted_at, text)] = rows(config.database, "SELECT deleted_at, text FROM posts WHERE post_id = 50")
@@ -78,7 +78,7 @@ async def test_a_missing_post_whose_page_still_shows_it_is_not_deleted(archived,
     channel, config = await archived()
     channel.hide(45)
 
-    [outcome] = await archive_channels(config, ["ministry"], mode="sync")
+    [outcome] = (await archive_channels(config, ["ministry"], mode="sync")).channels
 
     assert outcome.saved.deleted == 0
     assert tme.embed_requests() == ["/ministry/45?embed=1"]
@@ -90,7 +90,7 @@ async def test_the_newest_post_deleted_is_caught_too(archived):
     channel, config = await archived()
     channel.delete(60)
 
-    [outcome] = await archive_channels(config, ["ministry"], mode="sync")
+    [outcome] = (await archive_channels(config, ["ministry"], mode="sync")).channels
 
     assert outcome.saved.deleted == 1
     assert rows(config.database, "SELECT post_id FROM posts WHERE deleted_at IS NOT NULL") == [(60,)]
@@ -101,7 +101,7 @@ async def test_a_failed_confirmation_leaves_the_candidate_pending(archived, tme)
     channel.delete(52)
     tme.outage = lambda path: path.endswith("?embed=1")
 
-    [outcome] = await archive_channels(config, ["ministry"], mode="sync")
+    [outcome] = (await archive_channels(config, ["ministry"], mode="sync")).channels
 
     assert outcome.error is None and outcome.saved.deleted == 0
     assert rows(config.database, "SELECT deleted_at FROM posts WHERE post_id = 52") == [(None,)]
@@ -109,7 +109,7 @@ async def test_a_failed_confirmation_leaves_the_candidate_pending(archived, tme)
     assert attempts == 1 and "HTTP 503" in error
 
     tme.outage = None
-    [outcome] = await archive_channels(config, ["ministry"], mode="sync")
+    [outcome] = (await archive_channels(config, ["ministry"], mode="sync")).channels
     assert outcome.saved.deleted == 1
     assert rows(config.database, "SELECT count(*) FROM deletion_candidates") == [(0,)]
 
@@ -121,7 +121,7 @@ async def test_a_post_that_comes_back_is_restored_with_a_note(archived):
     await archive_channels(config, ["ministry"], mode="sync")
     channel.posts[58] = html
 
-    [outcome] = await archive_channels(config, ["ministry"], mode="sync")
+    [outcome] = (await archive_channels(config, ["ministry"], mode="sync")).channels
 
     assert outcome.saved.restored == 1
     assert rows(config.database, "SELECT deleted_at FROM posts WHERE post_id = 58") == [(None,)]
@@ -134,7 +134,7 @@ async def test_a_truncated_page_deletes_nothing(archived, tme):
     page = channel.render(None).encode()
     tme.respond = lambda path: (200, {}, page[: len(page) // 2], 0.0)  # type: ignore[method-assign]
 
-    [outcome] = await archive_channels(config, ["ministry"], mode="sync")
+    [outcome] = (await archive_channels(config, ["ministry"], mode="sync")).channels
 
     assert "truncated page" in outcome.error
     assert rows(config.database, "SELECT count(*) FROM deletion_candidates") == [(0,)]
@@ -157,7 +157,7 @@ async def test_a_page_missing_most_of_its_posts_is_not_a_mass_deletion(archived,
     garbled = FakeChannel("ministry", posts={i: channel.posts[i] for i in (41, 50, 60)})
     tme.respond = lambda path: (200, {}, garbled.render(None).encode(), 0.0)  # type: ignore[method-assign]
 
-    [outcome] = await archive_channels(config, ["ministry"], mode="sync")
+    [outcome] = (await archive_channels(config, ["ministry"], mode="sync")).channels
 
     assert outcome.error is None
     assert tme.embed_requests() == []
@@ -170,7 +170,7 @@ async def test_album_members_are_never_deletion_candidates(tme, make_config, sha
     await archive_channels(config, ["swiftui_dev"], mode="backfill")
     tme.requests.clear()
 
-    [outcome] = await archive_channels(config, ["swiftui_dev"], mode="sync")
+    [outcome] = (await archive_channels(config, ["swiftui_dev"], mode="sync")).channels
 
     assert outcome.saved.deleted == 0 and tme.embed_requests() == []
     assert rows(config.database, "SELECT count(*) FROM deletion_candidates") == [(0,)]
@@ -190,13 +190,13 @@ async def test_recheck_sweeps_old_posts_and_resumes(archived, tme):
     channel.add(4, text="Post number 4, quietly rewritten", edited=True)
     tme.outage = lambda path: path.endswith("before=21")
 
-    [failed] = await archive_channels(config, ["ministry"], mode="recheck")
+    [failed] = (await archive_channels(config, ["ministry"], mode="recheck")).channels
     assert "503" in failed.error
     assert rows(config.database, "SELECT recheck_cursor FROM channels") == [(21,)]
 
     tme.outage = None
     tme.requests.clear()
-    [outcome] = await archive_channels(config, ["ministry"], mode="recheck")
+    [outcome] = (await archive_channels(config, ["ministry"], mode="recheck")).channels
 
     assert tme.page_requests() == ["/s/ministry?before=21"]
     assert (outcome.saved.changed, outcome.saved.deleted) == (1, 1)

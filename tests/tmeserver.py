@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import threading
 import time
 from collections import deque
@@ -15,6 +16,7 @@ from pathlib import Path
 from string import Template
 from urllib.parse import parse_qs, urlsplit
 
+import trustme
 from bs4 import BeautifulSoup
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -95,6 +97,23 @@ class FakeChannel:
 
 
 @dataclass
+class FakeSite:
+    """A web site reached through the fake server acting as proxy: path -> answer."""
+
+    host: str
+    routes: dict[str, tuple[int, dict[str, str], bytes]] = field(default_factory=dict)
+
+    def page(self, path: str, body: str | bytes, status: int = 200, content_type: str = "text/html; charset=utf-8",
+             **headers: str) -> None:
+        data = body.encode() if isinstance(body, str) else body
+        self.routes[path] = (status, {"Content-Type": content_type, **headers}, data)
+
+    def respond(self, path: str) -> tuple[int, dict[str, str], bytes, float]:
+        status, headers, body = self.routes.get(path, (404, {"Content-Type": "text/html"}, b"<html>not found</html>"))
+        return status, headers, body, 0.0
+
+
+@dataclass
 class Fault:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
@@ -107,6 +126,9 @@ class FakeTelegram:
 
     def __init__(self) -> None:
         self.channels: dict[str, FakeChannel] = {}
+        self.sites: dict[str, FakeSite] = {}
+        self.ca = trustme.CA()
+        self._tls: dict[str, ssl.SSLContext] = {}
         self.faults: deque[Fault] = deque()
         self.requests: list[str] = []
         self.delay = 0.0
@@ -124,6 +146,22 @@ class FakeTelegram:
     def channel(self, username: str, **kwargs: object) -> FakeChannel:
         self.channels[username.lower()] = FakeChannel(username, **kwargs)  # type: ignore[arg-type]
         return self.channels[username.lower()]
+
+    def site(self, host: str) -> FakeSite:
+        return self.sites.setdefault(host, FakeSite(host))
+
+    def write_ca(self, path: Path) -> Path:
+        """The PEM of the private CA that signs every https site of this server."""
+        self.ca.cert_pem.write_to_path(str(path))
+        return path
+
+    def tls_for(self, host: str) -> ssl.SSLContext:
+        with self._lock:
+            if host not in self._tls:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                self.ca.issue_cert(host).configure_cert(context)
+                self._tls[host] = context
+            return self._tls[host]
 
     def fail_next(self, status: int, count: int = 1, **kwargs: object) -> None:
         for _ in range(count):
@@ -144,6 +182,12 @@ class FakeTelegram:
         self._server.server_close()
 
     def respond(self, path: str) -> tuple[int, dict[str, str], bytes, float]:
+        if path.startswith(("http://", "https://")):  # asked as a proxy
+            parts = urlsplit(path)
+            target = parts.path + (f"?{parts.query}" if parts.query else "")
+            if parts.netloc != urlsplit(self.url).netloc:
+                return self.respond_site(parts.hostname or "", target)
+            path = target
         with self._lock:
             self.requests.append(path)
             if self.faults:
@@ -170,12 +214,55 @@ class FakeTelegram:
             return 200, {"Content-Type": "text/html; charset=utf-8"}, body, 0.0
         return 404, {}, b"not found", 0.0
 
+    def respond_site(self, host: str, path: str) -> tuple[int, dict[str, str], bytes, float]:
+        with self._lock:
+            self.requests.append(f"//{host}{path}")
+            if self.faults:
+                fault = self.faults.popleft()
+                return fault.status, fault.headers, fault.body, fault.stall
+        return self.sites.get(host, FakeSite(host)).respond(path)
+
+    def site_requests(self, host: str) -> list[str]:
+        return [r[len(host) + 2:] for r in self.requests if r.startswith(f"//{host}/")]
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            tunnel_host: str | None = None
+            tls: ssl.SSLSocket | None = None
+
+            def finish(self) -> None:
+                try:
+                    super().finish()
+                except (OSError, ssl.SSLError):
+                    pass
+                if self.tls is not None:
+                    self.tls.close()
+
+            def do_CONNECT(self) -> None:  # noqa: N802
+                """https through the proxy: terminate TLS with a certificate from our private CA."""
+                host = self.path.rsplit(":", 1)[0]
+                self.send_response(200, "Connection established")
+                self.end_headers()
+                try:
+                    tls = fake.tls_for(host).wrap_socket(self.connection, server_side=True)
+                except (ssl.SSLError, OSError):
+                    self.close_connection = True
+                    return
+                self.connection = self.tls = tls
+                self.rfile = tls.makefile("rb", buffering=0)
+                self.wfile = tls.makefile("wb", buffering=0)
+                self.tunnel_host = host
+                self.close_connection = False
+                while not self.close_connection:
+                    self.handle_one_request()
+
             def do_GET(self) -> None:  # noqa: N802
-                status, headers, body, stall = fake.respond(self.path)
+                if self.tunnel_host is not None:
+                    status, headers, body, stall = fake.respond_site(self.tunnel_host, self.path)
+                else:
+                    status, headers, body, stall = fake.respond(self.path)
                 if stall:
                     time.sleep(stall)
                 try:
@@ -185,8 +272,8 @@ class FakeTelegram:
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
                     self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+                except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+                    self.close_connection = True
 
             def log_message(self, *args: object) -> None:
                 pass

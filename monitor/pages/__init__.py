@@ -1,0 +1,1 @@
+"""Release pages: following links to chosen sites, fetching, extraction."""

@@ -1,0 +1,212 @@
+"""The page queue: linked URLs on followed domains, fetched politely, extracted, versioned."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import urllib.robotparser
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import aiosqlite
+import structlog
+
+from monitor.config import PagesConfig
+from monitor.errors import FetchError, ResponseTooLarge, Stopped, UnsafeURL
+from monitor.http import HttpClient, Response
+from monitor.pages.extract import Extracted, challenge_marker, extract
+from storage.db import transaction
+from storage.models import PageCapture, PageTask, format_timestamp, utc_now
+from storage.pages import (
+    count_pages,
+    enqueue_links,
+    get_due_attachments,
+    get_due_pages,
+    get_link_hosts,
+    get_robots,
+    requeue_stale,
+    save_attachment,
+    save_page_capture,
+    save_page_problem,
+    save_robots,
+)
+
+log = structlog.get_logger(__name__)
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+ATTACHMENT_TYPES = ("application/pdf", "application/msword", "application/vnd.openxmlformats",
+                    "application/rtf", "application/vnd.oasis", "application/octet-stream",
+                    "application/vnd.ms-excel")
+BLOCKING_STATUSES = frozenset({401, 403, 429})
+GONE_STATUSES = frozenset({404, 410})
+# A page carrying a challenge script is only a wall if it has hardly any text.
+MIN_REAL_TEXT = 200
+MAX_ATTACHMENTS_PER_ROUND = 20
+ROBOTS_UNAVAILABLE = "robots_unavailable"
+
+
+@dataclass(slots=True)
+class PagesOutcome:
+    """What one pass over the queue did, and what is left."""
+
+    queued: int = 0
+    fetched: dict[str, int] = field(default_factory=dict)
+    remaining: dict[str, int] = field(default_factory=dict)
+
+    def count(self, status: str) -> None:
+        self.fetched[status] = self.fetched.get(status, 0) + 1
+
+
+async def run_pages(conn: aiosqlite.Connection, http: HttpClient, config: PagesConfig) -> PagesOutcome:
+    """Queue new links on followed domains, then fetch up to ``max_per_round`` due pages."""
+    outcome = PagesOutcome(queued=await enqueue_followed(conn, config))
+    unreachable: set[str] = set()  # hosts whose robots.txt failed this round: their pages wait
+    for task in await get_due_pages(conn, utc_now(), config.max_per_round):
+        if task.host in unreachable:
+            continue
+        status = await fetch_page(conn, http, task, config)
+        if status == ROBOTS_UNAVAILABLE:
+            unreachable.add(task.host)
+            status = "failed"
+        outcome.count(status)
+    if config.attachments:
+        await fetch_attachments(conn, http)
+    outcome.remaining = await count_pages(conn)
+    return outcome
+
+
+async def enqueue_followed(conn: aiosqlite.Connection, config: PagesConfig) -> int:
+    """Put every linked URL on a followed domain in the queue (idempotent)."""
+    hosts = [h for h in await get_link_hosts(conn) if config.follows(h)]
+    async with transaction(conn):
+        queued = await enqueue_links(conn, hosts, utc_now()) if hosts else 0
+        if config.refetch_after is not None:
+            await requeue_stale(conn, _at(time.time() - config.refetch_after))
+    if queued:
+        log.info("pages_queued", count=queued)
+    return queued
+
+
+async def fetch_page(conn: aiosqlite.Connection, http: HttpClient, task: PageTask, config: PagesConfig) -> str:
+    """Fetch one queued page and record the outcome; returns the page's new status."""
+    try:
+        allowed = await robots_allow(conn, http, task.url, config)
+    except Stopped:
+        raise
+    except FetchError as exc:
+        await _problem(conn, task, config, "failed", f"robots.txt unavailable: {exc}", retry=True)
+        return ROBOTS_UNAVAILABLE
+    if not allowed:
+        return await _problem(conn, task, config, "failed", "disallowed by robots.txt", retry=False)
+    try:
+        response = await http.get(task.url)
+    except Stopped:
+        raise
+    except (UnsafeURL, ResponseTooLarge) as exc:
+        return await _problem(conn, task, config, "failed", str(exc), retry=False)
+    except FetchError as exc:
+        return await _problem(conn, task, config, "failed", str(exc), retry=True)
+    if response.status in GONE_STATUSES:
+        return await _problem(conn, task, config, "gone", f"HTTP {response.status}", False, response.status)
+    if response.status in BLOCKING_STATUSES:
+        return await _problem(conn, task, config, "blocked", f"HTTP {response.status}", True, response.status)
+    if response.status != 200:
+        return await _problem(conn, task, config, "failed", f"HTTP {response.status}", True, response.status)
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type and content_type not in HTML_TYPES:
+        return await _problem(conn, task, config, "failed", f"not an HTML page ({content_type})", False, 200)
+    html = response.text
+    extractor = config.extractor_for(urlsplit(response.url).hostname or task.host)
+    extracted = extract(extractor, html, response.url)
+    wall = challenge_marker(html)
+    if wall and len(extracted.text or "") < MIN_REAL_TEXT:
+        return await _problem(conn, task, config, "blocked", f"anti-bot page: {wall}", True, 200)
+    return await _save_capture(conn, task, _capture(response, content_type, extractor, extracted))
+
+
+async def robots_allow(conn: aiosqlite.Connection, http: HttpClient, url: str, config: PagesConfig) -> bool:
+    """What the host's robots.txt says of ``url``, fetched at most once per ``robots_ttl``.
+
+    A missing robots.txt (4xx) allows everything; one that cannot be read (5xx,
+    network) raises, so the page waits for a later round (RFC 9309).
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    cached = await get_robots(conn, host)
+    if cached is None or _age(cached[0]) > config.robots_ttl:
+        response = await http.get(f"{parts.scheme}://{parts.netloc}/robots.txt")
+        if response.status >= 500:
+            raise FetchError(url, f"robots.txt answered HTTP {response.status}")
+        body = response.text if response.status == 200 else None
+        async with transaction(conn):
+            await save_robots(conn, host, response.status, body, utc_now())
+        cached = (utc_now(), response.status, body)
+    if cached[2] is None:
+        return True
+    parser = urllib.robotparser.RobotFileParser()
+    parser.parse(cached[2].splitlines())
+    return parser.can_fetch(http.config.user_agent, url)
+
+
+async def fetch_attachments(conn: aiosqlite.Connection, http: HttpClient) -> None:
+    """Fetch documents linked from archived page bodies (PDF, DOC under /upload/)."""
+    for page_url, url in await get_due_attachments(conn, MAX_ATTACHMENTS_PER_ROUND):
+        fields: dict[str, object]
+        try:
+            response = await http.get(url)
+        except Stopped:
+            raise
+        except FetchError as exc:
+            fields = {"status": "failed", "error": str(exc)}
+        else:
+            content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            if response.status in GONE_STATUSES:
+                fields = {"status": "gone", "error": f"HTTP {response.status}"}
+            elif response.status != 200 or not content_type.startswith(ATTACHMENT_TYPES):
+                fields = {"status": "failed", "error": f"HTTP {response.status} {content_type}".strip()}
+            else:
+                fields = {"status": "ok", "content_type": content_type, "raw": response.content,
+                          "sha256": hashlib.sha256(response.content).hexdigest()}
+        async with transaction(conn):
+            await save_attachment(conn, page_url, url, utc_now(), **fields)  # type: ignore[arg-type]
+
+
+def _capture(response: Response, content_type: str, extractor: str, extracted: Extracted) -> PageCapture:
+    return PageCapture(
+        final_url=response.url, http_status=response.status, content_type=content_type or None,
+        headers=response.headers, raw=response.content, extractor=extractor, title=extracted.title,
+        published_at=extracted.published_at, lang=extracted.lang, text=extracted.text,
+        doc_number=extracted.doc_number, redirects=response.redirects, attachments=extracted.attachments,
+    )
+
+
+async def _save_capture(conn: aiosqlite.Connection, task: PageTask, capture: PageCapture) -> str:
+    async with transaction(conn):
+        changed = await save_page_capture(conn, task, capture, utc_now())
+    log.info("page_archived", url=task.url, title=capture.title, new_version=changed)
+    return "ok"
+
+
+async def _problem(
+    conn: aiosqlite.Connection, task: PageTask, config: PagesConfig, status: str, error: str,
+    retry: bool, http_status: int | None = None,
+) -> str:
+    attempt = task.attempts + 1
+    retry_at = None
+    if retry and attempt < config.max_attempts:
+        wait = min(config.max_retry_wait, config.retry_backoff * 2 ** (attempt - 1))
+        retry_at = _at(time.time() + wait)
+    async with transaction(conn):
+        await save_page_problem(conn, task.url, status, error, utc_now(), http_status=http_status,
+                                retry_at=retry_at)
+    log.warning("page_not_archived", url=task.url, status=status, error=error, attempt=attempt, retry_at=retry_at)
+    return status
+
+
+def _at(epoch: float) -> str:
+    return format_timestamp(datetime.fromtimestamp(epoch, UTC))
+
+
+def _age(stamp: str) -> float:
+    return time.time() - datetime.fromisoformat(stamp).timestamp()

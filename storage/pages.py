@@ -1,0 +1,214 @@
+"""Queries on release pages: the queue, captures with versions, attachments, robots.txt."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import aiosqlite
+
+from storage.models import Attachment, PageCapture, PageRow, PageTask
+
+
+async def get_link_hosts(conn: aiosqlite.Connection) -> list[str]:
+    """Every host that some post links to."""
+    rows = await conn.execute_fetchall("SELECT DISTINCT host FROM links WHERE host IS NOT NULL")
+    return [row[0] for row in rows]
+
+
+async def enqueue_links(conn: aiosqlite.Connection, hosts: Sequence[str], now: str) -> int:
+    """Queue every linked URL on ``hosts`` that is not queued yet (t.me post links excepted)."""
+    before = conn.total_changes
+    await conn.execute(
+        """
+        INSERT INTO pages (url, host, first_seen_at)
+        SELECT DISTINCT l.url, l.host, ? FROM links l
+        WHERE l.host IN (SELECT value FROM json_each(?)) AND l.ref_post_id IS NULL
+            AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.url = l.url)
+        ON CONFLICT (url) DO NOTHING
+        """,
+        (now, json.dumps(list(hosts))),
+    )
+    return conn.total_changes - before
+
+
+async def requeue_stale(conn: aiosqlite.Connection, fetched_before: str) -> int:
+    """Queue again the archived pages last fetched before ``fetched_before``."""
+    cursor = await conn.execute(
+        "UPDATE pages SET status = 'pending', next_attempt_at = NULL WHERE status = 'ok' AND fetched_at < ?",
+        (fetched_before,),
+    )
+    return cursor.rowcount
+
+
+async def requeue_pages(
+    conn: aiosqlite.Connection, urls: Sequence[str] = (), status: str | None = None
+) -> int:
+    """Queue pages again, by URL or by status; their attempt count starts over."""
+    cursor = await conn.execute(
+        """
+        UPDATE pages SET status = 'pending', attempts = 0, next_attempt_at = NULL
+        WHERE url IN (SELECT value FROM json_each(?)) OR status = ?
+        """,
+        (json.dumps(list(urls)), status),
+    )
+    return cursor.rowcount
+
+
+async def get_due_pages(conn: aiosqlite.Connection, now: str, limit: int) -> list[PageTask]:
+    """Pending pages, and blocked or failed ones whose retry time has come; oldest first."""
+    rows = await conn.execute_fetchall(
+        """
+        SELECT url, host, status, attempts, version FROM pages
+        WHERE status = 'pending'
+            OR (status IN ('blocked', 'failed') AND next_attempt_at IS NOT NULL AND next_attempt_at <= ?)
+        ORDER BY first_seen_at, url
+        LIMIT ?
+        """,
+        (now, limit),
+    )
+    return [PageTask(*row) for row in rows]
+
+
+async def save_page_capture(
+    conn: aiosqlite.Connection, task: PageTask, capture: PageCapture, now: str
+) -> bool:
+    """Record a successful fetch; a new version only when the extracted content changed."""
+    cursor = await conn.execute(
+        "SELECT content_hash FROM page_versions WHERE url = ? ORDER BY version DESC LIMIT 1", (task.url,)
+    )
+    latest = await cursor.fetchone()
+    changed = latest is None or latest[0] != capture.content_hash()
+    version = task.version + 1 if changed else task.version
+    if changed:
+        await conn.execute(
+            """
+            INSERT INTO page_versions (url, version, fetched_at, final_url, http_status, headers, raw, size,
+                sha256, content_hash, title, published_at, lang, text)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            (task.url, version, now, capture.final_url, capture.http_status,
+             json.dumps(dict(capture.headers), ensure_ascii=False), zlib.compress(capture.raw),
+             len(capture.raw), capture.sha256, capture.content_hash(), capture.title,
+             capture.published_at, capture.lang, capture.text),
+        )
+    await conn.execute(
+        """
+        UPDATE pages SET status = 'ok', final_url = ?, redirects = ?, http_status = ?, content_type = ?,
+            fetched_at = ?, sha256 = ?, title = ?, published_at = ?, lang = ?, text = ?, doc_number = ?,
+            extractor = ?, version = ?, error = NULL, attempts = 0, next_attempt_at = NULL
+        WHERE url = ?
+        """,
+        (capture.final_url, json.dumps(list(capture.redirects)) if capture.redirects else None,
+         capture.http_status, capture.content_type, now, capture.sha256, capture.title,
+         capture.published_at, capture.lang, capture.text, capture.doc_number, capture.extractor,
+         version, task.url),
+    )
+    await save_attachments(conn, task.url, capture.attachments)
+    return changed
+
+
+async def save_page_problem(
+    conn: aiosqlite.Connection, url: str, status: str, error: str, now: str,
+    *, http_status: int | None = None, retry_at: str | None = None,
+) -> None:
+    """A fetch that gave no content: blocked, gone or failed, with the next try (or none)."""
+    await conn.execute(
+        """
+        UPDATE pages SET status = ?, error = ?, fetched_at = ?, http_status = coalesce(?, http_status),
+            attempts = attempts + 1, next_attempt_at = ?
+        WHERE url = ?
+        """,
+        (status, error, now, http_status, retry_at, url),
+    )
+
+
+async def save_attachments(conn: aiosqlite.Connection, page_url: str, attachments: Sequence[Attachment]) -> None:
+    await conn.executemany(
+        """
+        INSERT INTO page_attachments (page_url, url, title) VALUES (?, ?, ?)
+        ON CONFLICT (page_url, url) DO NOTHING
+        """,
+        [(page_url, a.url, a.title) for a in attachments],
+    )
+
+
+async def get_due_attachments(conn: aiosqlite.Connection, limit: int) -> list[tuple[str, str]]:
+    """``(page_url, url)`` of attachments not fetched yet."""
+    rows = await conn.execute_fetchall(
+        "SELECT page_url, url FROM page_attachments WHERE status = 'pending' ORDER BY page_url, url LIMIT ?",
+        (limit,),
+    )
+    return [(row[0], row[1]) for row in rows]
+
+
+async def save_attachment(
+    conn: aiosqlite.Connection, page_url: str, url: str, now: str, *, status: str,
+    content_type: str | None = None, raw: bytes | None = None, sha256: str | None = None, error: str | None = None,
+) -> None:
+    await conn.execute(
+        """
+        UPDATE page_attachments SET status = ?, content_type = ?, size = ?, sha256 = ?, raw = ?,
+            fetched_at = ?, error = ?, attempts = attempts + 1
+        WHERE page_url = ? AND url = ?
+        """,
+        (status, content_type, len(raw) if raw is not None else None, sha256,
+         zlib.compress(raw) if raw is not None else None, now, error, page_url, url),
+    )
+
+
+async def get_robots(conn: aiosqlite.Connection, host: str) -> tuple[str, int | None, str | None] | None:
+    """``(fetched_at, http_status, body)`` of the cached robots.txt of ``host``."""
+    cursor = await conn.execute("SELECT fetched_at, http_status, body FROM robots WHERE host = ?", (host,))
+    row = await cursor.fetchone()
+    return (row[0], row[1], row[2]) if row else None
+
+
+async def save_robots(conn: aiosqlite.Connection, host: str, http_status: int | None, body: str | None,
+                      now: str) -> None:
+    await conn.execute(
+        """
+        INSERT INTO robots (host, fetched_at, http_status, body) VALUES (?, ?, ?, ?)
+        ON CONFLICT (host) DO UPDATE SET fetched_at = excluded.fetched_at,
+            http_status = excluded.http_status, body = excluded.body
+        """,
+        (host, now, http_status, body),
+    )
+
+
+async def list_pages(conn: aiosqlite.Connection, status: str | None, limit: int) -> list[PageRow]:
+    """Pages, most recently fetched first, optionally of one status."""
+    rows = await conn.execute_fetchall(
+        """
+        SELECT url, status, fetched_at, title, error, attempts, version FROM pages
+        WHERE ? IS NULL OR status = ?
+        ORDER BY coalesce(fetched_at, first_seen_at) DESC, url LIMIT ?
+        """,
+        (status, status, limit),
+    )
+    return [PageRow(*row) for row in rows]
+
+
+async def count_pages(conn: aiosqlite.Connection) -> dict[str, int]:
+    """How many pages are in each status."""
+    rows = await conn.execute_fetchall("SELECT status, count(*) FROM pages GROUP BY status")
+    return {row[0]: row[1] for row in rows}
+
+
+async def iter_page_versions(conn: aiosqlite.Connection) -> AsyncIterator[dict[str, Any]]:
+    """Every stored version with its decompressed body, for WARC export; one row in memory at a time."""
+    cursor = await conn.execute("SELECT url, version FROM page_versions ORDER BY url, version")
+    keys = [(row[0], row[1]) for row in await cursor.fetchall()]
+    for url, version in keys:
+        cursor = await conn.execute(
+            """SELECT url, version, fetched_at, final_url, http_status, headers, raw, sha256
+               FROM page_versions WHERE url = ? AND version = ?""",
+            (url, version),
+        )
+        row = await cursor.fetchone()
+        if row is not None:
+            yield {"url": row[0], "version": row[1], "fetched_at": row[2], "final_url": row[3],
+                   "http_status": row[4], "headers": json.loads(row[5] or "{}"),
+                   "raw": zlib.decompress(row[6]), "sha256": row[7]}
