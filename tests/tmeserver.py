@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import ssl
 import threading
@@ -233,10 +234,8 @@ class FakeTelegram:
             tls: ssl.SSLSocket | None = None
 
             def finish(self) -> None:
-                try:
+                with contextlib.suppress(OSError, ssl.SSLError):
                     super().finish()
-                except (OSError, ssl.SSLError):
-                    pass
                 if self.tls is not None:
                     self.tls.close()
 

@@ -1,0 +1,213 @@
+"""Release pages end to end: posts link to mid.ru and BelTA, served over https through the proxy."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import zlib
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from tmeserver import FIXTURES
+
+from monitor.errors import UnsafeURL
+from monitor.pages.guard import check_url
+from monitor.service import archive_channels, pages_client
+
+SITES = FIXTURES / "sites"
+CURRENT = "https://mid.ru/ru/foreign_policy/news/1944000/"
+BRIEFING = "https://mid.ru/en/press_service/spokesman/briefings/1984512/"
+LEGACY = "https://www.mid.ru/en/foreign_policy/news/-/asset_publisher/cKNonkJE02Bw/content/id/2273012"
+BELTA = "https://eng.belta.by/politics/view/lukashenko-lavrov-164000-2024/"
+
+
+def rows(path: Path, sql: str, *params: object) -> list[tuple]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def fixture(name: str) -> bytes:
+    return (SITES / name).read_bytes()
+
+
+@pytest.fixture
+def linking(tme, make_config):
+    """A channel whose posts link to ``urls`` (one post each), and its config."""
+
+    def make(*urls: str, extra: str = ""):
+        channel = tme.channel("MFARussia")
+        for post_id, url in enumerate(urls, start=1):
+            channel.add(post_id, text=f'Заявление <a href="{url}" onclick="return confirm(1)">здесь</a>')
+        return channel, make_config("MFARussia", extra=extra)
+
+    return make
+
+
+async def test_linked_release_pages_are_archived_clean(tme, linking):
+    tme.site("mid.ru").page("/ru/foreign_policy/news/1944000/", fixture("midru_current.html"))
+    tme.site("mid.ru").page("/upload/iblock/5a1/charter_ru.pdf", b"%PDF-1.4 charter", content_type="application/pdf")
+    tme.site("mid.ru").page("/en/press_service/spokesman/briefings/1984512/", fixture("midru_briefing.html"))
+    tme.site("www.mid.ru").page(LEGACY.split("www.mid.ru")[1], fixture("midru_legacy.html"))
+    tme.site("eng.belta.by").page("/politics/view/lukashenko-lavrov-164000-2024/", fixture("belta_article.html"))
+    _, config = linking(CURRENT, BRIEFING, LEGACY, BELTA)
+
+    report = await archive_channels(config, ["MFARussia"], mode="sync")
+
+    assert report.pages.fetched == {"ok": 4}
+    assert rows(config.database, "SELECT url, status, title, published_at, lang, doc_number, extractor, version "
+                                 "FROM pages ORDER BY url") == [
+        (BELTA, "ok", "Lukashenko, Lavrov discuss Eurasian security charter", "2024-05-14T13:10:00Z", "en", None,
+         "belta", 1),
+        (BRIEFING, "ok", "Briefing by Foreign Ministry Spokeswoman Maria Zakharova, Moscow, November 6, 2024",
+         "2024-11-06T11:30:00Z", "en", None, "midru", 1),
+        (CURRENT, "ok", "Заявление МИД России в связи с годовщиной Евразийской хартии", "2024-05-14T13:10:00Z",
+         "ru", "936-14-05-2024", "midru", 1),
+        (LEGACY, "ok", "Press release on Sergey Lavrov's talks with Minister of Foreign Affairs of Belarus "
+                       "Vladimir Makei", "2016-05-14", "en", None, "midru", 1),
+    ]
+    [(text,)] = rows(config.database, "SELECT text FROM pages WHERE url = ?", BELTA)
+    assert text == ("MINSK, 14 May (BelTA) - Belarusian President Aleksandr Lukashenko met with Russian Foreign "
+                    "Minister Sergei Lavrov.\n\nThe parties discussed the draft Eurasian charter of diversity and "
+                    "multipolarity.")
+    [(briefing,)] = rows(config.database, "SELECT text FROM pages WHERE url = ?", BRIEFING)
+    assert briefing.startswith("Sergey Lavrov's schedule\n\nOn November 8") and "Table of contents" not in briefing
+    [(raw, sha, size)] = rows(config.database, "SELECT raw, sha256, size FROM page_versions WHERE url = ?", CURRENT)
+    assert zlib.decompress(raw) == fixture("midru_current.html")
+    assert sha == hashlib.sha256(fixture("midru_current.html")).hexdigest() and size == len(fixture("midru_current.html"))
+    assert rows(config.database, "SELECT url, title, status, content_type FROM page_attachments ORDER BY url") == [
+        ("https://mid.ru/upload/iblock/5a1/charter_ru.pdf", "текст Хартии (PDF)", "ok", "application/pdf"),
+        ("https://mid.ru/upload/iblock/7c2/charter_en.docx", "English version", "gone", None),
+    ]
+    assert rows(config.database, "SELECT post_id, title FROM post_pages WHERE url = ?", CURRENT) == [
+        (1, "Заявление МИД России в связи с годовщиной Евразийской хартии")]
+    assert rows(config.database, "SELECT url FROM pages_fts JOIN pages ON pages.rowid = pages_fts.rowid "
+                                 "WHERE pages_fts MATCH 'Хартия'") == [(CURRENT,)]
+
+
+async def test_a_challenge_page_is_blocked_not_content_and_retried(tme, linking):
+    site = tme.site("mid.ru")
+    site.page("/ru/foreign_policy/news/1944000/", fixture("challenge_f5.html"))
+    _, config = linking(CURRENT)
+
+    report = await archive_channels(config, ["MFARussia"], mode="sync")
+
+    assert report.pages.fetched == {"blocked": 1}
+    [(status, error, attempts, retry_at, version)] = rows(
+        config.database, "SELECT status, error, attempts, next_attempt_at, version FROM pages")
+    assert (status, error, attempts, version) == ("blocked", "anti-bot page: F5/Shape challenge", 1, 0)
+    assert retry_at is not None
+    assert rows(config.database, "SELECT count(*) FROM page_versions") == [(0,)]
+    # once the retry time has come, the wall is gone and the page is archived
+    with sqlite3.connect(config.database) as conn:
+        conn.execute("UPDATE pages SET next_attempt_at = '2000-01-01T00:00:00Z'")
+    site.page("/ru/foreign_policy/news/1944000/", fixture("midru_current.html"))
+    report = await archive_channels(config, ["MFARussia"], mode="sync")
+    assert report.pages.fetched == {"ok": 1}
+    assert rows(config.database, "SELECT status, attempts, version FROM pages") == [("ok", 0, 1)]
+
+
+async def test_a_real_page_carrying_the_challenge_script_is_content(tme, linking):
+    html = fixture("midru_current.html").replace(b"<head>", b'<head><script src="/TSPD/08a4?type=7"></script>')
+    tme.site("mid.ru").page("/ru/foreign_policy/news/1944000/", html)
+    _, config = linking(CURRENT)
+
+    report = await archive_channels(config, ["MFARussia"], mode="sync")
+
+    assert report.pages.fetched == {"ok": 1}
+
+
+async def test_fetch_faults(tme, linking):
+    site = tme.site("mid.ru")
+    site.page("/gone/", b"<html>no</html>", status=404)
+    site.page("/flaky/", b"<html>oops</html>", status=500)
+    site.page("/moved/", b"", status=301, Location="https://mid.ru/ru/foreign_policy/news/1944000/")
+    site.page("/ru/foreign_policy/news/1944000/", fixture("midru_current.html"))
+    site.page("/file.pdf", b"%PDF-1.4", content_type="application/pdf")
+    site.page("/huge/", b"<html>" + b"x" * 300_000 + b"</html>")
+    urls = ["https://mid.ru/gone/", "https://mid.ru/flaky/", "https://mid.ru/moved/", "https://mid.ru/file.pdf",
+            "https://mid.ru/huge/"]
+    _, config = linking(*urls)
+    config = replace(config, network=replace(config.network, max_response_size=100_000))
+
+    await archive_channels(config, ["MFARussia"], mode="sync")
+
+    got = {url: (status, error, retry is not None) for url, status, error, retry in
+           rows(config.database, "SELECT url, status, error, next_attempt_at FROM pages")}
+    assert got["https://mid.ru/gone/"] == ("gone", "HTTP 404", False)
+    assert got["https://mid.ru/flaky/"] == ("failed", "https://mid.ru/flaky/: HTTP 500 (after 4 attempts)", True)
+    assert got["https://mid.ru/file.pdf"] == ("failed", "not an HTML page (application/pdf)", False)
+    assert got["https://mid.ru/huge/"][0] == "failed" and "exceeds 100000 bytes" in got["https://mid.ru/huge/"][1]
+    assert got["https://mid.ru/moved/"] == ("ok", None, False)
+    assert rows(config.database, "SELECT final_url, redirects FROM pages WHERE url = 'https://mid.ru/moved/'") == [
+        (CURRENT, json.dumps(["https://mid.ru/moved/"]))]
+    assert tme.site_requests("mid.ru").count("/gone/") == 1  # 404 is not retried
+
+
+async def test_robots_txt_is_honoured_and_read_once(tme, linking):
+    site = tme.site("mid.ru")
+    site.page("/robots.txt", "User-agent: *\nDisallow: /ru/news/?PAGEN\nDisallow: /private/\n", content_type="text/plain")
+    site.page("/ru/foreign_policy/news/1944000/", fixture("midru_current.html"))
+    _, config = linking(CURRENT, "https://mid.ru/private/report/")
+
+    report = await archive_channels(config, ["MFARussia"], mode="sync")
+
+    assert report.pages.fetched == {"ok": 1, "failed": 1}
+    assert rows(config.database, "SELECT status, error FROM pages WHERE url = 'https://mid.ru/private/report/'") == [
+        ("failed", "disallowed by robots.txt")]
+    assert tme.site_requests("mid.ru").count("/robots.txt") == 1
+    assert "/private/report/" not in tme.site_requests("mid.ru")
+
+
+async def test_a_changed_page_keeps_both_versions(tme, linking):
+    site = tme.site("mid.ru")
+    site.page("/ru/foreign_policy/news/1944000/", fixture("midru_current.html"))
+    _, config = linking(CURRENT)
+    await archive_channels(config, ["MFARussia"], mode="sync")
+    changed = fixture("midru_current.html").replace("Ровно год назад".encode(), "Два года назад".encode())
+    site.page("/ru/foreign_policy/news/1944000/", changed)
+    with sqlite3.connect(config.database) as conn:
+        conn.execute("UPDATE pages SET status = 'pending'")  # what refetch_after does once due
+
+    await archive_channels(config, ["MFARussia"], mode="sync")
+
+    versions = rows(config.database, "SELECT version, substr(text, 1, 14) FROM page_versions ORDER BY version")
+    assert versions == [(1, "Ровно год наза"), (2, "Два года назад")]
+    assert rows(config.database, "SELECT version, substr(text, 1, 14) FROM pages") == [(2, "Два года назад")]
+
+
+async def test_links_to_telegram_posts_are_references_not_pages(tme, linking):
+    _, config = linking("https://t.me/MID_Russia/41230")
+    await archive_channels(config, ["MFARussia"], mode="sync")
+    assert rows(config.database, "SELECT ref_channel, ref_post_id FROM links WHERE kind = 'hidden'") == [
+        ("MID_Russia", 41230)]
+    assert rows(config.database, "SELECT count(*) FROM pages") == [(0,)]
+
+
+async def test_only_followed_domains_are_fetched(tme, linking):
+    _, config = linking("https://example.org/article", "https://evil-mid.ru/x", "https://mid.ru.evil.example/x")
+    report = await archive_channels(config, ["MFARussia"], mode="sync")
+    assert report.pages.queued == 0
+    assert [r for r in tme.requests if r.startswith("//")] == []
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1/", "http://localhost:8080/", "http://10.1.2.3/", "http://192.168.0.1/", "http://172.16.5.4/",
+    "http://169.254.169.254/latest/meta-data/", "http://[::1]/", "http://[fe80::1]/", "http://[::ffff:127.0.0.1]/",
+    "http://224.0.0.1/", "http://0.0.0.0/", "file:///etc/passwd", "javascript:alert(1)", "data:text/html,x",
+    "ftp://mid.ru/x", "http://foo.localhost/",
+])
+async def test_internal_and_non_web_urls_are_refused(url):
+    with pytest.raises(UnsafeURL):
+        await check_url(url)
+
+
+async def test_a_redirect_into_the_network_is_refused(tme, make_config):
+    tme.site("mid.ru").page("/redirect/", b"", status=302, Location="http://127.0.0.1:9/admin")
+    config = make_config("MFARussia")
+    config = replace(config, network=replace(config.network, allow_private_addresses=False))
+    async with pages_client(config) as http:
+        with pytest.raises(UnsafeURL, match="127.0.0.1 is not a public address"):
+            await http.get("https://mid.ru/redirect/")
+    assert tme.site_requests("mid.ru") == ["/redirect/"]
