@@ -16,20 +16,25 @@ from monitor import __version__
 from monitor.config import Config, load_config, normalise_channel_name
 from monitor.errors import ConfigError
 from monitor.history import word_diff
+from monitor.links import normalise_url
 from monitor.log import configure_logging
 from monitor.service import Mode, archive_channels
+from monitor.warc import write_warc
 from storage.channels import get_status
-from storage.db import open_archive
+from storage.db import open_archive, transaction
 from storage.errors import SearchQueryError, StorageError
 from storage.models import (
+    PAGE_STATUSES,
     ChannelState,
     ChannelStatus,
+    PageRow,
     PostEvent,
     PostVersion,
     SaveResult,
     SearchHit,
     format_timestamp,
 )
+from storage.pages import count_pages, iter_page_versions, list_pages, requeue_pages
 from storage.posts import SNIPPET_CLOSE, SNIPPET_OPEN, get_post_history, search_posts
 
 T = TypeVar("T")
@@ -249,21 +254,84 @@ def search(ctx: click.Context, query: str, channel: str | None, since: str | Non
 
 
 @cli.command()
+@click.option("--status", "status_", type=click.Choice(PAGE_STATUSES), help="Only pages in this state.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.pass_context
+def pages(ctx: click.Context, status_: str | None, limit: int) -> None:
+    """List archived and queued release pages, most recently fetched first.
+
+    Each line: status, time of the last fetch, attempts, URL and title (or the
+    error of the last attempt).
+    """
+    config = _config(ctx)
+
+    async def read_pages() -> list[PageRow]:
+        async with open_archive(config.database, create=False) as conn:
+            return await list_pages(conn, status_, limit)
+
+    for row in _run(read_pages()):
+        detail = row.title if row.status == "ok" else row.error
+        click.echo(f"{row.status:8} {row.fetched_at or '-':20} {row.attempts:>2}  {row.url}  {detail or ''}".rstrip())
+
+
+@cli.command()
+@click.argument("urls", nargs=-1)
+@click.option("--status", "status_", type=click.Choice(PAGE_STATUSES), help="Queue every page in this state.")
+@click.pass_context
+def refetch(ctx: click.Context, urls: tuple[str, ...], status_: str | None) -> None:
+    """Queue pages again (by URL, or all of one --status) for the next round.
+
+    Their attempt count starts over; a page whose content changed keeps both
+    versions.
+    """
+    if not urls and status_ is None:
+        raise click.UsageError("give URLs or --status (e.g. --status blocked)")
+    config = _config(ctx)
+    wanted = [normalise_url(u) or u for u in urls]
+
+    async def queue() -> int:
+        async with open_archive(config.database, create=False) as conn, transaction(conn):
+            return await requeue_pages(conn, wanted, status_)
+
+    click.echo(f"{_run(queue())} page(s) queued")
+
+
+@cli.command("export-warc")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@click.pass_context
+def export_warc(ctx: click.Context, path: str) -> None:
+    """Write every archived page version to PATH as a gzipped WARC file.
+
+    Replay tools such as pywb or ReplayWeb.page open it as the pages were fetched.
+    """
+    config = _config(ctx)
+
+    async def export() -> int:
+        async with open_archive(config.database, create=False) as conn:
+            with open(path, "wb") as out:
+                return await write_warc(iter_page_versions(conn), out)
+
+    click.echo(f"{_run(export())} record(s) written to {path}")
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Per channel: posts archived, newest and oldest id, last sync, last error."""
     config = _config(ctx)
 
-    async def read_status() -> list[ChannelStatus]:
+    async def read_status() -> tuple[list[ChannelStatus], dict[str, int]]:
         async with open_archive(config.database, create=False) as conn:
-            return await get_status(conn)
+            return await get_status(conn), await count_pages(conn)
 
-    rows = _run(read_status())
+    rows, page_counts = _run(read_status())
     if as_json:
-        click.echo(json.dumps([asdict(r) for r in rows], ensure_ascii=False, indent=2))
+        click.echo(json.dumps({"channels": [asdict(r) for r in rows], "pages": page_counts},
+                              ensure_ascii=False, indent=2))
         return
     click.echo(f"archive: {config.database}")
+    click.echo(f"pages: {_counts(page_counts) or 'none'}")
     header = ("channel", "posts", "newest", "oldest", "backfill", "last sync", "last error")
     table = [header] + [
         (r.username, str(r.posts), str(r.newest_id or "-"), str(r.oldest_id or "-"),

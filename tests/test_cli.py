@@ -74,10 +74,11 @@ def test_status_table_and_json(archived):
     data = invoke(archived, "status", "--json")
 
     assert table.exit_code == 0
-    header, row = table.stdout.splitlines()[1:3]
+    assert table.stdout.splitlines()[1] == "pages: 6 gone"
+    header, row = table.stdout.splitlines()[2:4]
     assert header.split() == ["channel", "posts", "newest", "oldest", "backfill", "last", "sync", "last", "error"]
     assert row.split()[:5] == ["MFARussia", "32", "22960", "1", "done"]
-    [status] = json.loads(data.stdout)
+    [status] = json.loads(data.stdout)["channels"]
     assert (status["posts"], status["newest_id"], status["oldest_id"], status["last_error"]) == (32, 22960, 1, None)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", status["last_sync_at"])
 
@@ -88,7 +89,7 @@ def test_sync_reports_a_failing_channel_and_exits_1(tme, write_config):
     assert result.exit_code == 1
     assert result.stdout.startswith("missing_channel: missing_channel: no public web preview")
     status = json.loads(invoke(config, "status", "--json").stdout)
-    assert "no public web preview" in status[0]["last_error"]
+    assert "no public web preview" in status["channels"][0]["last_error"]
 
 
 def test_unconfigured_channel_argument_is_a_usage_error(tme, write_config):

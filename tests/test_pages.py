@@ -211,3 +211,43 @@ async def test_a_redirect_into_the_network_is_refused(tme, make_config):
         with pytest.raises(UnsafeURL, match="127.0.0.1 is not a public address"):
             await http.get("https://mid.ru/redirect/")
     assert tme.site_requests("mid.ru") == ["/redirect/"]
+
+
+async def test_pages_refetch_and_export_warc_commands(tme, linking, tmp_path):
+    import asyncio
+
+    from click.testing import CliRunner
+    from warcio.archiveiterator import ArchiveIterator
+
+    from monitor.cli import cli
+
+    site = tme.site("mid.ru")
+    site.page("/ru/foreign_policy/news/1944000/", fixture("midru_current.html"))
+    site.page("/en/press_service/spokesman/briefings/1984512/", fixture("challenge_f5.html"))
+    _, config = linking(CURRENT, BRIEFING)
+    await archive_channels(config, ["MFARussia"], mode="sync")
+
+    def run(*args: str):
+        return asyncio.to_thread(CliRunner().invoke, cli, ["-c", str(config.source), *args])
+
+    listing = await run("pages")
+    blocked = await run("pages", "--status", "blocked")
+    lines = listing.stdout.splitlines()
+    assert sorted(line.split()[0] for line in lines) == ["blocked", "ok"]
+    assert any(line.endswith("Заявление МИД России в связи с годовщиной Евразийской хартии") for line in lines)
+    assert len(blocked.stdout.splitlines()) == 1
+    assert blocked.stdout.rstrip().endswith("anti-bot page: F5/Shape challenge")
+
+    queued = await run("refetch", "--status", "blocked")
+    assert queued.stdout.strip() == "1 page(s) queued"
+    assert rows(config.database, "SELECT status, attempts FROM pages WHERE url = ?", BRIEFING) == [("pending", 0)]
+    none = await run("refetch")
+    assert none.exit_code == 2 and "give URLs or --status" in none.stderr
+
+    warc = tmp_path / "pages.warc.gz"
+    exported = await run("export-warc", str(warc))
+    assert exported.stdout.strip() == f"1 record(s) written to {warc}"
+    with warc.open("rb") as stream:
+        records = [(r.rec_headers.get_header("WARC-Target-URI"), r.http_headers.get_statuscode(),
+                    r.content_stream().read()) for r in ArchiveIterator(stream) if r.rec_type == "response"]
+    assert records == [(CURRENT, "200", fixture("midru_current.html"))]

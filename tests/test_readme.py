@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from tmeserver import FIXTURES
 
 from monitor.service import archive_channels
 
@@ -21,12 +22,17 @@ def test_the_readme_has_example_queries():
 @pytest.mark.parametrize("sql", QUERIES, ids=[q.split("\n")[0][:40] for q in QUERIES])
 async def test_readme_query_runs(tme, make_config, sql):
     channel = tme.channel("MFARussia")
+    release = (FIXTURES / "sites" / "midru_current.html").read_text(encoding="utf-8")
     for post_id in range(1, 26):
         channel.add(post_id, text=f"Лавров о хартии {post_id} https://mid.ru/ru/{post_id}/")
+        tme.site("mid.ru").page(f"/ru/{post_id}/", release)
     config = make_config("MFARussia")
     await archive_channels(config, ["MFARussia"], mode="backfill")
     channel.add(25, text="Lavrov on the charter", edited=True)
     channel.delete(24)
+    tme.site("mid.ru").page("/ru/25/", release.replace("Ровно год назад", "Два года назад"))
+    with sqlite3.connect(config.database) as conn:
+        conn.execute("UPDATE pages SET status = 'pending' WHERE url LIKE '%/25/'")
     await archive_channels(config, ["MFARussia"], mode="sync")
 
     with sqlite3.connect(config.database) as conn:
