@@ -251,3 +251,36 @@ async def test_pages_refetch_and_export_warc_commands(tme, linking, tmp_path):
         records = [(r.rec_headers.get_header("WARC-Target-URI"), r.http_headers.get_statuscode(),
                     r.content_stream().read()) for r in ArchiveIterator(stream) if r.rec_type == "response"]
     assert records == [(CURRENT, "200", fixture("midru_current.html"))]
+
+
+async def test_a_500_then_200_and_a_stall_past_the_timeout(tme, linking):
+    tme.site("mid.ru").page("/ru/foreign_policy/news/1944000/", fixture("midru_current.html"))
+    _, config = linking(CURRENT)
+    tme.site("mid.ru").page("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
+    await archive_channels(config, ["MFARussia"], mode="sync")  # robots.txt cached; the page archived
+    with sqlite3.connect(config.database) as conn:
+        conn.execute("UPDATE pages SET status = 'pending'")
+    tme.requests.clear()
+
+    original = tme.respond_site
+    faults = iter([(500, {}, b"oops", 0.0), (200, {}, b"<html>slow</html>", 3.0)])  # timeout is 2s
+
+    def flaky(host: str, path: str):
+        if path.startswith("/ru/foreign_policy"):
+            fault = next(faults, None)
+            if fault is not None:
+                tme.requests.append(f"//{host}{path}")
+                return fault
+        return original(host, path)
+
+    tme.respond_site = flaky  # type: ignore[method-assign]
+    report = await archive_channels(config, ["MFARussia"], mode="sync")
+
+    assert report.pages.fetched == {"ok": 1}
+    assert tme.site_requests("mid.ru").count("/ru/foreign_policy/news/1944000/") == 3
+    [(text,)] = rows(config.database, "SELECT text FROM pages")
+    assert text == (
+        "Ровно год назад была принята Евразийская хартия многообразия и многополярности в XXI веке.\n\n"
+        "Министр иностранных дел С.В.Лавров подчеркнул, что Хартия открыта для всех государств.\n\n"
+        "Подробнее см. текст Хартии (PDF) и English version.\n\nПредыдущее заявление"
+    )
