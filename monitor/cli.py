@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import sys
 from collections.abc import Coroutine
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
 import click
+import structlog
 
 from monitor import __version__
-from monitor.config import Config, load_config, normalise_channel_name
+from monitor.config import LOG_FORMATS, LOG_LEVELS, Config, load_config, normalise_channel_name
 from monitor.errors import ConfigError
+from monitor.health import channel_problems
 from monitor.history import word_diff
 from monitor.links import normalise_url
+from monitor.lock import ArchiveLocked
 from monitor.log import configure_logging
-from monitor.service import Mode, archive_channels
+from monitor.service import Mode, archive_channels, run_daemon
 from monitor.warc import write_warc
 from storage.channels import get_status
 from storage.db import open_archive, transaction
@@ -36,6 +41,7 @@ from storage.models import (
 )
 from storage.pages import count_pages, iter_page_versions, list_pages, requeue_pages
 from storage.posts import SNIPPET_CLOSE, SNIPPET_OPEN, get_post_history, search_posts
+from storage.runs import get_recent_runs
 
 T = TypeVar("T")
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
@@ -47,11 +53,13 @@ EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
     help="TOML config file (default: ./legation.toml if present, else built-in defaults "
          "that follow MFARussia into ./legation.sqlite3).",
 )
+@click.option("--log-level", type=click.Choice(LOG_LEVELS), help="Override [log] level.")
+@click.option("--log-format", type=click.Choice(LOG_FORMATS), help="Override [log] format.")
 @click.version_option(__version__, prog_name="legation")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None) -> None:
+def cli(ctx: click.Context, config_path: str | None, log_level: str | None, log_format: str | None) -> None:
     """Archive Telegram channels, their edits and deletions, into SQLite."""
-    ctx.obj = config_path
+    ctx.obj = (config_path, log_level, log_format)
 
 
 def main() -> None:
@@ -60,11 +68,12 @@ def main() -> None:
 
 
 def _config(ctx: click.Context) -> Config:
+    path, level, fmt = ctx.obj
     try:
-        config = load_config(ctx.obj)
+        config = load_config(path)
     except ConfigError as exc:
         _fail(f"config error: {exc}", EXIT_USAGE)
-    configure_logging(config.log.level, config.log.format)
+    configure_logging(level or config.log.level, fmt or config.log.format)
     return config
 
 
@@ -76,6 +85,8 @@ def _fail(message: str, code: int) -> NoReturn:
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coroutine)
+    except ArchiveLocked as exc:
+        _fail(str(exc), EXIT_FAILED)
     except KeyboardInterrupt:
         _fail("interrupted; run the same command again to resume", EXIT_INTERRUPTED)
     except SearchQueryError as exc:
@@ -127,6 +138,35 @@ def _archive(ctx: click.Context, channels: tuple[str, ...], mode: Mode, since: s
                    f"queue: {_counts(report.pages.remaining) or 'empty'}")
     if any(o.error for o in outcomes):
         sys.exit(EXIT_FAILED)
+
+
+@cli.command()
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Run as a daemon: poll every channel, fetch pages, sweep for edits, until stopped.
+
+    Each poll is one `sync` round for that channel; a channel seen for the first
+    time is backfilled unless it sets backfill = false. SIGTERM or SIGINT stop it
+    cleanly (running jobs finish their transaction); a second signal stops it at
+    once, which the archive survives too.
+    """
+    config = _config(ctx)
+    _run(_until_signalled(config))
+
+
+async def _until_signalled(config: Config) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set():
+            os._exit(EXIT_INTERRUPTED)  # second signal: WAL keeps the archive consistent
+        structlog.get_logger(__name__).info("signal_received", signal=signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    await run_daemon(config, stop)
 
 
 @cli.command()
@@ -318,27 +358,56 @@ def export_warc(ctx: click.Context, path: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Per channel: posts archived, newest and oldest id, last sync, last error."""
+    """Per channel: posts, newest and oldest id, last sync and error, health; pages by state.
+
+    Exits 1 when a configured channel is unhealthy (never synced, no successful
+    poll for longer than [schedule] failing_after, or no new post for longer than
+    its stale_after), so that it can serve as a health check.
+    """
     config = _config(ctx)
+    day_ago = format_timestamp(datetime.now(UTC) - timedelta(days=1))
 
-    async def read_status() -> tuple[list[ChannelStatus], dict[str, int]]:
+    async def read_status() -> tuple[list[ChannelStatus], dict[str, int], list[tuple[Any, ...]]]:
         async with open_archive(config.database, create=False) as conn:
-            return await get_status(conn), await count_pages(conn)
+            return await get_status(conn, day_ago), await count_pages(conn), await get_recent_runs(conn, 5)
 
-    rows, page_counts = _run(read_status())
+    rows, page_counts, runs = _run(read_status())
+    problems = {r.username: channel_problems(r, config) for r in rows}
+    for name in config.channel_names():
+        if name.lower() not in {r.username.lower() for r in rows}:
+            problems[name] = ["never synced"]
+    unhealthy = {name: p for name, p in problems.items() if p}
     if as_json:
-        click.echo(json.dumps({"channels": [asdict(r) for r in rows], "pages": page_counts},
-                              ensure_ascii=False, indent=2))
-        return
+        click.echo(json.dumps({
+            "healthy": not unhealthy,
+            "channels": [asdict(r) | {"problems": problems[r.username]} for r in rows],
+            "pages": page_counts,
+            "recent_runs": [dict(zip(("job", "started_at", "finished_at", "outcome", "error"), r, strict=True))
+                            for r in runs],
+        }, ensure_ascii=False, indent=2))
+    else:
+        _print_status(config, rows, page_counts, problems)
+    if unhealthy:
+        sys.exit(EXIT_FAILED)
+
+
+def _print_status(config: Config, rows: list[ChannelStatus], page_counts: dict[str, int],
+                  problems: dict[str, list[str]]) -> None:
     click.echo(f"archive: {config.database}")
     click.echo(f"pages: {_counts(page_counts) or 'none'}")
-    header = ("channel", "posts", "newest", "oldest", "backfill", "last sync", "last error")
+    header = ("channel", "posts", "last 24h", "newest", "oldest", "backfill", "last sync", "health")
     table = [header] + [
-        (r.username, str(r.posts), str(r.newest_id or "-"), str(r.oldest_id or "-"),
+        (r.username, str(r.posts), str(r.posts_last_day), str(r.newest_id or "-"), str(r.oldest_id or "-"),
          "done" if r.backfill_done_at else "partial", r.last_sync_at or "never",
-         f"{r.last_error_at}: {r.last_error}" if r.last_error else "-")
+         "; ".join(problems.get(r.username, [])) or "ok")
         for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
     for row in table:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    for r in rows:
+        if r.last_error:
+            click.echo(f"last error of {r.username} at {r.last_error_at}: {r.last_error}")
+    for name, found in problems.items():
+        if found and name not in {r.username for r in rows}:
+            click.echo(f"{name}: {'; '.join(found)}")

@@ -102,6 +102,19 @@ class LogConfig:
 class ChannelConfig:
     name: str
     backfill: bool = True
+    poll_interval: float | None = None  # None: [schedule] poll_interval
+    stale_after: float | None = None  # None: [schedule] stale_after
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleConfig:
+    poll_interval: float = 300.0
+    pages_interval: float = 60.0
+    recheck_interval: float = 86400.0
+    recheck_age: float = 30 * 86400.0
+    stale_after: float = 2 * 86400.0
+    failing_after: float = 3600.0
+    shutdown_timeout: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +124,16 @@ class Config:
     network: NetworkConfig = field(default_factory=NetworkConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
     pages: PagesConfig = field(default_factory=PagesConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     log: LogConfig = field(default_factory=LogConfig)
     channels: tuple[ChannelConfig, ...] = (ChannelConfig(DEFAULT_CHANNEL),)
     source: Path | None = None
+
+    def poll_interval(self, channel: ChannelConfig) -> float:
+        return channel.poll_interval or self.schedule.poll_interval
+
+    def stale_after(self, channel: ChannelConfig) -> float:
+        return channel.stale_after or self.schedule.stale_after
 
     def channel_names(self, wanted: tuple[str, ...] = ()) -> list[str]:
         """The configured channels, or those of ``wanted`` (which must be configured)."""
@@ -147,7 +167,7 @@ def load_config(path: str | Path | None) -> Config:
 
 def parse_config(raw: Mapping[str, Any], *, base: Path, source: Path | None = None) -> Config:
     """Validate a parsed TOML document; relative paths are taken from ``base``."""
-    top = _Section("", raw, {"database", "telegram", "network", "sync", "pages", "log", "channels"})
+    top = _Section("", raw, {"database", "telegram", "network", "sync", "pages", "schedule", "log", "channels"})
     channels = _parse_channels(raw.get("channels"))
     return Config(
         database=base / top.get("database", _string, DEFAULT_DATABASE),
@@ -155,6 +175,7 @@ def parse_config(raw: Mapping[str, Any], *, base: Path, source: Path | None = No
         network=_parse_network(_Section.child(raw, "network", set(NetworkConfig.__slots__)), base),
         sync=_parse_sync(_Section.child(raw, "sync", set(SyncConfig.__slots__))),
         pages=_parse_pages(_Section.child(raw, "pages", set(PagesConfig.__slots__))),
+        schedule=_parse_schedule(_Section.child(raw, "schedule", set(ScheduleConfig.__slots__))),
         log=_parse_log(_Section.child(raw, "log", {"level", "format"})),
         channels=channels,
         source=source,
@@ -262,6 +283,13 @@ def _string_or_duration(key: str, value: Any) -> float | None:
     return _positive_duration(key, value)
 
 
+def _parse_schedule(section: _Section) -> ScheduleConfig:
+    d = ScheduleConfig()
+    return ScheduleConfig(**{
+        name: section.get(name, _positive_duration, getattr(d, name)) for name in ScheduleConfig.__slots__
+    })
+
+
 def _parse_log(section: _Section) -> LogConfig:
     return LogConfig(
         level=section.get("level", _choice(LOG_LEVELS), "info"),
@@ -280,14 +308,19 @@ def _parse_channels(raw: Any) -> tuple[ChannelConfig, ...]:
         prefix = f"channels[{index}]"
         if not isinstance(table, Mapping):
             raise ConfigError(prefix, "must be a table with a name")
-        section = _Section(prefix, table, {"name", "backfill"})
+        section = _Section(prefix, table, {"name", "backfill", "poll_interval", "stale_after"})
         if "name" not in table:
             raise ConfigError(f"{prefix}.name", "missing")
         name = _channel_name(f"{prefix}.name", table["name"])
         if name.lower() in seen:
             raise ConfigError(f"{prefix}.name", f"channel {name!r} is listed twice")
         seen.add(name.lower())
-        channels.append(ChannelConfig(name=name, backfill=section.get("backfill", _bool, True)))
+        channels.append(ChannelConfig(
+            name=name,
+            backfill=section.get("backfill", _bool, True),
+            poll_interval=section.get("poll_interval", _positive_duration, None),
+            stale_after=section.get("stale_after", _positive_duration, None),
+        ))
     return tuple(channels)
 
 

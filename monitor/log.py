@@ -10,6 +10,8 @@ from typing import Any, TextIO
 
 import structlog
 
+QUIET_LIBRARIES = ("apscheduler", "httpx", "httpcore", "telethon", "trafilatura", "htmldate", "courlan")
+
 # user:password@ in URLs (proxy credentials) never reaches a log line.
 URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]+:[^/@\s]*@", re.I)
 
@@ -32,16 +34,34 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
         if fmt == "console"
         else structlog.processors.JSONRenderer(ensure_ascii=False)
     )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact,
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            redact,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
+    _route_stdlib_logging(stream, renderer, shared, level)
+
+
+def _route_stdlib_logging(stream: TextIO, renderer: Any, shared: list[Any], level: str) -> None:
+    """APScheduler, httpx and Telethon log through ``logging``: same format, quieter level."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, renderer],
+    ))
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "_legation", False)]:
+        root.removeHandler(old)
+    handler._legation = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(getattr(logging, level.upper()))
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Literal
+
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.archive import (
     ChannelOutcome,
@@ -19,10 +24,14 @@ from monitor.archive import (
 )
 from monitor.config import Config
 from monitor.http import HttpClient
+from monitor.jobs import Jobs
+from monitor.lock import WriterLock
 from monitor.pages.fetch import PagesOutcome, run_pages
 from monitor.pages.guard import check_url
 from monitor.sources.webpreview import WebPreviewSource
 from storage.db import open_archive
+
+log = structlog.get_logger(__name__)
 
 # t.me localises "edited" and counters; legation parses the English page.
 TELEGRAM_HEADERS = {"Accept-Language": "en-US,en;q=0.9"}
@@ -46,12 +55,12 @@ def make_step(config: Config, mode: Mode, since: str | None = None) -> Step:
     return functools.partial(step, window=config.sync)
 
 
-def pages_client(config: Config) -> HttpClient:
+def pages_client(config: Config, stop: asyncio.Event | None = None) -> HttpClient:
     """The client for release pages: its own per-host delay, and the address guard on every hop."""
     network = dataclasses.replace(config.network, request_delay=config.pages.request_delay)
     guard = functools.partial(check_url, allow_private=config.network.allow_private_addresses,
                               proxied=config.network.proxy is not None)
-    return HttpClient(network, guard=guard)
+    return HttpClient(network, guard=guard, stop=stop)
 
 
 async def archive_channels(
@@ -60,6 +69,7 @@ async def archive_channels(
 ) -> RoundReport:
     """One sync round (or a backfill, or a re-check sweep) over ``usernames``, then the page queue."""
     async with AsyncExitStack() as stack:
+        stack.enter_context(WriterLock(config.database))
         conn = await stack.enter_async_context(open_archive(config.database))
         telegram = await stack.enter_async_context(HttpClient(config.network, headers=TELEGRAM_HEADERS))
         source = WebPreviewSource(telegram, config.telegram.web_url)
@@ -69,3 +79,26 @@ async def archive_channels(
             web = await stack.enter_async_context(pages_client(config))
             pages = await run_pages(conn, web, config.pages)
         return RoundReport(outcomes, pages)
+
+
+async def run_daemon(config: Config, stop: asyncio.Event) -> None:
+    """``legation run``: the jobs of every round on a schedule, until ``stop`` is set."""
+    async with AsyncExitStack() as stack:
+        stack.enter_context(WriterLock(config.database))
+        conn = await stack.enter_async_context(open_archive(config.database))
+        telegram = await stack.enter_async_context(HttpClient(config.network, stop=stop, headers=TELEGRAM_HEADERS))
+        web = await stack.enter_async_context(pages_client(config, stop)) if config.pages.follow else None
+        jobs = Jobs(conn, WebPreviewSource(telegram, config.telegram.web_url), web, config)
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        jobs.install(scheduler)
+        scheduler.start()
+        # On the way out, in this order: no new jobs, running ones finish, then the
+        # scheduler goes (its shutdown would cancel coroutine jobs mid-transaction).
+        stack.callback(scheduler.shutdown, wait=False)
+        stack.push_async_callback(jobs.drain, config.schedule.shutdown_timeout)
+        stack.callback(scheduler.pause)
+        log.info("daemon_started", database=str(config.database), channels=config.channel_names(),
+                 jobs=[job.id for job in scheduler.get_jobs()])
+        await stop.wait()
+        log.info("daemon_stopping", running=len(jobs.running))
+    log.info("daemon_stopped")

@@ -116,17 +116,20 @@ async def save_sync_error(
     )
 
 
-async def get_status(conn: aiosqlite.Connection) -> list[ChannelStatus]:
-    """One row per channel, with post counts; ordered by username."""
+async def get_status(conn: aiosqlite.Connection, day_ago: str) -> list[ChannelStatus]:
+    """One row per channel, with post counts (and those dated after ``day_ago``); by username."""
     rows = await conn.execute_fetchall(
         """
         SELECT c.username, c.title,
             (SELECT count(*) FROM posts p WHERE p.channel_id = c.id),
             (SELECT max(post_id) FROM posts p WHERE p.channel_id = c.id),
             (SELECT min(post_id) FROM posts p WHERE p.channel_id = c.id),
-            c.backfill_done_at, c.last_sync_at, c.last_error, c.last_error_at
+            c.backfill_done_at, c.last_sync_at, c.last_error, c.last_error_at,
+            (SELECT max(date) FROM posts p WHERE p.channel_id = c.id AND p.deleted_at IS NULL),
+            (SELECT count(*) FROM posts p WHERE p.channel_id = c.id AND p.date >= ?)
         FROM channels c
         ORDER BY c.username COLLATE NOCASE
-        """
+        """,
+        (day_ago,),
     )
     return [ChannelStatus(*row) for row in rows]

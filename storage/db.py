@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -49,13 +51,20 @@ async def open_archive(path: str | Path, *, create: bool = True) -> AsyncIterato
         await conn.close()
 
 
+_WRITERS: weakref.WeakKeyDictionary[aiosqlite.Connection, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
 @asynccontextmanager
 async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Connection]:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back if the block raises or is cancelled."""
-    await conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        await conn.rollback()
-        raise
-    await conn.commit()
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back if the block raises or is cancelled.
+
+    Jobs of the daemon share one connection: their transactions take turns.
+    """
+    async with _WRITERS.setdefault(conn, asyncio.Lock()):
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            await asyncio.shield(conn.rollback())
+            raise
+        await asyncio.shield(conn.commit())

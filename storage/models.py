@@ -125,6 +125,8 @@ class ChannelStatus:
     last_sync_at: str | None
     last_error: str | None
     last_error_at: str | None
+    newest_date: str | None = None
+    posts_last_day: int = 0
 
 
 @dataclass(frozen=True, slots=True)

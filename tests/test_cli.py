@@ -73,14 +73,19 @@ def test_status_table_and_json(archived):
     table = invoke(archived, "status")
     data = invoke(archived, "status", "--json")
 
-    assert table.exit_code == 0
+    assert table.exit_code == 1  # the fixture's newest post is from 2024: the channel is silent
     assert table.stdout.splitlines()[1] == "pages: 6 gone"
     header, row = table.stdout.splitlines()[2:4]
-    assert header.split() == ["channel", "posts", "newest", "oldest", "backfill", "last", "sync", "last", "error"]
-    assert row.split()[:5] == ["MFARussia", "32", "22960", "1", "done"]
-    [status] = json.loads(data.stdout)["channels"]
+    assert header.split() == ["channel", "posts", "last", "24h", "newest", "oldest", "backfill", "last", "sync",
+                              "health"]
+    assert row.split()[:6] == ["MFARussia", "32", "0", "22960", "1", "done"]
+    assert re.search(r"no new post for \d+d$", row)
+    report = json.loads(data.stdout)
+    [status] = report["channels"]
+    assert report["healthy"] is False and report["pages"] == {"gone": 6}
     assert (status["posts"], status["newest_id"], status["oldest_id"], status["last_error"]) == (32, 22960, 1, None)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", status["last_sync_at"])
+    assert status["problems"][0].startswith("no new post for ")
 
 
 def test_sync_reports_a_failing_channel_and_exits_1(tme, write_config):

@@ -32,8 +32,8 @@ def test_the_example_loads_and_follows_mfarussia():
 
 def test_the_example_documents_every_key():
     text = (ROOT / "config.example.toml").read_text()
-    from monitor.config import NetworkConfig, PagesConfig, SyncConfig
-    for record in (NetworkConfig, SyncConfig, PagesConfig):
+    from monitor.config import NetworkConfig, PagesConfig, ScheduleConfig, SyncConfig
+    for record in (NetworkConfig, SyncConfig, PagesConfig, ScheduleConfig):
         for key in record.__slots__:
             assert f"\n{key} = " in text or f"\n# {key} = " in text, key
 

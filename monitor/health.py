@@ -1,0 +1,36 @@
+"""Is the archive healthy? Per channel: polled recently, and not silent for too long."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from monitor.config import Config
+from storage.models import ChannelStatus
+
+
+def channel_problems(status: ChannelStatus, config: Config, now: datetime | None = None) -> list[str]:
+    """What is wrong with one configured channel; empty when healthy."""
+    now = now or datetime.now(UTC)
+    channel = next((c for c in config.channels if c.name.lower() == status.username.lower()), None)
+    if channel is None:
+        return []  # archived earlier, no longer followed: not watched
+    problems = []
+    if status.last_sync_at is None:
+        problems.append("never synced")
+    elif (quiet := _age(status.last_sync_at, now)) > config.schedule.failing_after:
+        problems.append(f"no successful poll for {human(quiet)}")
+    if status.newest_date and (silent := _age(status.newest_date, now)) > config.stale_after(channel):
+        problems.append(f"no new post for {human(silent)}")
+    return problems
+
+
+def human(seconds: float) -> str:
+    """``90`` -> ``1m``, ``7200`` -> ``2h``, ``300000`` -> ``3d``."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+def _age(stamp: str, now: datetime) -> float:
+    return (now - datetime.fromisoformat(stamp)).total_seconds()

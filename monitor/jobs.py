@@ -1,0 +1,113 @@
+"""The daemon's jobs on APScheduler 3.x: each body is one call into what ``sync`` runs."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiosqlite
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from monitor.archive import PageSource, backfill_channel, recheck_channel, run_round, sync_channel
+from monitor.config import ChannelConfig, Config
+from monitor.errors import Stopped
+from monitor.http import HttpClient
+from monitor.pages.fetch import run_pages
+from storage.db import transaction
+from storage.models import format_timestamp, utc_now
+from storage.runs import save_run_end, save_run_start
+
+log = structlog.get_logger(__name__)
+
+JITTER_SHARE = 0.1  # a job's start varies by up to a tenth of its interval ...
+MAX_JITTER = 30.0  # ... and at most this many seconds
+MISFIRE_GRACE = 300  # a job late by more than this is skipped, not run twice
+
+Body = Callable[[], Awaitable[Mapping[str, Any]]]
+
+
+class Jobs:
+    """Job bodies, their run records, and the set of running tasks that shutdown waits for."""
+
+    def __init__(self, conn: aiosqlite.Connection, source: PageSource, web: HttpClient | None,
+                 config: Config) -> None:
+        self.conn, self.source, self.web, self.config = conn, source, web, config
+        self.running: set[asyncio.Task[Any]] = set()
+
+    def install(self, scheduler: AsyncIOScheduler) -> None:
+        """Add every job with a stable id; polls start at once, sweeps after one interval."""
+        now = datetime.now(UTC)
+        schedule = self.config.schedule
+        for channel in self.config.channels:
+            self._add(scheduler, f"poll:{channel.name}", functools.partial(self.poll, channel),
+                      self.config.poll_interval(channel), now)
+        if self.web is not None and self.config.pages.follow:
+            self._add(scheduler, "pages", self.pages, schedule.pages_interval, now)
+        self._add(scheduler, "recheck", self.recheck, schedule.recheck_interval,
+                  now + timedelta(seconds=schedule.recheck_interval))
+
+    def _add(self, scheduler: AsyncIOScheduler, job_id: str, body: Body, interval: float,
+             first: datetime) -> None:
+        scheduler.add_job(
+            self.run, "interval", seconds=interval, jitter=min(MAX_JITTER, interval * JITTER_SHARE),
+            args=[job_id, body], id=job_id, name=job_id, max_instances=1, coalesce=True,
+            misfire_grace_time=MISFIRE_GRACE, next_run_time=first, replace_existing=True,
+        )
+
+    async def run(self, job_id: str, body: Body) -> None:
+        """Run one job body: recorded in ``runs``; a failure is logged and the daemon goes on."""
+        task = asyncio.current_task()
+        assert task is not None
+        self.running.add(task)
+        structlog.contextvars.bind_contextvars(job=job_id)
+        try:
+            async with transaction(self.conn):
+                run_id = await save_run_start(self.conn, job_id, utc_now())
+            outcome, counts, error = "ok", None, None
+            try:
+                counts = await body()
+            except Stopped:
+                outcome = "stopped"
+            except Exception as exc:  # one failing job must not stop the daemon
+                outcome, error = "failed", f"{type(exc).__name__}: {exc}"
+                log.exception("job_failed", error=error)
+            async with transaction(self.conn):
+                await save_run_end(self.conn, run_id, outcome, utc_now(), counts, error)
+        finally:
+            structlog.contextvars.unbind_contextvars("job")
+            self.running.discard(task)
+
+    async def poll(self, channel: ChannelConfig) -> Mapping[str, Any]:
+        """Sync the channel; while its backfill is unfinished (and wanted), continue it."""
+        step = backfill_channel if channel.backfill else sync_channel
+        [outcome] = await run_round(self.conn, self.source, [channel.name],
+                                    functools.partial(step, window=self.config.sync))
+        return {"error": outcome.error} if outcome.error else dataclasses.asdict(outcome.saved)
+
+    async def pages(self) -> Mapping[str, Any]:
+        assert self.web is not None
+        outcome = await run_pages(self.conn, self.web, self.config.pages)
+        return {"queued": outcome.queued, **outcome.fetched}
+
+    async def recheck(self) -> Mapping[str, Any]:
+        since = format_timestamp(datetime.fromtimestamp(time.time() - self.config.schedule.recheck_age, UTC))
+        outcomes = await run_round(self.conn, self.source, self.config.channel_names(),
+                                   functools.partial(recheck_channel, since=since))
+        return {"channels": len(outcomes), "failed": sum(1 for o in outcomes if o.error)}
+
+    async def drain(self, timeout: float) -> None:
+        """Let running jobs finish (their waits end early on stop); cancel what is left."""
+        if not self.running:
+            return
+        _, pending = await asyncio.wait(set(self.running), timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.warning("jobs_cancelled", count=len(pending))
+            await asyncio.gather(*pending, return_exceptions=True)

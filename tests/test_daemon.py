@@ -1,0 +1,188 @@
+"""`legation run` as a real subprocess against the loopback t.me: rounds, signals, crashes, outages."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from tmeserver import FakeTelegram
+
+ROOT = Path(__file__).resolve().parents[1]
+RECENT = datetime.now(UTC) - timedelta(hours=40)  # synthetic post n is dated RECENT + n hours
+
+pytestmark = pytest.mark.slow
+
+
+def write_config(tmp_path: Path, tme: FakeTelegram, name: str = "daemon") -> Path:
+    ca = tme.write_ca(tmp_path / "ca.pem")
+    path = tmp_path / f"{name}.toml"
+    path.write_text(
+        f'database = "{tmp_path / name}.sqlite3"\n[telegram]\nweb_url = "{tme.url}"\n'
+        f'[network]\nrequest_delay = "0s"\nretry_backoff = "50ms"\nmax_retries = 1\ntimeout = "3s"\n'
+        f'proxy = "{tme.url}"\nca_bundle = "{ca}"\nallow_private_addresses = true\n'
+        '[schedule]\npoll_interval = "500ms"\npages_interval = "1s"\nshutdown_timeout = "5s"\n'
+        '[[channels]]\nname = "ministry"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def legation(config: Path, *args: str, stderr: Path | None = None) -> subprocess.Popen[bytes]:
+    err = stderr.open("wb") if stderr else subprocess.DEVNULL
+    try:
+        return subprocess.Popen([sys.executable, "-m", "monitor", "-c", str(config), *args], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=err)
+    finally:
+        if stderr:
+            err.close()  # type: ignore[union-attr]
+
+
+def query(config: Path, sql: str) -> list[tuple]:
+    database = config.with_suffix(".sqlite3")
+    if not database.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as conn:
+            return conn.execute(sql).fetchall()
+    except sqlite3.OperationalError:
+        return []
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def posts(config: Path) -> int:
+    return (query(config, "SELECT count(*) FROM posts") or [(0,)])[0][0]
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def channel_with(tme: FakeTelegram, count: int):
+    channel = tme.channel("ministry")
+    for post_id in range(1, count + 1):
+        channel.add(post_id, start=RECENT)
+    return channel
+
+
+def test_run_archives_over_rounds_and_stops_cleanly_on_sigterm(tmp_path, tme, daemons):
+    channel = channel_with(tme, 30)
+    config = write_config(tmp_path, tme)
+    log = tmp_path / "daemon.log"
+    daemons.append(daemon := legation(config, "run", stderr=log))
+    wait_for(lambda: posts(config) == 30)
+    for post_id in range(31, 36):
+        channel.add(post_id, start=RECENT)
+    wait_for(lambda: posts(config) == 35)
+
+    healthy = subprocess.run([sys.executable, "-m", "monitor", "-c", str(config), "status"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60)
+    started = time.monotonic()
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=15) == 0
+    assert time.monotonic() - started < 10
+
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    events = [json.loads(line) for line in log.read_text().splitlines()]  # JSON lines: not a terminal
+    names = [e["event"] for e in events]
+    assert names[-1] == "daemon_stopped"
+    assert names.index("signal_received") < names.index("daemon_stopping") < names.index("daemon_stopped")
+    assert any(e["event"] == "channel_synced" and e.get("job") == "poll:ministry" for e in events)
+    assert query(config, "SELECT count(*) FROM runs WHERE job = 'poll:ministry' AND outcome = 'ok'")[0][0] >= 2
+    assert query(config, "SELECT count(*) FROM runs WHERE finished_at IS NULL") == [(0,)]
+    assert query(config, "SELECT backfill_done_at IS NOT NULL FROM channels") == [(1,)]
+
+
+def test_a_second_writer_is_refused_while_readers_read(tmp_path, tme, daemons):
+    channel_with(tme, 10)
+    config = write_config(tmp_path, tme)
+    daemons.append(daemon := legation(config, "run"))
+    wait_for(lambda: posts(config) == 10)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "monitor", "-c", str(config), *args], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+
+    second_run, sync, search, status = cli("run"), cli("sync"), cli("search", "charter"), cli("status", "--json")
+
+    for refused in (second_run, sync):
+        assert refused.returncode == 1
+        assert f"is writing to {config.with_suffix('.sqlite3')}" in refused.stderr
+    assert search.returncode == 0 and "ministry/10" in search.stdout
+    assert json.loads(status.stdout)["channels"][0]["posts"] == 10
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=15) == 0
+
+
+def snapshot(config: Path) -> list[list[tuple]]:
+    with sqlite3.connect(config.with_suffix(".sqlite3")) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        return [
+            conn.execute("SELECT post_id, text, version, content_hash FROM posts ORDER BY post_id").fetchall(),
+            conn.execute("SELECT post_id, version, content_hash FROM post_versions ORDER BY 1, 2").fetchall(),
+            conn.execute("SELECT post_id, url, kind FROM links ORDER BY 1, 2, 3").fetchall(),
+            conn.execute("SELECT head_id, tail_id, backfill_done_at IS NOT NULL FROM channels").fetchall(),
+        ]
+
+
+def test_kill_9_mid_round_then_restart_equals_an_uninterrupted_run(tmp_path, tme, daemons):
+    channel_with(tme, 300)
+    tme.delay = 0.02
+    reference = write_config(tmp_path, tme, "reference")
+    done = subprocess.run([sys.executable, "-m", "monitor", "-c", str(reference), "backfill"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    config = write_config(tmp_path, tme)
+
+    daemons.append(first := legation(config, "run"))
+    wait_for(lambda: posts(config) >= 120)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    daemons.append(second := legation(config, "run"))
+    wait_for(lambda: query(config, "SELECT backfill_done_at IS NOT NULL FROM channels") == [(1,)], timeout=60)
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(timeout=15) == 0
+
+    assert snapshot(config) == snapshot(reference)
+
+
+def test_an_outage_is_logged_and_recovered_from(tmp_path, tme, daemons):
+    channel = channel_with(tme, 5)
+    config = write_config(tmp_path, tme)
+    log = tmp_path / "daemon.log"
+    daemons.append(daemon := legation(config, "run", stderr=log))
+    wait_for(lambda: posts(config) == 5)
+
+    tme.outage = lambda path: True
+    wait_for(lambda: query(config, "SELECT last_error IS NOT NULL FROM channels") == [(1,)])
+    channel.add(6, start=RECENT)
+    time.sleep(1.0)
+    assert daemon.poll() is None and posts(config) == 5
+    tme.outage = None
+    wait_for(lambda: posts(config) == 6)
+    wait_for(lambda: query(config, "SELECT last_error FROM channels") == [(None,)])
+
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=15) == 0
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert any(e["event"] == "channel_failed" and "503" in e["error"] for e in events)
