@@ -25,6 +25,7 @@ from typing import Protocol
 import aiosqlite
 import structlog
 
+from monitor.alerts.engine import AlertHooks
 from monitor.config import SyncConfig
 from monitor.deletions import confirm_deletions
 from monitor.errors import ChannelUnavailable, FetchError, Stopped
@@ -46,10 +47,18 @@ from storage.posts import save_posts
 
 log = structlog.get_logger(__name__)
 
+@dataclass(frozen=True, slots=True)
+class RoundSettings:
+    """What a round needs besides the source: the re-check window, and alert hooks if any."""
+
+    window: SyncConfig = SyncConfig()
+    alerts: AlertHooks | None = None
+
+
 # A page that lacks more archived posts of its range than it shows (and at least
 # this many) is garbled or a different page, not a mass deletion.
 SUSPICIOUS_MISSING = 5
-DEFAULT_WINDOW = SyncConfig()
+DEFAULT_SETTINGS = RoundSettings()
 
 
 class PageSource(Protocol):
@@ -100,26 +109,28 @@ async def sync_channel(
     source: PageSource,
     username: str,
     progress: Progress | None = None,
-    window: SyncConfig = DEFAULT_WINDOW,
+    settings: RoundSettings = DEFAULT_SETTINGS,
 ) -> SaveResult:
     """One incremental pass: new posts, the re-check window, and deletion confirmations."""
     state = await get_channel_state(conn, await _ensure(conn, username))
-    reread = _Reread(window)
+    reread = _Reread(settings.window)
     total = SaveResult()
     if state.walk_cursor is not None:  # an interrupted walk: close that gap first
-        state, saved = await _walk_to_head(conn, source, state, reread, progress)
+        state, saved = await _walk_to_head(conn, source, state, reread, settings, progress)
         total += saved
     page = await source.fetch_page(username)
     covers = (page.posts[0].post_id, None) if page.posts else None
-    state, saved = await _save_page(conn, state, page, page.posts, _after_newest(state, page.posts), covers)
+    state, saved = await _save_page(conn, state, page, page.posts, _after_newest(state, page.posts), settings,
+                                    covers)
     reread.add(page.posts)
     total += saved
     if state.walk_cursor is not None:
-        state, saved = await _walk_to_head(conn, source, state, reread, progress)
+        state, saved = await _walk_to_head(conn, source, state, reread, settings, progress)
         total += saved
-    state, saved = await _recheck_recent(conn, source, state, reread)
+    state, saved = await _recheck_recent(conn, source, state, reread, settings)
     total += saved
-    total += SaveResult(deleted=await confirm_deletions(conn, source, state, window.max_confirmations))
+    total += SaveResult(deleted=await confirm_deletions(conn, source, state, settings.window.max_confirmations,
+                                                        settings.alerts))
     _report(progress, state, total)
     return total
 
@@ -129,10 +140,10 @@ async def backfill_channel(
     source: PageSource,
     username: str,
     progress: Progress | None = None,
-    window: SyncConfig = DEFAULT_WINDOW,
+    settings: RoundSettings = DEFAULT_SETTINGS,
 ) -> SaveResult:
     """Sync, then walk back to the channel's first post; resumable at any point."""
-    total = await sync_channel(conn, source, username, progress, window)
+    total = await sync_channel(conn, source, username, progress, settings)
     state = await get_channel_state(conn, await _ensure(conn, username))
     while state.backfill_done_at is None:
         tail = state.tail_id
@@ -143,7 +154,7 @@ async def backfill_channel(
         else:
             next_state = dataclasses.replace(state, backfill_done_at=utc_now())
         covers = (older[0].post_id, tail - 1) if older and tail else None
-        state, saved = await _save_page(conn, state, page, older, next_state, covers)
+        state, saved = await _save_page(conn, state, page, older, next_state, settings, covers)
         total += saved
         _report(progress, state, total)
     return total
@@ -155,6 +166,7 @@ async def recheck_channel(
     username: str,
     progress: Progress | None = None,
     since: str | None = None,
+    settings: RoundSettings = DEFAULT_SETTINGS,
 ) -> SaveResult:
     """Re-read archived posts from the newest down to ``since`` (or the oldest); resumable."""
     state = await get_channel_state(conn, await _ensure(conn, username))
@@ -172,12 +184,12 @@ async def recheck_channel(
         next_state = dataclasses.replace(
             state, recheck_cursor=None if done else older[0].post_id, recheck_until=None if done else state.recheck_until)
         covers = (older[0].post_id, cursor - 1) if older else None
-        state, saved = await _save_page(conn, state, page, older, next_state, covers)
+        state, saved = await _save_page(conn, state, page, older, next_state, settings, covers)
         total += saved
         _report(progress, state, total)
     async with transaction(conn):
         await save_recheck_done(conn, state.channel_id, utc_now())
-    return total + SaveResult(deleted=await confirm_deletions(conn, source, state, limit=None))
+    return total + SaveResult(deleted=await confirm_deletions(conn, source, state, None, settings.alerts))
 
 
 async def run_round(
@@ -211,7 +223,7 @@ async def run_round(
 
 async def _walk_to_head(
     conn: aiosqlite.Connection, source: PageSource, state: ChannelState, reread: _Reread,
-    progress: Progress | None,
+    settings: RoundSettings, progress: Progress | None,
 ) -> tuple[ChannelState, SaveResult]:
     """Fetch pages below ``walk_cursor`` until they reach ``head_id``; then move the head up."""
     total = SaveResult()
@@ -223,7 +235,7 @@ async def _walk_to_head(
         else:
             next_state = dataclasses.replace(state, walk_cursor=older[0].post_id)
         covers = (older[0].post_id, cursor - 1) if older else None
-        state, saved = await _save_page(conn, state, page, older, next_state, covers)
+        state, saved = await _save_page(conn, state, page, older, next_state, settings, covers)
         reread.add(older)
         total += saved
         _report(progress, state, total)
@@ -231,7 +243,8 @@ async def _walk_to_head(
 
 
 async def _recheck_recent(
-    conn: aiosqlite.Connection, source: PageSource, state: ChannelState, reread: _Reread
+    conn: aiosqlite.Connection, source: PageSource, state: ChannelState, reread: _Reread,
+    settings: RoundSettings,
 ) -> tuple[ChannelState, SaveResult]:
     """Re-read below what this round has read until the re-check window is covered."""
     total = SaveResult()
@@ -241,7 +254,7 @@ async def _recheck_recent(
         older = [p for p in page.posts if p.post_id < cursor]
         if not older:
             break
-        state, saved = await _save_page(conn, state, page, older, state, (older[0].post_id, cursor - 1))
+        state, saved = await _save_page(conn, state, page, older, state, settings, (older[0].post_id, cursor - 1))
         reread.add(older)
         total += saved
     return state, total
@@ -267,6 +280,7 @@ async def _save_page(
     page: ChannelPage | None,
     posts: Sequence[Post],
     next_state: ChannelState,
+    settings: RoundSettings,
     covers: tuple[int, int | None] | None = None,
 ) -> tuple[ChannelState, SaveResult]:
     """Posts, channel info, deletion candidates and the advanced state, in one transaction.
@@ -277,6 +291,9 @@ async def _save_page(
     now = utc_now()
     async with transaction(conn):
         saved = await save_posts(conn, state.channel_id, posts, now) if posts else SaveResult()
+        if settings.alerts is not None and (saved.new or saved.changed):
+            await settings.alerts.on_saved_posts(conn, state.channel_id, state.username,
+                                                 [p.post_id for p in posts], now)
         if page is not None:
             await save_channel_info(conn, state.channel_id, page.channel, now)
             if covers is not None and posts:

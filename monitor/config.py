@@ -92,6 +92,39 @@ def _parents(host: str) -> list[str]:
     return [".".join(labels[i:]) for i in range(len(labels) - 1)]
 
 
+ALERT_SCOPES = ("posts", "edits", "deletions", "pages")
+STEM_LANGUAGES = {"ru": "russian", "de": "german", "en": "english", "fr": "french", "es": "spanish",
+                  "it": "italian", "pt": "portuguese", "nl": "dutch", "uk": "ukrainian", "pl": "polish",
+                  "tr": "turkish", "sv": "swedish", "fi": "finnish", "ar": "arabic"}
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRule:
+    name: str
+    keywords: tuple[str, ...] = ()
+    regex: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()  # empty: every channel
+    scope: tuple[str, ...] = ALERT_SCOPES
+    language: str | None = None  # Snowball stemming for keywords and text
+    whole_words: bool = True  # False: a keyword matches the start of a word
+    every_change: bool = False  # edits: alert on every matching version, not only new matches
+    notify: tuple[str, ...] = ()  # empty: [alerts] notify
+    digest: float | None = None  # collect this rule's alerts into one message per period
+
+
+@dataclass(frozen=True, slots=True)
+class AlertsConfig:
+    notify: tuple[str, ...] = ()
+    rules: tuple[AlertRule, ...] = ()
+    max_age: float = 2 * 86400.0
+    deliver_interval: float = 30.0
+    retry_backoff: float = 60.0
+    max_retry_wait: float = 3600.0
+    max_attempts: int = 10
+    unhealthy_after: float = 3600.0
+
+
 @dataclass(frozen=True, slots=True)
 class LogConfig:
     level: str = "info"
@@ -125,6 +158,7 @@ class Config:
     sync: SyncConfig = field(default_factory=SyncConfig)
     pages: PagesConfig = field(default_factory=PagesConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
     log: LogConfig = field(default_factory=LogConfig)
     channels: tuple[ChannelConfig, ...] = (ChannelConfig(DEFAULT_CHANNEL),)
     source: Path | None = None
@@ -167,7 +201,7 @@ def load_config(path: str | Path | None) -> Config:
 
 def parse_config(raw: Mapping[str, Any], *, base: Path, source: Path | None = None) -> Config:
     """Validate a parsed TOML document; relative paths are taken from ``base``."""
-    top = _Section("", raw, {"database", "telegram", "network", "sync", "pages", "schedule", "log", "channels"})
+    top = _Section("", raw, {"database", "telegram", "network", "sync", "pages", "schedule", "alerts", "log", "channels"})
     channels = _parse_channels(raw.get("channels"))
     return Config(
         database=base / top.get("database", _string, DEFAULT_DATABASE),
@@ -176,6 +210,7 @@ def parse_config(raw: Mapping[str, Any], *, base: Path, source: Path | None = No
         sync=_parse_sync(_Section.child(raw, "sync", set(SyncConfig.__slots__))),
         pages=_parse_pages(_Section.child(raw, "pages", set(PagesConfig.__slots__))),
         schedule=_parse_schedule(_Section.child(raw, "schedule", set(ScheduleConfig.__slots__))),
+        alerts=_parse_alerts(_Section.child(raw, "alerts", set(AlertsConfig.__slots__))),
         log=_parse_log(_Section.child(raw, "log", {"level", "format"})),
         channels=channels,
         source=source,
@@ -288,6 +323,81 @@ def _parse_schedule(section: _Section) -> ScheduleConfig:
     return ScheduleConfig(**{
         name: section.get(name, _positive_duration, getattr(d, name)) for name in ScheduleConfig.__slots__
     })
+
+
+def _parse_alerts(section: _Section) -> AlertsConfig:
+    d = AlertsConfig()
+    rules_raw = section.table.get("rules", [])
+    if not isinstance(rules_raw, list):
+        raise ConfigError("alerts.rules", "must be an array of tables: [[alerts.rules]]")
+    rules = tuple(_parse_rule(i, table) for i, table in enumerate(rules_raw))
+    names = [r.name for r in rules]
+    if len(set(names)) != len(names):
+        raise ConfigError("alerts.rules", f"rule names must be unique: {sorted(names)}")
+    return AlertsConfig(
+        notify=tuple(section.get("notify", _strings, list[str]())),
+        rules=rules,
+        max_age=section.get("max_age", _duration, d.max_age),
+        deliver_interval=section.get("deliver_interval", _positive_duration, d.deliver_interval),
+        retry_backoff=section.get("retry_backoff", _positive_duration, d.retry_backoff),
+        max_retry_wait=section.get("max_retry_wait", _duration, d.max_retry_wait),
+        max_attempts=section.get("max_attempts", _positive_int, d.max_attempts),
+        unhealthy_after=section.get("unhealthy_after", _positive_duration, d.unhealthy_after),
+    )
+
+
+def _parse_rule(index: int, table: Any) -> AlertRule:
+    if not isinstance(table, Mapping) or not isinstance(table.get("name"), str) or not table["name"].strip():
+        raise ConfigError(f"alerts.rules[{index}].name", "every rule needs a name")
+    name = table["name"].strip()
+    section = _Section(f"alerts.rules[{name}]", table, set(AlertRule.__slots__))
+    keywords = tuple(section.get("keywords", _strings, list[str]()))
+    regex = tuple(section.get("regex", _patterns, list[str]()))
+    if not keywords and not regex:
+        raise ConfigError(section.key("keywords"), "a rule needs keywords, regex, or both")
+    digest = section.get("digest", _string_or_duration, None)
+    return AlertRule(
+        name=name,
+        keywords=keywords,
+        regex=regex,
+        exclude=tuple(section.get("exclude", _strings, list[str]())),
+        channels=tuple(_channel_name(section.key("channels"), c) for c in section.get("channels", _strings, list[str]())),
+        scope=tuple(section.get("scope", _scopes, list(ALERT_SCOPES))),
+        language=section.get("language", _choice(tuple(STEM_LANGUAGES)), None),
+        whole_words=section.get("whole_words", _bool, True),
+        every_change=section.get("every_change", _bool, False),
+        notify=tuple(section.get("notify", _strings, list[str]())),
+        digest=digest,
+    )
+
+
+def _strings(key: str, value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise ConfigError(key, "expected a non-empty list of strings")
+    items = [_string(f"{key}[{i}]", v).strip() for i, v in enumerate(value)]
+    if not all(items):
+        raise ConfigError(key, "empty strings are not allowed")
+    return items
+
+
+def _patterns(key: str, value: Any) -> list[str]:
+    patterns = _strings(key, value)
+    for i, pattern in enumerate(patterns):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"{key}[{i}]", f"invalid regular expression {pattern!r}: {exc}") from None
+    return patterns
+
+
+def _scopes(key: str, value: Any) -> list[str]:
+    scopes = _strings(key, value)
+    unknown = [s for s in scopes if s not in ALERT_SCOPES]
+    if unknown:
+        raise ConfigError(key, f"unknown scope {unknown[0]!r} (scopes: {', '.join(ALERT_SCOPES)})")
+    return scopes
 
 
 def _parse_log(section: _Section) -> LogConfig:

@@ -7,6 +7,7 @@ from typing import Protocol
 import aiosqlite
 import structlog
 
+from monitor.alerts.engine import AlertHooks
 from monitor.errors import FetchError, Stopped
 from monitor.sources.webpreview import PostCheck
 from storage.db import transaction
@@ -23,7 +24,8 @@ class PostChecker(Protocol):
 
 
 async def confirm_deletions(
-    conn: aiosqlite.Connection, source: PostChecker, state: ChannelState, limit: int | None
+    conn: aiosqlite.Connection, source: PostChecker, state: ChannelState, limit: int | None,
+    alerts: AlertHooks | None = None,
 ) -> int:
     """Check up to ``limit`` pending candidates; return how many were confirmed deleted.
 
@@ -42,7 +44,10 @@ async def confirm_deletions(
             break
         async with transaction(conn):
             if check is PostCheck.DELETED:
-                await save_deletion(conn, state.channel_id, post_id, utc_now())
+                now = utc_now()
+                await save_deletion(conn, state.channel_id, post_id, now)
+                if alerts is not None:
+                    await alerts.on_deletion(conn, state.channel_id, state.username, post_id, now)
                 confirmed += 1
             elif check is PostCheck.EXISTS:
                 await clear_candidates(conn, state.channel_id, [post_id])

@@ -14,7 +14,8 @@ import aiosqlite
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from monitor.archive import PageSource, backfill_channel, recheck_channel, run_round, sync_channel
+from monitor.alerts.deliver import Notifier, deliver_alerts
+from monitor.archive import PageSource, RoundSettings, backfill_channel, recheck_channel, run_round, sync_channel
 from monitor.config import ChannelConfig, Config
 from monitor.errors import Stopped
 from monitor.http import HttpClient
@@ -36,8 +37,9 @@ class Jobs:
     """Job bodies, their run records, and the set of running tasks that shutdown waits for."""
 
     def __init__(self, conn: aiosqlite.Connection, source: PageSource, web: HttpClient | None,
-                 config: Config) -> None:
+                 config: Config, settings: RoundSettings, notifier: Notifier) -> None:
         self.conn, self.source, self.web, self.config = conn, source, web, config
+        self.settings, self.notifier = settings, notifier
         self.running: set[asyncio.Task[Any]] = set()
 
     def install(self, scheduler: AsyncIOScheduler) -> None:
@@ -51,6 +53,8 @@ class Jobs:
             self._add(scheduler, "pages", self.pages, schedule.pages_interval, now)
         self._add(scheduler, "recheck", self.recheck, schedule.recheck_interval,
                   now + timedelta(seconds=schedule.recheck_interval))
+        if self.settings.alerts is not None:
+            self._add(scheduler, "alerts", self.alerts, self.config.alerts.deliver_interval, now)
 
     def _add(self, scheduler: AsyncIOScheduler, job_id: str, body: Body, interval: float,
              first: datetime) -> None:
@@ -87,19 +91,23 @@ class Jobs:
         """Sync the channel; while its backfill is unfinished (and wanted), continue it."""
         step = backfill_channel if channel.backfill else sync_channel
         [outcome] = await run_round(self.conn, self.source, [channel.name],
-                                    functools.partial(step, window=self.config.sync))
+                                    functools.partial(step, settings=self.settings))
         return {"error": outcome.error} if outcome.error else dataclasses.asdict(outcome.saved)
 
     async def pages(self) -> Mapping[str, Any]:
         assert self.web is not None
-        outcome = await run_pages(self.conn, self.web, self.config.pages)
+        outcome = await run_pages(self.conn, self.web, self.config.pages, self.settings.alerts)
         return {"queued": outcome.queued, **outcome.fetched}
 
     async def recheck(self) -> Mapping[str, Any]:
         since = format_timestamp(datetime.fromtimestamp(time.time() - self.config.schedule.recheck_age, UTC))
         outcomes = await run_round(self.conn, self.source, self.config.channel_names(),
-                                   functools.partial(recheck_channel, since=since))
+                                   functools.partial(recheck_channel, since=since, settings=self.settings))
         return {"channels": len(outcomes), "failed": sum(1 for o in outcomes if o.error)}
+
+    async def alerts(self) -> Mapping[str, Any]:
+        outcome = await deliver_alerts(self.conn, self.config.alerts, self.notifier, self.config.telegram.web_url)
+        return dataclasses.asdict(outcome)
 
     async def drain(self, timeout: float) -> None:
         """Let running jobs finish (their waits end early on stop); cancel what is left."""

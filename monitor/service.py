@@ -13,9 +13,12 @@ from typing import Literal
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from monitor.alerts.deliver import AppriseNotifier, DeliveryOutcome, deliver_alerts
+from monitor.alerts.engine import AlertHooks
 from monitor.archive import (
     ChannelOutcome,
     Progress,
+    RoundSettings,
     Step,
     backfill_channel,
     recheck_channel,
@@ -41,18 +44,26 @@ Mode = Literal["sync", "backfill", "recheck"]
 
 @dataclass(frozen=True, slots=True)
 class RoundReport:
-    """What a round did for each channel, and for the linked pages."""
+    """What a round did for each channel, for the linked pages, and for alerts."""
 
     channels: list[ChannelOutcome]
     pages: PagesOutcome | None
+    alerts: DeliveryOutcome | None = None
 
 
-def make_step(config: Config, mode: Mode, since: str | None = None) -> Step:
+def round_settings(config: Config) -> RoundSettings:
+    """The re-check window, and alert hooks when rules are configured."""
+    return RoundSettings(config.sync, AlertHooks(config.alerts) if config.alerts.rules else None)
+
+
+def make_step(config: Config, mode: Mode, since: str | None = None,
+              settings: RoundSettings | None = None) -> Step:
     """The per-channel work of ``mode``, with its settings bound."""
+    settings = settings or round_settings(config)
     if mode == "recheck":
-        return functools.partial(recheck_channel, since=since)
+        return functools.partial(recheck_channel, since=since, settings=settings)
     step = backfill_channel if mode == "backfill" else sync_channel
-    return functools.partial(step, window=config.sync)
+    return functools.partial(step, settings=settings)
 
 
 def pages_client(config: Config, stop: asyncio.Event | None = None) -> HttpClient:
@@ -73,12 +84,16 @@ async def archive_channels(
         conn = await stack.enter_async_context(open_archive(config.database))
         telegram = await stack.enter_async_context(HttpClient(config.network, headers=TELEGRAM_HEADERS))
         source = WebPreviewSource(telegram, config.telegram.web_url)
-        outcomes = await run_round(conn, source, usernames, make_step(config, mode, since), progress)
+        settings = round_settings(config)
+        outcomes = await run_round(conn, source, usernames, make_step(config, mode, since, settings), progress)
         pages = None
         if config.pages.follow:
             web = await stack.enter_async_context(pages_client(config))
-            pages = await run_pages(conn, web, config.pages)
-        return RoundReport(outcomes, pages)
+            pages = await run_pages(conn, web, config.pages, settings.alerts)
+        delivered = None
+        if settings.alerts is not None:
+            delivered = await deliver_alerts(conn, config.alerts, AppriseNotifier(), config.telegram.web_url)
+        return RoundReport(outcomes, pages, delivered)
 
 
 async def run_daemon(config: Config, stop: asyncio.Event) -> None:
@@ -88,7 +103,8 @@ async def run_daemon(config: Config, stop: asyncio.Event) -> None:
         conn = await stack.enter_async_context(open_archive(config.database))
         telegram = await stack.enter_async_context(HttpClient(config.network, stop=stop, headers=TELEGRAM_HEADERS))
         web = await stack.enter_async_context(pages_client(config, stop)) if config.pages.follow else None
-        jobs = Jobs(conn, WebPreviewSource(telegram, config.telegram.web_url), web, config)
+        jobs = Jobs(conn, WebPreviewSource(telegram, config.telegram.web_url), web, config,
+                    round_settings(config), AppriseNotifier())
         scheduler = AsyncIOScheduler(timezone=UTC)
         jobs.install(scheduler)
         scheduler.start()

@@ -233,3 +233,24 @@ class PageRow:
     error: str | None
     attempts: int
     version: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRow:
+    """One alert with what a message about it needs."""
+
+    id: int
+    rule: str
+    kind: str
+    channel: str | None
+    post_id: int | None
+    page_url: str | None
+    version: int
+    terms: tuple[str, ...]
+    context: str | None
+    created_at: str
+    delivered_at: str | None
+    attempts: int
+    last_error: str | None
+    post_date: str | None
+    page_title: str | None

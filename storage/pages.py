@@ -57,6 +57,15 @@ async def requeue_pages(
     return cursor.rowcount
 
 
+async def get_page_text(conn: aiosqlite.Connection, url: str) -> str | None:
+    """Title and text of the newest archived version, as one string (for comparing matches)."""
+    cursor = await conn.execute(
+        "SELECT title, text FROM page_versions WHERE url = ? ORDER BY version DESC LIMIT 1", (url,)
+    )
+    row = await cursor.fetchone()
+    return "\n".join(part for part in row if part) if row else None
+
+
 async def get_due_pages(conn: aiosqlite.Connection, now: str, limit: int) -> list[PageTask]:
     """Pending pages, and blocked or failed ones whose retry time has come; oldest first."""
     rows = await conn.execute_fetchall(

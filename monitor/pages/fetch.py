@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import aiosqlite
 import structlog
 
+from monitor.alerts.engine import AlertHooks
 from monitor.config import PagesConfig
 from monitor.errors import FetchError, ResponseTooLarge, Stopped, UnsafeURL
 from monitor.http import HttpClient, Response
@@ -24,6 +25,7 @@ from storage.pages import (
     get_due_attachments,
     get_due_pages,
     get_link_hosts,
+    get_page_text,
     get_robots,
     requeue_stale,
     save_attachment,
@@ -58,14 +60,15 @@ class PagesOutcome:
         self.fetched[status] = self.fetched.get(status, 0) + 1
 
 
-async def run_pages(conn: aiosqlite.Connection, http: HttpClient, config: PagesConfig) -> PagesOutcome:
+async def run_pages(conn: aiosqlite.Connection, http: HttpClient, config: PagesConfig,
+                    alerts: AlertHooks | None = None) -> PagesOutcome:
     """Queue new links on followed domains, then fetch up to ``max_per_round`` due pages."""
     outcome = PagesOutcome(queued=await enqueue_followed(conn, config))
     unreachable: set[str] = set()  # hosts whose robots.txt failed this round: their pages wait
     for task in await get_due_pages(conn, utc_now(), config.max_per_round):
         if task.host in unreachable:
             continue
-        status = await fetch_page(conn, http, task, config)
+        status = await fetch_page(conn, http, task, config, alerts)
         if status == ROBOTS_UNAVAILABLE:
             unreachable.add(task.host)
             status = "failed"
@@ -88,7 +91,8 @@ async def enqueue_followed(conn: aiosqlite.Connection, config: PagesConfig) -> i
     return queued
 
 
-async def fetch_page(conn: aiosqlite.Connection, http: HttpClient, task: PageTask, config: PagesConfig) -> str:
+async def fetch_page(conn: aiosqlite.Connection, http: HttpClient, task: PageTask, config: PagesConfig,
+                     alerts: AlertHooks | None = None) -> str:
     """Fetch one queued page and record the outcome; returns the page's new status."""
     try:
         allowed = await robots_allow(conn, http, task.url, config)
@@ -122,7 +126,7 @@ async def fetch_page(conn: aiosqlite.Connection, http: HttpClient, task: PageTas
     wall = challenge_marker(html)
     if wall and len(extracted.text or "") < MIN_REAL_TEXT:
         return await _problem(conn, task, config, "blocked", f"anti-bot page: {wall}", True, 200)
-    return await _save_capture(conn, task, _capture(response, content_type, extractor, extracted))
+    return await _save_capture(conn, task, _capture(response, content_type, extractor, extracted), alerts)
 
 
 async def robots_allow(conn: aiosqlite.Connection, http: HttpClient, url: str, config: PagesConfig) -> bool:
@@ -181,9 +185,14 @@ def _capture(response: Response, content_type: str, extractor: str, extracted: E
     )
 
 
-async def _save_capture(conn: aiosqlite.Connection, task: PageTask, capture: PageCapture) -> str:
+async def _save_capture(conn: aiosqlite.Connection, task: PageTask, capture: PageCapture,
+                        alerts: AlertHooks | None) -> str:
+    now = utc_now()
     async with transaction(conn):
-        changed = await save_page_capture(conn, task, capture, utc_now())
+        previous = await get_page_text(conn, task.url)
+        changed = await save_page_capture(conn, task, capture, now)
+        if changed and alerts is not None:
+            await alerts.on_page(conn, task.url, task.version + 1, capture.title, capture.text, previous, now)
     log.info("page_archived", url=task.url, title=capture.title, new_version=changed)
     return "ok"
 

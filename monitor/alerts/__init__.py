@@ -1,0 +1,1 @@
+"""Keyword alerts: rules, matches written with the content, delivery through Apprise."""

@@ -1,0 +1,137 @@
+"""Delivery: undelivered alerts become Apprise notifications, with retries and digests."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+import aiosqlite
+import structlog
+
+from monitor.config import AlertRule, AlertsConfig
+from storage.alerts import get_due_alerts, save_delivered, save_delivery_failure
+from storage.db import transaction
+from storage.models import AlertRow, format_timestamp, utc_now
+
+log = structlog.get_logger(__name__)
+
+KIND_LABELS = {"post": "new post", "edit": "edited post", "deletion": "deleted post", "page": "release page"}
+
+
+class Notifier(Protocol):
+    """Sends one message to some notification URLs; returns an error message, or None on success."""
+
+    async def send(self, urls: Sequence[str], title: str, body: str) -> str | None: ...
+
+
+class AppriseNotifier:
+    """Any service Apprise knows: tgram://, mailto://, json://, slack://, ..."""
+
+    async def send(self, urls: Sequence[str], title: str, body: str) -> str | None:
+        import apprise  # imported late: only delivery needs it
+
+        notifier = apprise.Apprise()
+        for url in urls:
+            if not notifier.add(url):
+                return "invalid notification URL (see the Apprise documentation)"
+        with apprise.LogCapture(level=apprise.logging.WARNING) as captured:
+            result = await notifier.async_notify(body=body, title=title)
+        if result:
+            return None
+        lines = [line.split(" - ", 2)[-1] for line in captured.getvalue().splitlines() if line.strip()]
+        return "; ".join(lines) or "notification failed"
+
+
+@dataclass(slots=True)
+class DeliveryOutcome:
+    sent: int = 0
+    failed: int = 0
+    held: int = 0
+
+
+async def deliver_alerts(conn: aiosqlite.Connection, config: AlertsConfig, notifier: Notifier,
+                         web_url: str = "https://t.me") -> DeliveryOutcome:
+    """Send what is due: one message per alert, or one per rule and period for digest rules."""
+    outcome = DeliveryOutcome()
+    rules = {rule.name: rule for rule in config.rules}
+    batches: dict[str, list[AlertRow]] = defaultdict(list)
+    for alert in await get_due_alerts(conn, utc_now()):
+        rule = rules.get(alert.rule)
+        urls = rule_notify(rule, config)
+        if not urls:
+            continue  # recorded, nowhere to send: `legation alerts` shows it
+        if rule is not None and rule.digest:
+            batches[alert.rule].append(alert)
+        else:
+            await _send(conn, config, notifier, urls, [alert], web_url, outcome)
+    for name, alerts in batches.items():
+        rule = rules[name]
+        oldest = min(_epoch(a.created_at) for a in alerts)
+        if time.time() - oldest < (rule.digest or 0) and all(a.attempts == 0 for a in alerts):
+            outcome.held += len(alerts)
+            continue
+        await _send(conn, config, notifier, rule_notify(rule, config), alerts, web_url, outcome)
+    return outcome
+
+
+async def _send(conn: aiosqlite.Connection, config: AlertsConfig, notifier: Notifier, urls: Sequence[str],
+                alerts: list[AlertRow], web_url: str, outcome: DeliveryOutcome) -> None:
+    title, body = compose(alerts, web_url)
+    error = await notifier.send(urls, title, body)
+    ids = [a.id for a in alerts]
+    async with transaction(conn):
+        if error is None:
+            await save_delivered(conn, ids, utc_now())
+        else:
+            attempt = max(a.attempts for a in alerts) + 1
+            retry_at = None
+            if attempt < config.max_attempts:
+                wait = min(config.max_retry_wait, config.retry_backoff * 2 ** (attempt - 1))
+                retry_at = format_timestamp(datetime.fromtimestamp(time.time() + wait, UTC))
+            await save_delivery_failure(conn, ids, error, retry_at)
+    if error is None:
+        outcome.sent += len(alerts)
+        log.info("alerts_delivered", rule=alerts[0].rule, count=len(alerts))
+    else:
+        outcome.failed += len(alerts)
+        log.warning("alert_delivery_failed", rule=alerts[0].rule, count=len(alerts), error=error)
+
+
+def compose(alerts: list[AlertRow], web_url: str) -> tuple[str, str]:
+    """Title and body of one message (several alerts make a digest)."""
+    first = alerts[0]
+    if len(alerts) > 1:
+        title = f"legation: {first.rule}: {len(alerts)} alerts"
+    elif first.kind == "page":
+        title = f"legation: {first.rule}: {first.page_title or first.page_url}"
+    else:
+        title = f"legation: {first.rule}: {KIND_LABELS[first.kind]} in {first.channel}"
+    return title, "\n\n".join(describe(alert, web_url) for alert in alerts)
+
+
+def describe(alert: AlertRow, web_url: str) -> str:
+    """What happened, where, which terms matched in which words, and the linked page."""
+    lines = [f"Rule: {alert.rule} ({KIND_LABELS[alert.kind]}"
+             + (f", version {alert.version})" if alert.kind == "edit" else ")")]
+    if alert.page_url:
+        lines.append(f"Page: {alert.page_title or '(untitled)'}\n{alert.page_url}")
+    else:
+        lines.append(f"Post: {web_url}/{alert.channel}/{alert.post_id}" + (f" ({alert.post_date})" if alert.post_date else ""))
+        if alert.page_title:
+            lines.append(f"Linked page: {alert.page_title}")
+    lines.append(f"Matched: {', '.join(alert.terms)}")
+    if alert.context:
+        lines.append(alert.context)
+    return "\n".join(lines)
+
+
+def rule_notify(rule: AlertRule | None, config: AlertsConfig) -> Sequence[str]:
+    return (rule.notify if rule and rule.notify else ()) or config.notify
+
+
+def _epoch(stamp: str) -> float:
+    return datetime.fromisoformat(stamp).timestamp()

@@ -1,0 +1,91 @@
+"""Matching hooks called inside the transactions that save posts, deletions and pages.
+
+Each match becomes an ``alerts`` row in the same transaction as the content that
+caused it, unique per rule and target version: a crash between the match and the
+delivery loses nothing, and a restart never records (so never sends) it twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import datetime
+
+import aiosqlite
+import structlog
+
+from monitor.alerts.rules import Match, Matcher
+from monitor.config import AlertsConfig
+from storage.alerts import get_page_linkers, get_saved_versions, get_version_texts, save_alert
+
+log = structlog.get_logger(__name__)
+
+
+class AlertHooks:
+    """What the round calls when it saves something an alert rule may care about."""
+
+    def __init__(self, config: AlertsConfig) -> None:
+        self.config = config
+        self.matcher = Matcher(config.rules)
+        by_name = {rule.name: rule for rule in config.rules}
+        self._every_change = {name for name, rule in by_name.items() if rule.every_change}
+
+    def _recent(self, date: str | None) -> bool:
+        if not date:
+            return True
+        return (time.time() - datetime.fromisoformat(date).timestamp()) <= self.config.max_age
+
+    async def on_saved_posts(self, conn: aiosqlite.Connection, channel_id: int, username: str,
+                             post_ids: Sequence[int], seen_at: str) -> int:
+        """New posts (scope ``posts``) and new versions (scope ``edits``) saved at ``seen_at``."""
+        recorded = 0
+        for post_id, version, date, text, previous in await get_saved_versions(conn, channel_id, post_ids, seen_at):
+            if version == 1:
+                if not self._recent(date):
+                    continue  # a backfill of old posts is an archive, not news
+                matches = self.matcher.match(text, scope="posts", channels=[username])
+                kind = "post"
+            else:
+                before = {m.rule for m in self.matcher.match(previous, scope="edits", channels=[username])}
+                matches = [m for m in self.matcher.match(text, scope="edits", channels=[username])
+                           if m.rule not in before or m.rule in self._every_change]
+                kind = "edit"
+            recorded += await self._record(conn, matches, kind, version, seen_at,
+                                           channel_id=channel_id, post_id=post_id)
+        return recorded
+
+    async def on_deletion(self, conn: aiosqlite.Connection, channel_id: int, username: str, post_id: int,
+                          now: str) -> int:
+        """A confirmed deletion of a post whose text (any version) matched."""
+        versions = await get_version_texts(conn, channel_id, post_id)
+        found: dict[str, Match] = {}
+        for _, text in versions:
+            for match in self.matcher.match(text, scope="deletions", channels=[username]):
+                found.setdefault(match.rule, match)
+        version = versions[0][0] if versions else 0
+        return await self._record(conn, list(found.values()), "deletion", version, now,
+                                  channel_id=channel_id, post_id=post_id)
+
+    async def on_page(self, conn: aiosqlite.Connection, url: str, version: int, title: str | None,
+                      text: str | None, previous: str | None, now: str) -> int:
+        """A newly archived page (or a new version of one) whose title or text matched."""
+        linkers = await get_page_linkers(conn, url)
+        if version == 1 and linkers and not any(self._recent(date) for _, _, date in linkers):
+            return 0
+        channels = sorted({username for username, _, _ in linkers})
+        content = "\n".join(part for part in (title, text) if part)
+        matches = self.matcher.match(content, scope="pages", channels=channels)
+        if version > 1:
+            before = {m.rule for m in self.matcher.match(previous, scope="pages", channels=channels)}
+            matches = [m for m in matches if m.rule not in before or m.rule in self._every_change]
+        return await self._record(conn, matches, "page", version, now, page_url=url)
+
+    async def _record(self, conn: aiosqlite.Connection, matches: Sequence[Match], kind: str, version: int,
+                      now: str, **target: object) -> int:
+        recorded = 0
+        for match in matches:
+            if await save_alert(conn, rule=match.rule, kind=kind, version=version, terms=match.terms,
+                                context=match.context, now=now, **target):  # type: ignore[arg-type]
+                recorded += 1
+                log.info("alert_matched", rule=match.rule, kind=kind, terms=list(match.terms), **target)
+        return recorded

@@ -1,0 +1,138 @@
+"""Queries on alerts: recording matches once, reading what to deliver, marking the outcome."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import aiosqlite
+
+from storage.models import AlertRow
+
+ALERT_COLUMNS = """
+    a.id, a.rule, a.kind, c.username, a.post_id, a.page_url, a.version, a.terms, a.context,
+    a.created_at, a.delivered_at, a.attempts, a.last_error, p.date,
+    coalesce(g.title, (SELECT group_concat(gp.title, ' | ') FROM links l JOIN pages gp ON gp.url = l.url
+                       WHERE l.channel_id = a.channel_id AND l.post_id = a.post_id AND gp.title IS NOT NULL))
+"""
+ALERT_JOINS = """
+    FROM alerts a
+    LEFT JOIN channels c ON c.id = a.channel_id
+    LEFT JOIN posts p ON p.channel_id = a.channel_id AND p.post_id = a.post_id
+    LEFT JOIN pages g ON g.url = a.page_url
+"""
+
+
+async def save_alert(
+    conn: aiosqlite.Connection, *, rule: str, kind: str, version: int, terms: Sequence[str],
+    context: str | None, now: str, channel_id: int | None = None, post_id: int | None = None,
+    page_url: str | None = None,
+) -> bool:
+    """Record a match; False if this rule already alerted on this target version."""
+    target = f"page:{page_url}" if page_url else f"post:{channel_id}:{post_id}"
+    cursor = await conn.execute(
+        """
+        INSERT INTO alerts (rule, kind, target, channel_id, post_id, page_url, version, terms, context, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (rule, kind, target, version) DO NOTHING
+        """,
+        (rule, kind, target, channel_id, post_id, page_url, version, json.dumps(list(terms), ensure_ascii=False),
+         context, now),
+    )
+    return cursor.rowcount == 1
+
+
+async def get_saved_versions(
+    conn: aiosqlite.Connection, channel_id: int, post_ids: Sequence[int], seen_at: str
+) -> list[tuple[int, int, str | None, str | None, str | None]]:
+    """Versions written at ``seen_at``: ``(post_id, version, date, text, previous text)``."""
+    rows = await conn.execute_fetchall(
+        """
+        SELECT v.post_id, v.version, p.date, v.text, prev.text
+        FROM post_versions v
+        JOIN posts p ON p.channel_id = v.channel_id AND p.post_id = v.post_id
+        LEFT JOIN post_versions prev
+            ON prev.channel_id = v.channel_id AND prev.post_id = v.post_id AND prev.version = v.version - 1
+        WHERE v.channel_id = ? AND v.seen_at = ? AND v.post_id IN (SELECT value FROM json_each(?))
+        ORDER BY v.post_id
+        """,
+        (channel_id, seen_at, json.dumps(list(post_ids))),
+    )
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+async def get_version_texts(conn: aiosqlite.Connection, channel_id: int, post_id: int) -> list[tuple[int, str]]:
+    """``(version, text)`` of every version of a post, newest first."""
+    rows = await conn.execute_fetchall(
+        "SELECT version, text FROM post_versions WHERE channel_id = ? AND post_id = ? AND text IS NOT NULL "
+        "ORDER BY version DESC",
+        (channel_id, post_id),
+    )
+    return [(row[0], row[1]) for row in rows]
+
+
+async def get_page_linkers(conn: aiosqlite.Connection, url: str) -> list[tuple[str, int, str | None]]:
+    """``(channel username, post id, post date)`` of the posts that link a page."""
+    rows = await conn.execute_fetchall(
+        "SELECT DISTINCT username, post_id, post_date FROM post_pages WHERE url = ? ORDER BY post_date DESC",
+        (url,),
+    )
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+async def get_due_alerts(conn: aiosqlite.Connection, now: str, limit: int = 200) -> list[AlertRow]:
+    """Undelivered alerts never tried, or whose retry time has come; oldest first."""
+    rows = await conn.execute_fetchall(
+        f"""SELECT {ALERT_COLUMNS} {ALERT_JOINS}
+        WHERE a.delivered_at IS NULL
+            AND ((a.attempts = 0 AND a.next_attempt_at IS NULL) OR a.next_attempt_at <= ?)
+        ORDER BY a.created_at, a.id LIMIT ?""",
+        (now, limit),
+    )
+    return [_row(r) for r in rows]
+
+
+async def list_alerts(conn: aiosqlite.Connection, undelivered: bool, limit: int) -> list[AlertRow]:
+    """Newest first; with ``undelivered`` only those not sent yet."""
+    rows = await conn.execute_fetchall(
+        f"""SELECT {ALERT_COLUMNS} {ALERT_JOINS}
+        WHERE (? = 0 OR a.delivered_at IS NULL)
+        ORDER BY a.created_at DESC, a.id DESC LIMIT ?""",
+        (int(undelivered), limit),
+    )
+    return [_row(r) for r in rows]
+
+
+async def save_delivered(conn: aiosqlite.Connection, ids: Sequence[int], now: str) -> None:
+    await conn.execute(
+        "UPDATE alerts SET delivered_at = ?, attempts = attempts + 1, last_error = NULL, next_attempt_at = NULL "
+        "WHERE id IN (SELECT value FROM json_each(?))",
+        (now, json.dumps(list(ids))),
+    )
+
+
+async def save_delivery_failure(
+    conn: aiosqlite.Connection, ids: Sequence[int], error: str, retry_at: str | None
+) -> None:
+    """Count the attempt; ``retry_at`` None means no more tries."""
+    await conn.execute(
+        "UPDATE alerts SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
+        "WHERE id IN (SELECT value FROM json_each(?))",
+        (error, retry_at, json.dumps(list(ids))),
+    )
+
+
+async def get_undelivered_summary(conn: aiosqlite.Connection) -> tuple[int, str | None, int]:
+    """``(undelivered, oldest created_at, failed attempts among them)``."""
+    cursor = await conn.execute(
+        "SELECT count(*), min(created_at), sum(attempts > 0) FROM alerts WHERE delivered_at IS NULL"
+    )
+    row = await cursor.fetchone()
+    return (int(row[0]), row[1], int(row[2] or 0)) if row else (0, None, 0)
+
+
+def _row(row: Any) -> AlertRow:
+    values = list(row)
+    values[7] = tuple(json.loads(values[7]))
+    return AlertRow(*values)
