@@ -16,20 +16,24 @@ import click
 import structlog
 
 from monitor import __version__
+from monitor.alerts.replay import replay_alerts
+from monitor.alerts.rules import Matcher
 from monitor.config import LOG_FORMATS, LOG_LEVELS, Config, load_config, normalise_channel_name
 from monitor.errors import ConfigError
-from monitor.health import channel_problems
+from monitor.health import alerts_problem, channel_problems
 from monitor.history import word_diff
 from monitor.links import normalise_url
 from monitor.lock import ArchiveLocked
 from monitor.log import configure_logging
 from monitor.service import Mode, archive_channels, run_daemon
 from monitor.warc import write_warc
+from storage.alerts import get_undelivered_summary, list_alerts
 from storage.channels import get_status
 from storage.db import open_archive, transaction
 from storage.errors import SearchQueryError, StorageError
 from storage.models import (
     PAGE_STATUSES,
+    AlertRow,
     ChannelState,
     ChannelStatus,
     PageRow,
@@ -354,6 +358,73 @@ def export_warc(ctx: click.Context, path: str) -> None:
     click.echo(f"{_run(export())} record(s) written to {path}")
 
 
+@cli.group(invoke_without_command=True)
+@click.option("--undelivered", is_flag=True, help="Only alerts not delivered yet.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.pass_context
+def alerts(ctx: click.Context, undelivered: bool, limit: int) -> None:
+    """List alerts, newest first: rule, what matched, where, and whether it was sent.
+
+    Subcommands: `alerts test RULE TEXT` tries a rule on a text; `alerts replay
+    --since DATE` runs the rules over the archive.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    config = _config(ctx)
+
+    async def read_alerts() -> list[AlertRow]:
+        async with open_archive(config.database, create=False) as conn:
+            return await list_alerts(conn, undelivered, limit)
+
+    for alert in _run(read_alerts()):
+        where = alert.page_url or f"{config.telegram.web_url}/{alert.channel}/{alert.post_id}"
+        state = f"sent {alert.delivered_at}" if alert.delivered_at else (
+            f"failed x{alert.attempts}: {alert.last_error}" if alert.attempts else "pending")
+        click.echo(f"{alert.created_at}  {alert.rule}  {alert.kind} v{alert.version}  {where}  "
+                   f"[{', '.join(alert.terms)}]  {state}")
+
+
+@alerts.command("test")
+@click.argument("rule")
+@click.argument("text")
+@click.pass_context
+def alerts_test(ctx: click.Context, rule: str, text: str) -> None:
+    """Show whether RULE matches TEXT, which terms, and where. Exit 1 if it does not."""
+    config = _config(ctx)
+    chosen = [r for r in config.alerts.rules if r.name == rule]
+    if not chosen:
+        names = ", ".join(r.name for r in config.alerts.rules) or "none configured"
+        _fail(f"no alert rule named {rule!r} (rules: {names})", EXIT_USAGE)
+    matches = Matcher(chosen).match(text)
+    if not matches:
+        click.echo(f"{rule}: no match")
+        sys.exit(EXIT_FAILED)
+    for match in matches:
+        click.echo(f"{match.rule}: matches {', '.join(match.terms)}\n    {match.context}")
+
+
+@alerts.command("replay")
+@click.option("--since", required=True, help="Posts and pages dated on or after this day (2024-05-01).")
+@click.option("--send", is_flag=True, help="Record the matches as alerts and deliver them.")
+@click.pass_context
+def alerts_replay(ctx: click.Context, since: str, send: bool) -> None:
+    """Run the rules over archived posts and pages since a date (e.g. for a new rule).
+
+    Prints what would alert; nothing is recorded or sent without --send.
+    Matches already alerted on are not sent again.
+    """
+    config = _config(ctx)
+    if not config.alerts.rules:
+        _fail("no [[alerts.rules]] configured", EXIT_USAGE)
+    since_at = _since(since)
+    assert since_at is not None
+    report = _run(replay_alerts(config, since_at, send=send))
+    for line in report.lines:
+        click.echo(line)
+    click.echo(f"{len(report.lines)} match(es)" + (f"; {report.recorded} recorded, {report.sent} sent" if send else
+                                                   "; nothing recorded (use --send)"))
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
@@ -367,12 +438,17 @@ def status(ctx: click.Context, as_json: bool) -> None:
     config = _config(ctx)
     day_ago = format_timestamp(datetime.now(UTC) - timedelta(days=1))
 
-    async def read_status() -> tuple[list[ChannelStatus], dict[str, int], list[tuple[Any, ...]]]:
+    async def read_status() -> tuple[list[ChannelStatus], dict[str, int], list[tuple[Any, ...]],
+                                     tuple[int, str | None, int]]:
         async with open_archive(config.database, create=False) as conn:
-            return await get_status(conn, day_ago), await count_pages(conn), await get_recent_runs(conn, 5)
+            return (await get_status(conn, day_ago), await count_pages(conn), await get_recent_runs(conn, 5),
+                    await get_undelivered_summary(conn))
 
-    rows, page_counts, runs = _run(read_status())
+    rows, page_counts, runs, (undelivered, oldest, failing) = _run(read_status())
     problems = {r.username: channel_problems(r, config) for r in rows}
+    alert_problem = alerts_problem(undelivered, oldest, config)
+    if alert_problem:
+        problems["alerts"] = [alert_problem]
     for name in config.channel_names():
         if name.lower() not in {r.username.lower() for r in rows}:
             problems[name] = ["never synced"]
@@ -382,11 +458,14 @@ def status(ctx: click.Context, as_json: bool) -> None:
             "healthy": not unhealthy,
             "channels": [asdict(r) | {"problems": problems[r.username]} for r in rows],
             "pages": page_counts,
+            "alerts": {"undelivered": undelivered, "oldest_undelivered": oldest, "failing": failing},
             "recent_runs": [dict(zip(("job", "started_at", "finished_at", "outcome", "error"), r, strict=True))
                             for r in runs],
         }, ensure_ascii=False, indent=2))
     else:
         _print_status(config, rows, page_counts, problems)
+        click.echo(f"alerts: {undelivered} undelivered" + (f" ({failing} failing)" if failing else "")
+                   + (f"; {alert_problem}" if alert_problem else ""))
     if unhealthy:
         sys.exit(EXIT_FAILED)
 

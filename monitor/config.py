@@ -335,7 +335,7 @@ def _parse_alerts(section: _Section) -> AlertsConfig:
     if len(set(names)) != len(names):
         raise ConfigError("alerts.rules", f"rule names must be unique: {sorted(names)}")
     return AlertsConfig(
-        notify=tuple(section.get("notify", _strings, list[str]())),
+        notify=tuple(section.get("notify", _string_list, list[str]())),
         rules=rules,
         max_age=section.get("max_age", _duration, d.max_age),
         deliver_interval=section.get("deliver_interval", _positive_duration, d.deliver_interval),
@@ -380,6 +380,11 @@ def _strings(key: str, value: Any) -> list[str]:
     if not all(items):
         raise ConfigError(key, "empty strings are not allowed")
     return items
+
+
+def _string_list(key: str, value: Any) -> list[str]:
+    """Like :func:`_strings`, but an empty list is fine."""
+    return [] if value == [] else _strings(key, value)
 
 
 def _patterns(key: str, value: Any) -> list[str]:

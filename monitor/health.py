@@ -34,3 +34,13 @@ def human(seconds: float) -> str:
 
 def _age(stamp: str, now: datetime) -> float:
     return (now - datetime.fromisoformat(stamp)).total_seconds()
+
+
+def alerts_problem(undelivered: int, oldest: str | None, config: Config, now: datetime | None = None) -> str | None:
+    """Undelivered alerts older than ``[alerts] unhealthy_after`` (when there is somewhere to send)."""
+    if not undelivered or oldest is None or not (config.alerts.notify or any(r.notify for r in config.alerts.rules)):
+        return None
+    age = _age(oldest, now or datetime.now(UTC))
+    if age > config.alerts.unhealthy_after:
+        return f"{undelivered} alert(s) undelivered for {human(age)}"
+    return None

@@ -221,3 +221,15 @@ async def iter_page_versions(conn: aiosqlite.Connection) -> AsyncIterator[dict[s
             yield {"url": row[0], "version": row[1], "fetched_at": row[2], "final_url": row[3],
                    "http_status": row[4], "headers": json.loads(row[5] or "{}"),
                    "raw": zlib.decompress(row[6]), "sha256": row[7]}
+
+
+async def get_pages_since(conn: aiosqlite.Connection, since: str) -> list[tuple[str, int, str | None, str | None]]:
+    """``(url, version, title, text)`` of archived pages published (or fetched) since ``since``."""
+    rows = await conn.execute_fetchall(
+        """
+        SELECT url, version, title, text FROM pages
+        WHERE status = 'ok' AND coalesce(published_at, fetched_at) >= ? ORDER BY url
+        """,
+        (since,),
+    )
+    return [tuple(row) for row in rows]  # type: ignore[misc]

@@ -215,3 +215,18 @@ async def get_post_history(
         [PostVersion(r[0], r[1], bool(r[2]), r[3]) for r in versions],
         [PostEvent(*r) for r in events],
     )
+
+
+async def get_posts_since(
+    conn: aiosqlite.Connection, since: str
+) -> list[tuple[int, str, int, int, str | None, str | None]]:
+    """``(channel_id, username, post_id, version, date, text)`` of posts dated since ``since``."""
+    rows = await conn.execute_fetchall(
+        """
+        SELECT p.channel_id, c.username, p.post_id, p.version, p.date, p.text
+        FROM posts p JOIN channels c ON c.id = p.channel_id
+        WHERE p.date >= ? AND p.text IS NOT NULL ORDER BY p.date
+        """,
+        (since,),
+    )
+    return [tuple(row) for row in rows]  # type: ignore[misc]

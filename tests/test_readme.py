@@ -26,7 +26,7 @@ async def test_readme_query_runs(tme, make_config, sql):
     for post_id in range(1, 26):
         channel.add(post_id, text=f"Лавров о хартии {post_id} https://mid.ru/ru/{post_id}/")
         tme.site("mid.ru").page(f"/ru/{post_id}/", release)
-    config = make_config("MFARussia")
+    config = make_config("MFARussia", extra='\n[[alerts.rules]]\nname = "charter"\nkeywords = ["Lavrov"]\n')
     await archive_channels(config, ["MFARussia"], mode="backfill")
     channel.add(25, text="Lavrov on the charter", edited=True)
     channel.delete(24)
