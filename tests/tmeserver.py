@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import re
 import json
 import ssl
 import threading
@@ -18,7 +19,6 @@ from string import Template
 from urllib.parse import parse_qs, urlsplit
 
 import trustme
-from bs4 import BeautifulSoup
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "tme"
@@ -50,14 +50,22 @@ def synthetic_post(username: str, post_id: int, *, text: str | None = None, view
     )
 
 
+WRAP_START = '<div class="tgme_widget_message_wrap'
+HISTORY_END = re.compile(r'<div class="tgme_widget_message_centered js-messages_more_wrap">(?!.*data-before)|</section>')
+DATA_POST = re.compile(r'data-post="[^"/]+/(\d+)"')
+
+
 def message_wraps(html: str) -> dict[int, str]:
-    """Split a captured channel page into its message wraps, keyed by post id."""
-    soup = BeautifulSoup(html, "lxml")
+    """Cut a captured channel page into its message wraps, keyed by post id, byte for byte."""
+    starts = [m.start() for m in re.finditer(re.escape(WRAP_START), html)]
+    end = HISTORY_END.search(html, starts[-1]) if starts else None
+    bounds = starts + [end.start() if end else len(html)]
     wraps = {}
-    for wrap in soup.find_all("div", class_="tgme_widget_message_wrap"):
-        message = wrap.find("div", attrs={"data-post": True})
-        if message is not None:
-            wraps[int(message["data-post"].rsplit("/", 1)[1])] = str(wrap)
+    for start, stop in zip(bounds, bounds[1:], strict=False):
+        piece = html[start:stop]
+        found = DATA_POST.search(piece)
+        if found:
+            wraps[int(found[1])] = piece
     return wraps
 
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urljoin, urlsplit
 
-from bs4 import BeautifulSoup, Tag
+from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4.element import Comment
 
-from monitor.sources.webpreview import plain_text
 from storage.models import Attachment, format_timestamp
 
 # Anti-bot walls answer 200 with one of these instead of the page.
@@ -184,6 +184,19 @@ def _body_text(body: Tag | None) -> str | None:
     blocks = body.find_all(["p", "h2", "h3", "h4", "h5", "li", "blockquote"]) or [body]
     lines = [" ".join(plain_text(block).split()) for block in blocks if not block.find_parent(["li"])]
     return "\n\n".join(line for line in lines if line) or None
+
+
+def plain_text(node: Tag) -> str:
+    """Text with ``<br>`` as newlines; no markup, no comments."""
+    parts: list[str] = []
+    for element in node.descendants:
+        if isinstance(element, Comment):
+            continue
+        if isinstance(element, NavigableString):
+            parts.append(str(element))
+        elif isinstance(element, Tag) and element.name == "br":
+            parts.append("\n")
+    return "".join(parts)
 
 
 def _attachments(body: Tag | None, url: str) -> tuple[Attachment, ...]:

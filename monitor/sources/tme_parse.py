@@ -1,0 +1,442 @@
+"""Parsing t.me web-preview pages with lxml: pure functions, no I/O.
+
+t.me's markup drifts, so every lookup here may come back empty: a missing element is
+a missing field, never a crash. Each message's subtree is walked once into an index
+of class name -> elements (document order), and fields are read from that index;
+lxml elements never leave this module.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html as htmllib
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeAlias
+from urllib.parse import parse_qs, urlsplit
+
+import lxml.etree
+import lxml.html
+import structlog
+
+from monitor.links import find_urls, make_links, unescape_href
+from storage.models import ChannelInfo, Link, Post, format_timestamp
+
+log = structlog.get_logger(__name__)
+
+Element: TypeAlias = Any  # lxml.html.HtmlElement; lxml ships no type hints
+Index: TypeAlias = dict[str, list[Element]]
+
+SUFFIXES = {"": 1, "K": 1_000, "M": 1_000_000, "B": 1_000_000_000}
+NUMBER = re.compile(r"^\s*([0-9]+(?:[.,][0-9]+)?)\s*([KMB]?)\s*$", re.I)
+MEDIA_CLASSES = {
+    "tgme_widget_message_photo_wrap": "photo",
+    "tgme_widget_message_service_photo": "photo",
+    "tgme_widget_message_video_player": "video",
+    "tgme_widget_message_roundvideo_player": "round_video",
+    "tgme_widget_message_voice_player": "voice",
+    "tgme_widget_message_document_wrap": "document",
+    "tgme_widget_message_poll": "poll",
+    "tgme_widget_message_sticker_wrap": "sticker",
+    "tgme_widget_message_location_wrap": "location",
+}
+# Parts of a bubble that quote other content: never this post's media.
+QUOTING_CLASSES = frozenset({"tgme_widget_message_reply", "tgme_widget_message_link_preview"})
+DOCUMENT_ICON_CLASSES = frozenset({"tgme_widget_message_document_icon", "accent_bg"})
+DURATION_CLASSES = ("message_video_duration", "tgme_widget_message_roundvideo_duration",
+                    "tgme_widget_message_voice_duration")
+MESSAGES = lxml.etree.XPath("//div[@data-post][contains(concat(' ', normalize-space(@class), ' '), "
+                            "' tgme_widget_message ')]")
+PARSER = lxml.html.HTMLParser(remove_comments=False, recover=True)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedPage:
+    """What a channel page says: the channel, its posts (oldest first), and the cursors."""
+
+    channel: ChannelInfo
+    posts: tuple[Post, ...]
+    before: int | None = None
+    after: int | None = None
+    has_history: bool = True
+    parse_errors: int = 0
+    embed: str | None = None  # single-post pages: "deleted" if Telegram says "Post not found"
+
+
+def parse_document(html: str | bytes, username: str) -> ParsedPage:
+    """Parse a channel page, a fragment of one, or a single-post embed page."""
+    doc = _document(html)
+    if doc is None:
+        return ParsedPage(ChannelInfo(username), (), has_history=False)
+    page = _index(doc)
+    posts: dict[int, Post] = {}
+    telegram_id = None
+    errors = 0
+    for node in MESSAGES(doc):
+        post_id = _post_id(node.get("data-post"))
+        if post_id is None:
+            log.warning("post_without_id", channel=username, data_post=str(node.get("data-post")))
+            errors += 1
+            continue
+        try:
+            posts[post_id] = parse_message(node, post_id)
+        except Exception as exc:  # defensive: one odd post must not lose the page
+            log.warning("post_parse_failed", channel=username, post_id=post_id, error=repr(exc))
+            posts[post_id] = Post(post_id=post_id)
+            errors += 1
+        telegram_id = telegram_id or _channel_id(node)
+    error = _first(page, "tgme_widget_message_error")
+    return ParsedPage(
+        channel=_channel_info(doc, page, username, telegram_id),
+        posts=tuple(posts[k] for k in sorted(posts)),
+        before=_more(page, "data-before"),
+        after=_more(page, "data-after"),
+        has_history=bool(posts or page.get("tgme_channel_history") or page.get("tme_no_messages_found")),
+        parse_errors=errors,
+        embed="deleted" if error is not None and "not found" in error.text_content().lower() else None,
+    )
+
+
+def parse_message(node: Element, post_id: int) -> Post:
+    """One ``tgme_widget_message``; every element is optional."""
+    idx = _index(node)
+    bubble = _first(idx, "tgme_widget_message_bubble")
+    text_node = _message_text_node(idx)
+    text = plain_text(text_node).strip() if text_node is not None else None
+    preview = _link_preview(idx)
+    forward = _first(idx, "tgme_widget_message_forwarded_from_name")
+    reply_to, reply_url = _reply(idx, str(node.get("data-post") or ""))
+    media = tuple(_media_item(kind, el, idx) for kind, el in _media_elements(idx, bubble))
+    grouped = _is_grouped(node, idx) or any("post_id" in item for item in media)
+    return Post(
+        post_id=post_id,
+        date=_date(node, idx),
+        text=text or None,
+        html=inner_html(text_node).strip() if text_node is not None else None,
+        views=parse_count(_text(idx, "tgme_widget_message_views")),
+        author=_text(idx, "tgme_widget_message_from_author"),
+        edited=_is_edited(idx),
+        forwarded_from=_clean(forward.text_content()) if forward is not None else None,
+        forwarded_from_url=_href(forward) if forward is not None else None,
+        reply_to=reply_to,
+        reply_to_url=reply_url,
+        grouped_id=post_id if grouped else None,
+        media=media,
+        link_preview=preview,
+        service="service_message" in _classes(node),
+        links=_links(text_node, text, preview),
+    )
+
+
+def plain_text(node: Element) -> str:
+    """Text with ``<br>`` as newlines and emoji kept; no markup, no comments."""
+    parts: list[str] = []
+    _collect(node, parts)
+    return "".join(parts)
+
+
+def _collect(node: Element, parts: list[str]) -> None:
+    if node.text and isinstance(node.tag, str):
+        parts.append(node.text)
+    for child in node:
+        if child.tag == "br":
+            parts.append("\n")
+        elif isinstance(child.tag, str):
+            _collect(child, parts)
+        if child.tail:
+            parts.append(child.tail)
+
+
+def inner_html(node: Element) -> str:
+    """The markup inside ``node``, as lxml serialises it."""
+    head = htmllib.escape(node.text, quote=False) if node.text else ""
+    return head + "".join(lxml.html.tostring(child, encoding="unicode", with_tail=True) for child in node)
+
+
+def _document(html: str | bytes) -> Element | None:
+    if not (html.strip() if isinstance(html, str) else html.strip()):
+        return None
+    try:
+        return lxml.html.document_fromstring(html, parser=PARSER)
+    except (lxml.etree.ParserError, ValueError):
+        try:  # a str with an XML encoding declaration: parse its bytes
+            return lxml.html.document_fromstring(html.encode("utf-8") if isinstance(html, str) else html)
+        except (lxml.etree.ParserError, ValueError):
+            return None
+
+
+def _index(root: Element) -> Index:
+    """Every element below ``root`` by each of its classes, in document order."""
+    idx: Index = defaultdict(list)
+    for element in root.iter(tag=lxml.etree.Element):
+        value = element.get("class")
+        if value:
+            for name in value.split():
+                idx[name].append(element)
+    return idx
+
+
+def _channel_info(doc: Element, page: Index, username: str, telegram_id: int | None) -> ChannelInfo:
+    info = _first(page, "tgme_channel_info")
+    within = _index(info) if info is not None else {}
+    description = _first(within, "tgme_channel_info_description")
+    counters: dict[str, int] = {}
+    for counter in page.get("tgme_channel_info_counter", []):
+        sub = _index(counter)
+        kind, value = _text(sub, "counter_type"), parse_count(_text(sub, "counter_value"))
+        if kind and value is not None:
+            counters[kind if kind.endswith("s") else kind + "s"] = value
+    handle = _text(within, "tgme_channel_info_header_username")
+    return ChannelInfo(
+        username=(handle or "").lstrip("@") or username,
+        telegram_id=telegram_id,
+        title=_text(within, "tgme_channel_info_header_title") or _meta(doc, "og:title"),
+        description=(plain_text(description).strip() if description is not None else None) or _meta(doc, "og:description"),
+        subscribers=counters.get("subscribers"),
+        counters=counters,
+    )
+
+
+def _message_text_node(idx: Index) -> Element | None:
+    """The post's own text (not a reply quote); albums nest it twice."""
+    candidates = [el for el in idx.get("js-message_text", []) if el.tag == "div"]
+    if not candidates:
+        return None
+    node = candidates[0]
+    while True:
+        children = list(node)
+        if (len(children) == 1 and not (node.text or "").strip() and not (children[0].tail or "").strip()
+                and "js-message_text" in _classes(children[0])):
+            node = children[0]
+        else:
+            return node
+
+
+def _links(text_node: Element | None, text: str | None, preview: dict[str, Any] | None) -> tuple[Link, ...]:
+    candidates: list[tuple[str, str]] = []
+    for anchor in text_node.iter("a") if text_node is not None else ():
+        href = unescape_href((anchor.get("href") or "").strip())
+        label = anchor.text_content().strip()
+        if not href.lower().startswith(("http://", "https://")) or "tgme_widget_message_author_name" in _classes(anchor):
+            continue  # hashtags (?q=%23tag), in-page links, "X pinned ..." author names
+        if label.startswith("@") and urlsplit(href).hostname in ("t.me", "telegram.me"):
+            candidates.append((href, "mention"))
+        elif _looks_like(label, href):
+            candidates.extend((url, "text") for url in find_urls(href) or [href])
+        else:
+            candidates.append((href, "hidden"))
+    candidates.extend((url, "text") for url in find_urls(text or ""))
+    if preview and preview.get("url"):
+        candidates.append((preview["url"], "preview"))
+    return make_links(candidates)
+
+
+def _looks_like(label: str, href: str) -> bool:
+    """Is the anchor's text the URL itself (an auto-link) rather than a hidden link?"""
+    def bare(u: str) -> str:
+        return re.sub(r"^https?://(www\.)?", "", u, flags=re.I).rstrip("/").lower()
+
+    return bool(label) and (bare(label) == bare(href) or bare(href).startswith(bare(label).rstrip("…")))
+
+
+def _link_preview(idx: Index) -> dict[str, Any] | None:
+    node = next((el for el in idx.get("tgme_widget_message_link_preview", []) if el.tag == "a"), None)
+    if node is None:
+        return None
+    sub = _index(node)
+    fields = {
+        "url": unescape_href(node.get("href") or "") or None,
+        "site": _text(sub, "link_preview_site_name"),
+        "title": _text(sub, "link_preview_title"),
+        "description": _text(sub, "link_preview_description"),
+    }
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _reply(idx: Index, data_post: str) -> tuple[int | None, str | None]:
+    node = next((el for el in idx.get("tgme_widget_message_reply", []) if el.tag == "a"), None)
+    url = _href(node) if node is not None else None
+    if not url:
+        return None, None
+    path = urlsplit(url).path.strip("/").split("/")
+    if len(path) >= 2 and path[-2].lower() == data_post.split("/")[0].lower():
+        return _int(path[-1]), url
+    return None, url
+
+
+def _media_elements(idx: Index, bubble: Element | None) -> list[tuple[str, Element]]:
+    found = [(kind, el) for cls, kind in MEDIA_CLASSES.items() for el in idx.get(cls, [])]
+    quoted = [el for cls in QUOTING_CLASSES for el in idx.get(cls, [])]
+    kept = [(kind, el) for kind, el in found if not any(_inside(el, q) for q in quoted)]
+    order = {id(el): i for i, el in enumerate(bubble.iter() if bubble is not None else ())}
+    return sorted(kept, key=lambda pair: order.get(id(pair[1]), 0))
+
+
+def _inside(element: Element, container: Element) -> bool:
+    return any(ancestor is container for ancestor in element.iterancestors())
+
+
+def _media_item(kind: str, element: Element, message: Index) -> dict[str, Any]:
+    item: dict[str, Any] = {"type": kind}
+    href = _href(element) or ""
+    sub = _index(element)
+    if "?single" in href or "grouped_media_wrap" in _classes(element):
+        item["post_id"] = _post_id(urlsplit(href).path)
+    if kind in ("video", "round_video", "voice"):
+        duration = next((el for cls in DURATION_CLASSES for el in sub.get(cls, [])), None)
+        item["duration"] = parse_duration(duration.text_content()) if duration is not None else None
+        label = _text(sub, "message_media_not_supported_label") or ""
+        if "not_supported" in _classes(element) or "too big" in label.lower():
+            item["too_big"] = True
+    elif kind == "document":
+        icon = _first(sub, "tgme_widget_message_document_icon")
+        kinds = [c for c in (_classes(icon) if icon is not None else []) if c not in DOCUMENT_ICON_CLASSES]
+        item.update(title=_text(sub, "tgme_widget_message_document_title"),
+                    extra=_text(sub, "tgme_widget_message_document_extra"), kind=kinds[0] if kinds else None)
+    elif kind == "poll":
+        item.update(_poll(sub, message))
+    elif kind == "location":
+        item.update(_location(href))
+    return {k: v for k, v in item.items() if v is not None}
+
+
+def _poll(sub: Index, message: Index) -> dict[str, Any]:
+    question = _first(sub, "tgme_widget_message_poll_question")
+    options = []
+    for option in sub.get("tgme_widget_message_poll_option", []):
+        parts = _index(option)
+        percent = _text(parts, "tgme_widget_message_poll_option_percent") or ""
+        entry = {"text": _text(parts, "tgme_widget_message_poll_option_text"),
+                 "percent": parse_count(percent.rstrip("%"))}
+        options.append({k: v for k, v in entry.items() if v is not None})
+    return {
+        "question": plain_text(question).strip() if question is not None else None,
+        "poll_type": _text(sub, "tgme_widget_message_poll_type"),
+        "options": options,
+        "voters": parse_count(_text(message, "tgme_widget_message_voters")),
+    }
+
+
+def _location(href: str) -> dict[str, Any]:
+    values = parse_qs(urlsplit(href).query).get("q", [""])[0].split(",")
+    try:
+        return {"latitude": float(values[0]), "longitude": float(values[1])}
+    except (ValueError, IndexError):
+        return {}
+
+
+def _date(node: Element, idx: Index) -> str | None:
+    scopes: Iterable[Element] = idx.get("tgme_widget_message_date") or [node]
+    for scope in scopes:
+        for time in scope.iter("time"):
+            if time.get("datetime"):
+                return _timestamp(time.get("datetime") or "")
+    return None
+
+
+def _timestamp(value: str) -> str | None:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return format_timestamp(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+def _is_edited(idx: Index) -> bool:
+    meta = _first(idx, "tgme_widget_message_meta")
+    return meta is not None and "edited" in meta.text_content().lower()
+
+
+def _is_grouped(node: Element, idx: Index) -> bool:
+    return str(_data_view(node).get("p", "")).endswith("g") or bool(idx.get("tgme_widget_message_grouped_wrap"))
+
+
+def _channel_id(node: Element) -> int | None:
+    value = _data_view(node).get("c")
+    return abs(value) if isinstance(value, int) and value else None
+
+
+def _data_view(node: Element) -> dict[str, Any]:
+    """``data-view`` is base64 JSON: {"c": -channel_id, "p": "237g", ...}."""
+    raw = node.get("data-view") or ""
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (binascii.Error, ValueError):
+        return {}
+    return decoded if isinstance(decoded, dict) else {}
+
+
+def _more(page: Index, attribute: str) -> int | None:
+    for anchor in page.get("tme_messages_more", []):
+        if anchor.get(attribute):
+            return _int(anchor.get(attribute))
+    return None
+
+
+def parse_count(value: str | None) -> int | None:
+    """``"1.2K"`` -> 1200, ``"3.1M"`` -> 3100000, ``"991"`` -> 991; None if not a count."""
+    match = NUMBER.match(value or "")
+    if not match:
+        return None
+    try:
+        return int(Decimal(match[1].replace(",", ".")) * SUFFIXES[match[2].upper()])
+    except InvalidOperation:
+        return None
+
+
+def parse_duration(value: str) -> int | None:
+    """``"0:19"`` -> 19, ``"1:02:03"`` -> 3723 seconds."""
+    try:
+        seconds = 0
+        for part in value.strip().split(":"):
+            seconds = seconds * 60 + int(part)
+    except ValueError:
+        return None
+    return seconds
+
+
+def _post_id(data_post: Any) -> int | None:
+    return _int(str(data_post or "").rstrip("/").rsplit("/", 1)[-1])
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _classes(node: Element) -> list[str]:
+    return (node.get("class") or "").split()
+
+
+def _first(idx: Index, class_name: str) -> Element | None:
+    found = idx.get(class_name)
+    return found[0] if found else None
+
+
+def _text(idx: Index, class_name: str) -> str | None:
+    found = _first(idx, class_name)
+    return _clean(found.text_content()) if found is not None else None
+
+
+def _clean(value: str) -> str | None:
+    return " ".join(value.split()) or None
+
+
+def _href(node: Element) -> str | None:
+    href = node.get("href")
+    return unescape_href(href) if href else None
+
+
+def _meta(doc: Element, prop: str) -> str | None:
+    for node in doc.iter("meta"):
+        if node.get("property") == prop:
+            return _clean(node.get("content") or "")
+    return None
