@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import re
 import json
+import re
 import ssl
 import threading
 import time

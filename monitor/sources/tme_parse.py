@@ -22,7 +22,6 @@ from typing import Any, TypeAlias
 from urllib.parse import parse_qs, urlsplit
 
 import lxml.etree
-import lxml.html
 import structlog
 
 from monitor.links import find_urls, make_links, unescape_href
@@ -51,9 +50,17 @@ QUOTING_CLASSES = frozenset({"tgme_widget_message_reply", "tgme_widget_message_l
 DOCUMENT_ICON_CLASSES = frozenset({"tgme_widget_message_document_icon", "accent_bg"})
 DURATION_CLASSES = ("message_video_duration", "tgme_widget_message_roundvideo_duration",
                     "tgme_widget_message_voice_duration")
-MESSAGES = lxml.etree.XPath("//div[@data-post][contains(concat(' ', normalize-space(@class), ' '), "
-                            "' tgme_widget_message ')]")
-PARSER = lxml.html.HTMLParser(remove_comments=False, recover=True)
+def _has_class(name: str) -> str:
+    return f"contains(concat(' ', normalize-space(@class), ' '), ' {name} ')"
+
+
+MESSAGES = lxml.etree.XPath(f"//div[@data-post][{_has_class('tgme_widget_message')}]")
+PAGE_CLASSES = ("tgme_channel_info", "tme_messages_more", "tgme_channel_history", "tme_no_messages_found",
+                "tgme_widget_message_error")
+# A substring test in C finds the few page-level elements; _index_of keeps exact class names.
+PAGE_PARTS = lxml.etree.XPath("//*[" + " or ".join(f"contains(@class, '{c}')" for c in PAGE_CLASSES) + "]")
+# Plain lxml elements: lxml.html's element classes cost a lookup per node.
+PARSER = lxml.etree.HTMLParser(remove_comments=False, recover=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +81,7 @@ def parse_document(html: str | bytes, username: str) -> ParsedPage:
     doc = _document(html)
     if doc is None:
         return ParsedPage(ChannelInfo(username), (), has_history=False)
-    page = _index(doc)
+    page = _index_of(PAGE_PARTS(doc))
     posts: dict[int, Post] = {}
     telegram_id = None
     errors = 0
@@ -99,7 +106,7 @@ def parse_document(html: str | bytes, username: str) -> ParsedPage:
         after=_more(page, "data-after"),
         has_history=bool(posts or page.get("tgme_channel_history") or page.get("tme_no_messages_found")),
         parse_errors=errors,
-        embed="deleted" if error is not None and "not found" in error.text_content().lower() else None,
+        embed="deleted" if error is not None and "not found" in _string(error).lower() else None,
     )
 
 
@@ -122,7 +129,7 @@ def parse_message(node: Element, post_id: int) -> Post:
         views=parse_count(_text(idx, "tgme_widget_message_views")),
         author=_text(idx, "tgme_widget_message_from_author"),
         edited=_is_edited(idx),
-        forwarded_from=_clean(forward.text_content()) if forward is not None else None,
+        forwarded_from=_clean(_string(forward)) if forward is not None else None,
         forwarded_from_url=_href(forward) if forward is not None else None,
         reply_to=reply_to,
         reply_to_url=reply_url,
@@ -154,32 +161,46 @@ def _collect(node: Element, parts: list[str]) -> None:
 
 
 def inner_html(node: Element) -> str:
-    """The markup inside ``node``, as lxml serialises it."""
+    """The markup inside ``node``, as lxml serialises HTML."""
     head = htmllib.escape(node.text, quote=False) if node.text else ""
-    return head + "".join(lxml.html.tostring(child, encoding="unicode", with_tail=True) for child in node)
+    return head + "".join(
+        lxml.etree.tostring(child, method="html", encoding="unicode", with_tail=True) for child in node
+    )
 
 
 def _document(html: str | bytes) -> Element | None:
     if not (html.strip() if isinstance(html, str) else html.strip()):
         return None
     try:
-        return lxml.html.document_fromstring(html, parser=PARSER)
-    except (lxml.etree.ParserError, ValueError):
-        try:  # a str with an XML encoding declaration: parse its bytes
-            return lxml.html.document_fromstring(html.encode("utf-8") if isinstance(html, str) else html)
-        except (lxml.etree.ParserError, ValueError):
-            return None
+        return lxml.etree.fromstring(html, PARSER)
+    except ValueError:  # a str with an XML encoding declaration: parse its bytes
+        data = html.encode("utf-8") if isinstance(html, str) else html
+    except (lxml.etree.ParserError, lxml.etree.XMLSyntaxError):
+        return None
+    try:
+        return lxml.etree.fromstring(data, PARSER)
+    except (lxml.etree.ParserError, lxml.etree.XMLSyntaxError, ValueError):
+        return None
 
 
 def _index(root: Element) -> Index:
     """Every element below ``root`` by each of its classes, in document order."""
+    return _index_of(root.iter(lxml.etree.Element))
+
+
+def _index_of(elements: Iterable[Element]) -> Index:
     idx: Index = defaultdict(list)
-    for element in root.iter(tag=lxml.etree.Element):
+    for element in elements:
         value = element.get("class")
         if value:
             for name in value.split():
                 idx[name].append(element)
     return idx
+
+
+def _string(node: Element) -> str:
+    """Text content below ``node`` (comments excluded)."""
+    return "".join(node.itertext(lxml.etree.Element))
 
 
 def _channel_info(doc: Element, page: Index, username: str, telegram_id: int | None) -> ChannelInfo:
@@ -222,7 +243,7 @@ def _links(text_node: Element | None, text: str | None, preview: dict[str, Any] 
     candidates: list[tuple[str, str]] = []
     for anchor in text_node.iter("a") if text_node is not None else ():
         href = unescape_href((anchor.get("href") or "").strip())
-        label = anchor.text_content().strip()
+        label = _string(anchor).strip()
         if not href.lower().startswith(("http://", "https://")) or "tgme_widget_message_author_name" in _classes(anchor):
             continue  # hashtags (?q=%23tag), in-page links, "X pinned ..." author names
         if label.startswith("@") and urlsplit(href).hostname in ("t.me", "telegram.me"):
@@ -274,8 +295,10 @@ def _media_elements(idx: Index, bubble: Element | None) -> list[tuple[str, Eleme
     found = [(kind, el) for cls, kind in MEDIA_CLASSES.items() for el in idx.get(cls, [])]
     quoted = [el for cls in QUOTING_CLASSES for el in idx.get(cls, [])]
     kept = [(kind, el) for kind, el in found if not any(_inside(el, q) for q in quoted)]
-    order = {id(el): i for i, el in enumerate(bubble.iter() if bubble is not None else ())}
-    return sorted(kept, key=lambda pair: order.get(id(pair[1]), 0))
+    if len({kind for kind, _ in kept}) < 2 or bubble is None:
+        return kept  # one class list: already in document order
+    order = {el: i for i, el in enumerate(bubble.iter())}
+    return sorted(kept, key=lambda pair: order.get(pair[1], 0))
 
 
 def _inside(element: Element, container: Element) -> bool:
@@ -290,7 +313,7 @@ def _media_item(kind: str, element: Element, message: Index) -> dict[str, Any]:
         item["post_id"] = _post_id(urlsplit(href).path)
     if kind in ("video", "round_video", "voice"):
         duration = next((el for cls in DURATION_CLASSES for el in sub.get(cls, [])), None)
-        item["duration"] = parse_duration(duration.text_content()) if duration is not None else None
+        item["duration"] = parse_duration(_string(duration)) if duration is not None else None
         label = _text(sub, "message_media_not_supported_label") or ""
         if "not_supported" in _classes(element) or "too big" in label.lower():
             item["too_big"] = True
@@ -350,7 +373,7 @@ def _timestamp(value: str) -> str | None:
 
 def _is_edited(idx: Index) -> bool:
     meta = _first(idx, "tgme_widget_message_meta")
-    return meta is not None and "edited" in meta.text_content().lower()
+    return meta is not None and "edited" in _string(meta).lower()
 
 
 def _is_grouped(node: Element, idx: Index) -> bool:
@@ -423,7 +446,7 @@ def _first(idx: Index, class_name: str) -> Element | None:
 
 def _text(idx: Index, class_name: str) -> str | None:
     found = _first(idx, class_name)
-    return _clean(found.text_content()) if found is not None else None
+    return _clean(_string(found)) if found is not None else None
 
 
 def _clean(value: str) -> str | None:
@@ -436,7 +459,8 @@ def _href(node: Element) -> str | None:
 
 
 def _meta(doc: Element, prop: str) -> str | None:
-    for node in doc.iter("meta"):
+    head = doc.find("head")
+    for node in (head if head is not None else doc).iter("meta"):
         if node.get("property") == prop:
             return _clean(node.get("content") or "")
     return None
