@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 
 import aiosqlite
@@ -89,17 +90,15 @@ async def save_candidate_failure(
     )
 
 
-async def save_restorations(
-    conn: aiosqlite.Connection, channel_id: int, post_ids: Sequence[int], now: str
-) -> None:
-    """Posts marked deleted that are visible again: clear ``deleted_at`` and note it."""
+def save_restorations(db: sqlite3.Connection, channel_id: int, post_ids: Sequence[int], now: str) -> None:
+    """Posts marked deleted that are visible again: clear ``deleted_at`` and note it (on the DB thread)."""
     if not post_ids:
         return
-    await conn.executemany(
+    db.executemany(
         "UPDATE posts SET deleted_at = NULL WHERE channel_id = ? AND post_id = ?",
         [(channel_id, post_id) for post_id in post_ids],
     )
-    await conn.executemany(
+    db.executemany(
         "INSERT INTO post_events (channel_id, post_id, kind, at, detail) VALUES (?, ?, 'restored', ?, ?)",
         [(channel_id, post_id, now, "visible again on the channel page") for post_id in post_ids],
     )

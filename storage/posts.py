@@ -9,6 +9,7 @@ from typing import Any
 
 import aiosqlite
 
+from storage.db import run_in_connection
 from storage.deletions import save_restorations
 from storage.errors import SearchQueryError
 from storage.models import Post, PostEvent, PostVersion, SaveResult, SearchHit
@@ -68,13 +69,17 @@ async def get_versions_of(
     conn: aiosqlite.Connection, channel_id: int, post_ids: Sequence[int]
 ) -> dict[int, tuple[str, int, bool]]:
     """``post_id -> (content_hash, version, deleted)`` for those of ``post_ids`` already archived."""
-    rows = await conn.execute_fetchall(
+    return await run_in_connection(conn, _versions_of, channel_id, post_ids)
+
+
+def _versions_of(db: sqlite3.Connection, channel_id: int, post_ids: Sequence[int]) -> dict[int, tuple[str, int, bool]]:
+    rows = db.execute(
         """
         SELECT post_id, content_hash, version, deleted_at IS NOT NULL FROM posts
         WHERE channel_id = ? AND post_id IN (SELECT value FROM json_each(?))
         """,
         (channel_id, json.dumps(list(post_ids))),
-    )
+    ).fetchall()
     return {row[0]: (row[1], row[2], bool(row[3])) for row in rows}
 
 
@@ -83,9 +88,14 @@ async def save_posts(
 ) -> SaveResult:
     """Insert new posts, version changed ones, touch unchanged ones, restore deleted ones.
 
-    Call inside a transaction, with the resume state that the batch advances.
+    Call inside a transaction, with the resume state that the batch advances. The
+    whole batch runs on the connection's thread in one hop.
     """
-    known = await get_versions_of(conn, channel_id, [p.post_id for p in posts])
+    return await run_in_connection(conn, _save_posts, channel_id, posts, seen_at)
+
+
+def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], seen_at: str) -> SaveResult:
+    known = _versions_of(db, channel_id, [p.post_id for p in posts])
     restored = sorted(post_id for post_id, (_, _, deleted) in known.items() if deleted)
     upserts: list[tuple[Any, ...]] = []
     versions: list[tuple[Any, ...]] = []
@@ -106,11 +116,13 @@ async def save_posts(
         )
         relinked.append(post)
         known[post.post_id] = (digest, version, False)  # a batch may hold a post twice
-    await conn.executemany(UPSERT_POST, upserts)
-    await conn.executemany(INSERT_VERSION, versions)
-    await conn.executemany(TOUCH_POST, touches)
-    await _replace_links(conn, channel_id, relinked)
-    await save_restorations(conn, channel_id, restored, seen_at)
+    db.executemany(UPSERT_POST, upserts)
+    db.executemany(INSERT_VERSION, versions)
+    if touches:
+        db.executemany(TOUCH_POST, touches)
+    _replace_links(db, channel_id, relinked)
+    if restored:
+        save_restorations(db, channel_id, restored, seen_at)
     changed = sum(1 for row in versions if row[2] > 1)
     return SaveResult(new=len(versions) - changed, changed=changed, unchanged=len(touches),
                       restored=len(restored))
@@ -128,14 +140,14 @@ def _post_row(
     )
 
 
-async def _replace_links(conn: aiosqlite.Connection, channel_id: int, posts: Sequence[Post]) -> None:
+def _replace_links(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post]) -> None:
     if not posts:
         return
-    await conn.execute(
+    db.execute(
         "DELETE FROM links WHERE channel_id = ? AND post_id IN (SELECT value FROM json_each(?))",
         (channel_id, json.dumps([p.post_id for p in posts])),
     )
-    await conn.executemany(
+    db.executemany(
         INSERT_LINK,
         [
             (channel_id, post.post_id, link.url, link.original, link.kind, link.host,
@@ -165,20 +177,25 @@ async def search_posts(
     since: str | None = None,
     limit: int = 20,
 ) -> list[SearchHit]:
-    """Full-text search, newest first; matches are wrapped in ``SNIPPET_OPEN``/``SNIPPET_CLOSE``."""
+    """Full-text search, newest first; matches are wrapped in ``SNIPPET_OPEN``/``SNIPPET_CLOSE``.
+
+    The index is keyed by time (see migration 0007), so newest first is a reverse
+    walk of the index that stops after ``limit`` rows, and ``since`` bounds the key.
+    """
     sql = """
-        SELECT c.username, p.post_id, p.date,
+        SELECT c.username, s.post_id, p.date,
             snippet(posts_fts, 0, ?, ?, '…', 16) AS snippet
         FROM posts_fts
-        JOIN posts p ON p.rowid = posts_fts.rowid
-        JOIN channels c ON c.id = p.channel_id
+        JOIN post_search s ON s.key = posts_fts.rowid
+        JOIN posts p ON p.channel_id = s.channel_id AND p.post_id = s.post_id
+        JOIN channels c ON c.id = s.channel_id
         WHERE posts_fts MATCH ?
+            AND posts_fts.rowid >= coalesce(CAST(strftime('%s', ?) AS INTEGER), 0) * 100000
             AND (? IS NULL OR c.username = ? COLLATE NOCASE)
-            AND (? IS NULL OR p.date >= ?)
-        ORDER BY p.date DESC, p.post_id DESC
+        ORDER BY posts_fts.rowid DESC
         LIMIT ?
     """
-    params = (SNIPPET_OPEN, SNIPPET_CLOSE, query, channel, channel, since, since, limit)
+    params = (SNIPPET_OPEN, SNIPPET_CLOSE, query, since, channel, channel, limit)
     try:
         rows = await conn.execute_fetchall(sql, params)
     except sqlite3.OperationalError as exc:

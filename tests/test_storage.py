@@ -155,3 +155,30 @@ async def test_search_follows_edits_and_rejects_bad_syntax(db):
     for bad in ('"unclosed', "AND", "lavrov OR", "col:x", "(", "*"):
         with pytest.raises(SearchQueryError):
             await search_posts(db, bad)
+
+
+async def test_run_in_connection_uses_aiosqlite_internals_that_exist(db):
+    """storage.db.run_in_connection relies on aiosqlite's private _execute and _conn: fail loudly if they go."""
+    import sqlite3
+
+    from storage.db import run_in_connection
+
+    assert callable(getattr(db, "_execute", None)) and isinstance(db._conn, sqlite3.Connection)
+    assert await run_in_connection(db, lambda raw, x: raw.execute("SELECT ? + 1", (x,)).fetchone()[0], 41) == 42
+
+
+async def test_posts_archived_before_the_time_keyed_index_are_searchable_after_it(tmp_path):
+    migrations = load_migrations()
+    before = [m for m in migrations if m.version < 7]
+    conn = await connect(tmp_path / "old.sqlite3")
+    try:
+        await migrate(conn, before)
+        async with transaction(conn):
+            channel_id = await ensure_channel(conn, "MFARussia", "2024-06-01T00:00:00Z")
+            await save_posts(conn, channel_id, [post(1, "Lavrov in Beijing"), post(2, "Lavrov in Minsk")],
+                             "2024-06-01T00:00:00Z")
+        await migrate(conn, migrations)
+        hits = await search_posts(conn, "lavrov")
+    finally:
+        await conn.close()
+    assert [(h.post_id, h.snippet) for h in hits] == [(2, "\x02Lavrov\x03 in Minsk"), (1, "\x02Lavrov\x03 in Beijing")]

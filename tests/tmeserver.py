@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import bisect
 import contextlib
 import json
 import re
@@ -69,12 +70,42 @@ def message_wraps(html: str) -> dict[int, str]:
     return wraps
 
 
+class Posts(dict[int, str]):
+    """id -> message wrap html, keeping its ids sorted for paging (large benchmark channels)."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)  # type: ignore[arg-type]
+        self._sorted: list[int] | None = None
+
+    def __setitem__(self, key: int, value: str) -> None:
+        if key not in self:
+            self._sorted = None
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: int) -> None:
+        self._sorted = None
+        super().__delitem__(key)
+
+    def pop(self, key: int, *default: object) -> str:  # type: ignore[override]
+        self._sorted = None
+        return super().pop(key, *default)  # type: ignore[return-value]
+
+    def update(self, *args: object, **kwargs: str) -> None:  # type: ignore[override]
+        self._sorted = None
+        super().update(*args, **kwargs)  # type: ignore[arg-type]
+
+    def ids(self) -> list[int]:
+        if self._sorted is None:
+            self._sorted = sorted(self)
+        return self._sorted
+
+
 @dataclass
 class FakeChannel:
     username: str
     title: str = "Test channel"
     description: str = "A channel served from loopback"
-    posts: dict[int, str] = field(default_factory=dict)  # id -> message wrap html
+    posts: Posts = field(default_factory=Posts)  # id -> message wrap html
     hidden: dict[int, str] = field(default_factory=dict)  # off the pages, still on /<name>/<id>
     page_size: int = PAGE_SIZE
 
@@ -91,10 +122,16 @@ class FakeChannel:
     def add(self, post_id: int, html: str | None = None, **kwargs: object) -> None:
         self.posts[post_id] = html or synthetic_post(self.username, post_id, title=self.title, **kwargs)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.posts, Posts):
+            self.posts = Posts(self.posts)
+
     def render(self, before: int | None) -> str:
-        ids = sorted(i for i in self.posts if before is None or i < before)[-self.page_size:]
-        older = ids and any(i < ids[0] for i in self.posts)
-        newer = ids and any(i > ids[-1] for i in self.posts)
+        every = self.posts.ids()
+        end = len(every) if before is None else bisect.bisect_left(every, before)
+        ids = every[max(0, end - self.page_size):end]
+        older = bool(ids) and every[0] < ids[0]
+        newer = bool(ids) and every[-1] > ids[-1]
         return PAGE.substitute(
             title=self.title, username=self.username, description=self.description,
             counters='<div class="tgme_channel_info_counter"><span class="counter_value">'

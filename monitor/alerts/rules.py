@@ -46,15 +46,17 @@ def _stemmer(language: str) -> snowballstemmer.stemmer:
     return snowballstemmer.stemmer(STEM_LANGUAGES[language])
 
 
+@functools.lru_cache(maxsize=500_000)
+def normalise(word: str, language: str | None) -> str:
+    """One word as matching sees it: stemmed as written (the stemmer knows й, ё, ä), then folded."""
+    if language is None:
+        return fold(word)
+    return fold(_stemmer(language).stemWord(word.casefold()))
+
+
 def words(text: str, language: str | None) -> list[tuple[str, int, int]]:
     """``(normalised word, start, end)`` for each word of ``text`` (offsets into its NFC form)."""
-    stem = _stemmer(language).stemWord if language else None
-    out = []
-    for match in WORD.finditer(text):
-        # Stem the word as written (the stemmer knows й, ё, ä), then fold the stem.
-        word = fold(stem(match.group().casefold())) if stem else fold(match.group())
-        out.append((word, match.start(), match.end()))
-    return out
+    return [(normalise(m.group(), language), m.start(), m.end()) for m in WORD.finditer(text)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,121 @@
+"""Whole-program benchmarks against the loopback t.me: backfill, idle sync, daemon at rest."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, FakeTelegram, Row
+
+
+def _config(tmp: Path, tme: FakeTelegram, channels: list[str], extra: str = "") -> Path:
+    path = tmp / "bench.toml"
+    text = (f'database = "{tmp / "bench.sqlite3"}"\n[telegram]\nweb_url = "{tme.url}"\n'
+            '[network]\nrequest_delay = "0s"\nallow_private_addresses = true\n[pages]\nfollow = []\n'
+            '[sync]\nrecheck_posts = 0\n[log]\nlevel = "warning"\n' + extra)
+    text += "".join(f'[[channels]]\nname = "{name}"\n' for name in channels)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _run(config: Path, *args: str) -> tuple[float, float, float]:
+    """Run legation; return (wall seconds, CPU seconds, peak RSS in MB) of that process alone."""
+    start = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "monitor", "-c", str(config), *args], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode not in (0,):
+        raise RuntimeError(f"legation {' '.join(args)} exited {process.returncode}")
+    return time.perf_counter() - start, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def bench_backfill(sizes: tuple[int, ...]) -> list[Row]:
+    rows = []
+    for size in sizes:
+        tme = FakeTelegram().start()
+        try:
+            channel = tme.channel("big_channel")
+            for post_id in range(1, size + 1):
+                channel.add(post_id, text=f"Post {post_id} https://mid.ru/ru/foreign_policy/news/{post_id}/")
+            with tempfile.TemporaryDirectory() as tmp:
+                config = _config(Path(tmp), tme, ["big_channel"])
+                wall, _, rss = _run(config, "backfill")
+                with sqlite3.connect(Path(tmp) / "bench.sqlite3") as conn:
+                    stored = conn.execute("SELECT count(*) FROM posts").fetchone()[0]
+            assert stored == size, (stored, size)
+            per_post = len(tme.page_requests()) / size
+        finally:
+            tme.stop()
+        rows.append(Row(f"backfill {size:,} posts end to end", size / wall, "posts/s", "target", 2000.0,
+                        f"{per_post:.4f} requests/post (floor {1 / 20:.4f}); peak RSS {rss:.0f} MB (< 150)"))
+    return rows
+
+
+def bench_idle_sync(channels: int = 100) -> list[Row]:
+    tme = FakeTelegram().start()
+    try:
+        names = [f"channel_{i:03d}" for i in range(channels)]
+        for name in names:
+            channel = tme.channel(name)
+            for post_id in range(1, 21):
+                channel.add(post_id)
+        with tempfile.TemporaryDirectory() as tmp:
+            config = _config(Path(tmp), tme, names)
+            _run(config, "sync")
+            tme.requests.clear()
+            wall, cpu, _ = _run(config, "sync")
+            baseline_wall, baseline_cpu, _ = _run(config, "--version")
+        requests = len(tme.page_requests())
+    finally:
+        tme.stop()
+    return [Row(f"idle sync of {channels} channels", requests / channels, "requests/channel", "target", 1.0,
+                f"{cpu:.2f} s CPU in all ({cpu - baseline_cpu:.2f} s beyond interpreter start); {wall:.1f} s wall")]
+
+
+def bench_daemon_idle(channels: int = 50, window: float = 30.0) -> list[Row]:
+    tme = FakeTelegram().start()
+    try:
+        names = [f"idle_{i:02d}" for i in range(channels)]
+        for name in names:
+            tme.channel(name).add(1)
+        with tempfile.TemporaryDirectory() as tmp:
+            config = _config(Path(tmp), tme, names, '[schedule]\npoll_interval = "1h"\nrecheck_interval = "1d"\n')
+            process = subprocess.Popen([sys.executable, "-m", "monitor", "-c", str(config), "run"], cwd=ROOT,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            database = Path(tmp) / "bench.sqlite3"
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                time.sleep(0.5)
+                try:
+                    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
+                        if conn.execute("SELECT count(*) FROM runs WHERE outcome IS NOT NULL").fetchone()[0] >= channels:
+                            break
+                except sqlite3.OperationalError:
+                    continue
+            before = _cpu(process.pid)
+            time.sleep(window)
+            idle = _cpu(process.pid) - before
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+    finally:
+        tme.stop()
+    per_hour = idle * 3600 / window
+    return [Row(f"daemon idle, {channels} channels", per_hour, "CPU s/hour", "target", 5.0,
+                f"measured over {window:.0f} s between polls")]
+
+
+def _cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
