@@ -24,7 +24,7 @@ PRAGMAS = (
     f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
     "PRAGMA recursive_triggers=ON",
     "PRAGMA cache_size=-16384",  # 16 MiB: most index and FTS pages stay cached during a backfill
-    "PRAGMA temp_store=MEMORY",
+    # temp_store stays on disk: sorts and temp indexes of big archives must not grow the process
 )
 
 
