@@ -10,6 +10,7 @@ import sys
 from collections.abc import Coroutine
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -26,6 +27,7 @@ from monitor.links import normalise_url
 from monitor.lock import ArchiveLocked
 from monitor.log import configure_logging
 from monitor.service import Mode, archive_channels, run_daemon
+from monitor.sources.tg_client import create_session_file, telethon_proxy
 from monitor.warc import write_warc
 from storage.alerts import get_undelivered_summary, list_alerts
 from storage.channels import get_status
@@ -171,6 +173,39 @@ async def _until_signalled(config: Config) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
     await run_daemon(config, stop)
+
+
+@cli.command()
+@click.pass_context
+def login(ctx: click.Context) -> None:
+    """Log in to a Telegram account (phone, code, 2FA password) for account mode.
+
+    Needs [telegram] api_id and api_hash (or LEGATION_API_ID and LEGATION_API_HASH).
+    The session file is created with mode 0600; nothing secret is logged.
+    """
+    config = _config(ctx)
+    if not config.telegram.account_configured:
+        _fail("set [telegram] api_id and api_hash (or LEGATION_API_ID and LEGATION_API_HASH); "
+              "get them at my.telegram.org", EXIT_USAGE)
+    session = create_session_file(config.telegram.session)
+
+    async def log_in() -> str:
+        from telethon import TelegramClient
+
+        client = TelegramClient(str(config.telegram.session), config.telegram.api_id, config.telegram.api_hash,
+                                proxy=telethon_proxy(config.network.proxy))
+        await client.start(
+            phone=lambda: click.prompt("Phone number (international format, e.g. +44...)"),
+            code_callback=lambda: click.prompt("Login code Telegram sent you"),
+            password=lambda: click.prompt("Two-step verification password", hide_input=True),
+        )
+        me = await client.get_me()
+        await client.disconnect()
+        return str(getattr(me, "username", None) or getattr(me, "id", "?"))
+
+    who = _run(log_in())
+    os.chmod(session, 0o600)
+    click.echo(f"logged in as {who}; session saved to {session} (mode 0600). Keep it secret: it is the account.")
 
 
 @cli.command()
@@ -470,9 +505,19 @@ def status(ctx: click.Context, as_json: bool) -> None:
         sys.exit(EXIT_FAILED)
 
 
+def _account_state(config: Config) -> str:
+    session = Path(f"{config.telegram.session}.session")
+    if not config.telegram.account_configured:
+        return "none (web preview only)"
+    if not session.exists():
+        return "configured, not logged in (run 'legation login')"
+    return f"session at {session}"
+
+
 def _print_status(config: Config, rows: list[ChannelStatus], page_counts: dict[str, int],
                   problems: dict[str, list[str]]) -> None:
     click.echo(f"archive: {config.database}")
+    click.echo(f"account: {_account_state(config)}")
     click.echo(f"pages: {_counts(page_counts) or 'none'}")
     header = ("channel", "posts", "last 24h", "newest", "oldest", "backfill", "last sync", "health")
     table = [header] + [

@@ -35,6 +35,14 @@ T = TypeVar("T")
 @dataclass(frozen=True, slots=True)
 class TelegramConfig:
     web_url: str = DEFAULT_WEB_URL
+    api_id: int | None = None  # account mode: from my.telegram.org, or LEGATION_API_ID
+    api_hash: str | None = None  # or LEGATION_API_HASH; never logged
+    session: Path = Path("legation")  # Telethon writes <session>.session, mode 0600
+    max_flood_sleep: float = 60.0  # longer FloodWaits move an "auto" channel to the web preview
+
+    @property
+    def account_configured(self) -> bool:
+        return self.api_id is not None and bool(self.api_hash)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +139,14 @@ class LogConfig:
     format: str = "auto"
 
 
+CHANNEL_SOURCES = ("web", "account", "auto")
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelConfig:
     name: str
     backfill: bool = True
+    source: str = "auto"  # auto: the account when logged in, else the web preview
     poll_interval: float | None = None  # None: [schedule] poll_interval
     stale_after: float | None = None  # None: [schedule] stale_after
 
@@ -205,7 +217,7 @@ def parse_config(raw: Mapping[str, Any], *, base: Path, source: Path | None = No
     channels = _parse_channels(raw.get("channels"))
     return Config(
         database=base / top.get("database", _string, DEFAULT_DATABASE),
-        telegram=_parse_telegram(_Section.child(raw, "telegram", {"web_url"})),
+        telegram=_parse_telegram(_Section.child(raw, "telegram", set(TelegramConfig.__slots__)), base),
         network=_parse_network(_Section.child(raw, "network", set(NetworkConfig.__slots__)), base),
         sync=_parse_sync(_Section.child(raw, "sync", set(SyncConfig.__slots__))),
         pages=_parse_pages(_Section.child(raw, "pages", set(PagesConfig.__slots__))),
@@ -242,8 +254,29 @@ class _Section:
         return check(self.key(name), self.table[name])
 
 
-def _parse_telegram(section: _Section) -> TelegramConfig:
-    return TelegramConfig(web_url=section.get("web_url", _http_url, DEFAULT_WEB_URL))
+def _parse_telegram(section: _Section, base: Path) -> TelegramConfig:
+    api_id = section.get("api_id", _api_id, None) or _api_id("LEGATION_API_ID", os.environ.get("LEGATION_API_ID"))
+    api_hash = section.get("api_hash", _string, "") or os.environ.get("LEGATION_API_HASH", "")
+    return TelegramConfig(
+        web_url=section.get("web_url", _http_url, DEFAULT_WEB_URL),
+        api_id=api_id,
+        api_hash=api_hash or None,
+        session=base / section.get("session", _string, "legation"),
+        max_flood_sleep=section.get("max_flood_sleep", _duration, 60.0),
+    )
+
+
+def _api_id(key: str, value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = _expand_env(key, value).strip()
+        if not value.isdigit():
+            raise ConfigError(key, "expected the numeric api_id from my.telegram.org")
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(key, "expected the numeric api_id from my.telegram.org")
+    return value
 
 
 def _parse_network(section: _Section, base: Path) -> NetworkConfig:
@@ -423,7 +456,7 @@ def _parse_channels(raw: Any) -> tuple[ChannelConfig, ...]:
         prefix = f"channels[{index}]"
         if not isinstance(table, Mapping):
             raise ConfigError(prefix, "must be a table with a name")
-        section = _Section(prefix, table, {"name", "backfill", "poll_interval", "stale_after"})
+        section = _Section(prefix, table, {"name", "backfill", "poll_interval", "stale_after", "source"})
         if "name" not in table:
             raise ConfigError(f"{prefix}.name", "missing")
         name = _channel_name(f"{prefix}.name", table["name"])
@@ -433,6 +466,7 @@ def _parse_channels(raw: Any) -> tuple[ChannelConfig, ...]:
         channels.append(ChannelConfig(
             name=name,
             backfill=section.get("backfill", _bool, True),
+            source=section.get("source", _choice(CHANNEL_SOURCES), "auto"),
             poll_interval=section.get("poll_interval", _positive_duration, None),
             stale_after=section.get("stale_after", _positive_duration, None),
         ))

@@ -85,6 +85,14 @@ def _has_host(url: str) -> bool:
     return normalised is not None and "." in (urlsplit(normalised).hostname or "")
 
 
+def is_autolink(label: str, href: str) -> bool:
+    """Is a link's visible text the URL itself (an auto-link), rather than a hidden link?"""
+    def bare(url: str) -> str:
+        return re.sub(r"^https?://(www\.)?", "", url, flags=re.I).rstrip("/").lower()
+
+    return bool(label) and (bare(label) == bare(href) or bare(href).startswith(bare(label).rstrip("…")))
+
+
 def make_links(candidates: Iterable[tuple[str, str]]) -> tuple[Link, ...]:
     """``(original, kind)`` pairs to deduplicated :class:`Link` records, in first-seen order."""
     links: dict[tuple[str, str], Link] = {}

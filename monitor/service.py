@@ -8,7 +8,8 @@ import functools
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -31,6 +32,7 @@ from monitor.jobs import Jobs
 from monitor.lock import WriterLock
 from monitor.pages.fetch import PagesOutcome, run_pages
 from monitor.pages.guard import check_url
+from monitor.sources.tg_client import AccountSource, RoutedSource, telethon_proxy
 from monitor.sources.webpreview import WebPreviewSource
 from storage.db import open_archive
 
@@ -74,16 +76,45 @@ def pages_client(config: Config, stop: asyncio.Event | None = None) -> HttpClien
     return HttpClient(network, guard=guard, stop=stop)
 
 
+async def open_sources(stack: AsyncExitStack, config: Config, stop: asyncio.Event | None = None,
+                       account_client: Any = None) -> RoutedSource:
+    """The web preview, and the account when one is logged in (or a client is given, as in tests)."""
+    telegram = await stack.enter_async_context(HttpClient(config.network, stop=stop, headers=TELEGRAM_HEADERS))
+    web = WebPreviewSource(telegram, config.telegram.web_url)
+    client = account_client if account_client is not None else await _logged_in_client(stack, config)
+    account = AccountSource(client, max_flood_sleep=config.telegram.max_flood_sleep, stop=stop) if client else None
+    return RoutedSource(web, account, {c.name: c.source for c in config.channels})
+
+
+async def _logged_in_client(stack: AsyncExitStack, config: Config) -> Any:
+    session = Path(f"{config.telegram.session}.session")
+    if not config.telegram.account_configured or not session.exists():
+        return None
+    from telethon import TelegramClient  # imported late: only account mode needs it
+
+    client = TelegramClient(str(config.telegram.session), config.telegram.api_id, config.telegram.api_hash,
+                            proxy=telethon_proxy(config.network.proxy))
+    try:
+        await client.connect()
+    except OSError as exc:
+        log.warning("account_unreachable", error=str(exc))
+        return None
+    stack.push_async_callback(client.disconnect)
+    if not await client.is_user_authorized():
+        log.warning("account_not_logged_in", session=str(session))
+        return None
+    return client
+
+
 async def archive_channels(
     config: Config, usernames: list[str], *, mode: Mode = "sync", since: str | None = None,
-    progress: Progress | None = None,
+    progress: Progress | None = None, account_client: Any = None,
 ) -> RoundReport:
     """One sync round (or a backfill, or a re-check sweep) over ``usernames``, then the page queue."""
     async with AsyncExitStack() as stack:
         stack.enter_context(WriterLock(config.database))
         conn = await stack.enter_async_context(open_archive(config.database))
-        telegram = await stack.enter_async_context(HttpClient(config.network, headers=TELEGRAM_HEADERS))
-        source = WebPreviewSource(telegram, config.telegram.web_url)
+        source = await open_sources(stack, config, account_client=account_client)
         settings = round_settings(config)
         outcomes = await run_round(conn, source, usernames, make_step(config, mode, since, settings), progress)
         pages = None
@@ -101,10 +132,9 @@ async def run_daemon(config: Config, stop: asyncio.Event) -> None:
     async with AsyncExitStack() as stack:
         stack.enter_context(WriterLock(config.database))
         conn = await stack.enter_async_context(open_archive(config.database))
-        telegram = await stack.enter_async_context(HttpClient(config.network, stop=stop, headers=TELEGRAM_HEADERS))
+        source = await open_sources(stack, config, stop)
         web = await stack.enter_async_context(pages_client(config, stop)) if config.pages.follow else None
-        jobs = Jobs(conn, WebPreviewSource(telegram, config.telegram.web_url), web, config,
-                    round_settings(config), AppriseNotifier())
+        jobs = Jobs(conn, source, web, config, round_settings(config), AppriseNotifier())
         scheduler = AsyncIOScheduler(timezone=UTC)
         jobs.install(scheduler)
         scheduler.start()

@@ -11,8 +11,10 @@ from typing import Any
 
 LINK_KINDS = ("text", "hidden", "preview", "mention")
 
-# Parts of a media item that change without the post changing (poll results).
-VOLATILE_MEDIA_KEYS = frozenset({"percent", "voters"})
+# What of a media item is content: the same whichever source (web preview or
+# account) saw the post. Sizes, durations, file names and poll results are kept in
+# the row but never make a new version.
+CONTENT_MEDIA_KEYS = frozenset({"type", "post_id", "question", "options", "text", "latitude", "longitude"})
 
 
 def utc_now() -> str:
@@ -64,14 +66,18 @@ class Post:
     links: Sequence[Link] = ()
 
     def content_hash(self) -> str:
-        """Hash of what counts as content: views, reactions and poll results do not."""
+        """Hash of what counts as content, identical for the web preview and the account.
+
+        Text, links (URL and kind), media (types, album members, poll question and
+        options, coordinates) and the preview's URL. Views, reactions, poll results,
+        and the rendering (``html``, which only the web preview has) do not count.
+        """
         content = {
             "text": self.text,
-            "html": self.html,
+            "links": sorted({(link.url, link.kind) for link in self.links if link.kind != "preview"}),
             "media": [_stable(item) for item in self.media],
-            "link_preview": self.link_preview,
-            "forwarded_from": self.forwarded_from,
-            "forwarded_from_url": self.forwarded_from_url,
+            "preview": (self.link_preview or {}).get("url"),
+            "service": self.service,
         }
         blob = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
@@ -79,7 +85,7 @@ class Post:
 
 def _stable(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {k: _stable(v) for k, v in value.items() if k not in VOLATILE_MEDIA_KEYS}
+        return {k: _stable(v) for k, v in value.items() if k in CONTENT_MEDIA_KEYS}
     if isinstance(value, (list, tuple)):
         return [_stable(v) for v in value]
     return value

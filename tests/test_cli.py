@@ -74,8 +74,8 @@ def test_status_table_and_json(archived):
     data = invoke(archived, "status", "--json")
 
     assert table.exit_code == 1  # the fixture's newest post is from 2024: the channel is silent
-    assert table.stdout.splitlines()[1] == "pages: 6 gone"
-    header, row = table.stdout.splitlines()[2:4]
+    assert table.stdout.splitlines()[1:3] == ["account: none (web preview only)", "pages: 6 gone"]
+    header, row = table.stdout.splitlines()[3:5]
     assert header.split() == ["channel", "posts", "last", "24h", "newest", "oldest", "backfill", "last", "sync",
                               "health"]
     assert row.split()[:6] == ["MFARussia", "32", "0", "22960", "1", "done"]

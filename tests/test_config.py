@@ -86,7 +86,8 @@ BAD = [
     ('[[channels]]\nname = "MFАRussia"', "channels[0].name", "not a public channel username"),  # Cyrillic А
     ('[[channels]]\nname = "MFARussia"\n[[channels]]\nname = "mfarussia"', "channels[1].name", "listed twice"),
     ('[[channels]]\nname = "MFARussia"\nbackfill = "yes"', "channels[0].backfill", "true or false"),
-    ('[[channels]]\nname = "MFARussia"\nsource = "web"', "channels[0].source", "unknown key"),
+    ('[[channels]]\nname = "MFARussia"\nsource = "pigeon"', "channels[0].source", "expected one of"),
+    ('[telegram]\napi_id = "abc"\n[[channels]]\nname = "MFARussia"', "telegram.api_id", "numeric api_id"),
     ('[[channels]]\nbackfill = true', "channels[0].name", "missing"),
     ("[[channels]\nname=", "config", "not valid TOML"),
 ]

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import lxml.etree
 import structlog
 
-from monitor.links import find_urls, make_links, unescape_href
+from monitor.links import find_urls, is_autolink, make_links, unescape_href
 from storage.models import ChannelInfo, Link, Post, format_timestamp
 
 log = structlog.get_logger(__name__)
@@ -248,7 +248,7 @@ def _links(text_node: Element | None, text: str | None, preview: dict[str, Any] 
             continue  # hashtags (?q=%23tag), in-page links, "X pinned ..." author names
         if label.startswith("@") and urlsplit(href).hostname in ("t.me", "telegram.me"):
             candidates.append((href, "mention"))
-        elif _looks_like(label, href):
+        elif is_autolink(label, href):
             candidates.extend((url, "text") for url in find_urls(href) or [href])
         else:
             candidates.append((href, "hidden"))
@@ -256,14 +256,6 @@ def _links(text_node: Element | None, text: str | None, preview: dict[str, Any] 
     if preview and preview.get("url"):
         candidates.append((preview["url"], "preview"))
     return make_links(candidates)
-
-
-def _looks_like(label: str, href: str) -> bool:
-    """Is the anchor's text the URL itself (an auto-link) rather than a hidden link?"""
-    def bare(u: str) -> str:
-        return re.sub(r"^https?://(www\.)?", "", u, flags=re.I).rstrip("/").lower()
-
-    return bool(label) and (bare(label) == bare(href) or bare(href).startswith(bare(label).rstrip("…")))
 
 
 def _link_preview(idx: Index) -> dict[str, Any] | None:

@@ -1,0 +1,168 @@
+"""The account source: Telethon (MTProto) behind the same page interface as the web preview.
+
+``AccountSource`` needs only three calls of a Telethon client (``get_entity``,
+``iter_messages``, ``get_messages``), so tests stand a double in for the network.
+Flood waits are converted here, at the boundary, into :class:`RateLimited`: short
+ones are slept through (waking early on stop), long ones raised for the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import structlog
+from telethon import errors
+from telethon.tl import types
+
+from monitor.errors import ChannelUnavailable, FetchError, Stopped
+from monitor.sources.tg_map import map_channel, map_messages
+from monitor.sources.webpreview import ChannelPage, PostCheck
+
+log = structlog.get_logger(__name__)
+
+PAGE = 100  # iter_messages fetches 100 messages a request
+ALBUM_MAX = 10  # an album has at most ten members
+T = TypeVar("T")
+
+
+class RateLimited(FetchError):
+    """Telegram asked to wait (FloodWait) longer than legation sleeps through."""
+
+    def __init__(self, what: str, seconds: int) -> None:
+        super().__init__(what, f"Telegram asks to wait {seconds} s (FloodWait)")
+        self.seconds = seconds
+
+
+class AccountSource:
+    """Pages of posts and single-post checks through a logged-in Telegram client."""
+
+    def __init__(self, client: Any, *, max_flood_sleep: float = 60.0,
+                 stop: asyncio.Event | None = None) -> None:
+        self.client = client
+        self.max_flood_sleep = max_flood_sleep
+        self.stop = stop or asyncio.Event()
+        self._channels: dict[str, Any] = {}
+
+    async def fetch_page(self, username: str, before: int | None = None) -> ChannelPage:
+        """Up to 100 posts older than ``before`` (newest when None); albums never split."""
+        entity = await self._entity(username)
+        messages = await self._call(f"history of {username}", lambda: self._history(entity, before))
+        posts = map_messages(messages, username)
+        return ChannelPage(
+            channel=map_channel(entity, username),
+            posts=tuple(posts),
+            before=posts[0].post_id if len(messages) >= PAGE else None,
+        )
+
+    async def check_post(self, username: str, post_id: int) -> PostCheck:
+        """Deleted posts come back from ``get_messages`` as None or ``MessageEmpty``."""
+        entity = await self._entity(username)
+        found = await self._call(f"post {post_id} of {username}",
+                                 lambda: self.client.get_messages(entity, ids=[post_id]))
+        message = found[0] if found else None
+        if message is None or isinstance(message, types.MessageEmpty):
+            return PostCheck.DELETED
+        return PostCheck.EXISTS
+
+    async def _history(self, entity: Any, before: int | None) -> list[Any]:
+        messages: list[Any] = []
+        async for message in self.client.iter_messages(entity, limit=PAGE + ALBUM_MAX, offset_id=before or 0):
+            if len(messages) >= PAGE and (message.grouped_id is None
+                                          or message.grouped_id != messages[-1].grouped_id):
+                break  # a page ends at 100 messages, but not inside an album
+            messages.append(message)
+        return messages
+
+    async def _entity(self, username: str) -> Any:
+        if username not in self._channels:
+            try:
+                self._channels[username] = await self._call(f"channel {username}",
+                                                            lambda: self.client.get_entity(username))
+            except (ValueError, errors.UsernameInvalidError, errors.UsernameNotOccupiedError,
+                    errors.ChannelPrivateError) as exc:
+                raise ChannelUnavailable(username, f"the account cannot see it ({exc})") from exc
+        return self._channels[username]
+
+    async def _call(self, what: str, request: Callable[[], Awaitable[T]]) -> T:
+        """One request; a short FloodWait is slept through once, a long one raised as RateLimited."""
+        for attempt in (1, 2):
+            try:
+                return await request()
+            except errors.FloodWaitError as exc:
+                if exc.seconds > self.max_flood_sleep or attempt == 2:
+                    raise RateLimited(what, exc.seconds) from exc
+                log.warning("flood_wait", what=what, seconds=exc.seconds)
+                try:
+                    await asyncio.wait_for(self.stop.wait(), timeout=exc.seconds)
+                except TimeoutError:
+                    continue
+                raise Stopped(what, "stop requested") from exc
+            except (ConnectionError, OSError) as exc:
+                raise FetchError(what, f"Telegram connection failed: {exc}") from exc
+        raise AssertionError("unreachable")
+
+
+class RoutedSource:
+    """Each channel's own source: ``web``, ``account``, or ``auto`` (account, else web).
+
+    An ``auto`` channel that the account cannot serve right now (a long FloodWait,
+    no login) is read from the web preview for the rest of the round.
+    """
+
+    def __init__(self, web: Any, account: Any | None, sources: dict[str, str]) -> None:
+        self.web, self.account, self.sources = web, account, {k.lower(): v for k, v in sources.items()}
+        self._fallen_back: set[str] = set()
+
+    def _pick(self, username: str) -> Any:
+        wanted = self.sources.get(username.lower(), "web")
+        if wanted == "web" or username.lower() in self._fallen_back:
+            return self.web
+        if self.account is None:
+            if wanted == "account":
+                raise ChannelUnavailable(username, "source = \"account\" but no Telegram account is logged in; "
+                                                   "run 'legation login'")
+            return self.web
+        return self.account
+
+    async def fetch_page(self, username: str, before: int | None = None) -> ChannelPage:
+        return await self._with_fallback(username, lambda source: source.fetch_page(username, before))
+
+    async def check_post(self, username: str, post_id: int) -> PostCheck:
+        return await self._with_fallback(username, lambda source: source.check_post(username, post_id))
+
+    async def _with_fallback(self, username: str, call: Callable[[Any], Awaitable[T]]) -> T:
+        source = self._pick(username)
+        try:
+            return await call(source)
+        except RateLimited as exc:
+            if source is self.web or self.sources.get(username.lower()) != "auto":
+                raise
+            log.warning("account_rate_limited_using_web", channel=username, seconds=exc.seconds)
+            self._fallen_back.add(username.lower())
+            return await call(self.web)
+
+
+def create_session_file(path: Path) -> Path:
+    """Telethon's session file (``<path>.session``), created with mode 0600 before Telethon opens it."""
+    session = path if path.suffix == ".session" else path.with_name(path.name + ".session")
+    session.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(session, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    os.chmod(session, 0o600)
+    return session
+
+
+def telethon_proxy(url: str | None) -> dict[str, Any] | None:
+    """``[network] proxy`` in the form Telethon (python-socks) takes."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    scheme = {"socks5h": "socks5"}.get(parts.scheme, parts.scheme)
+    return {"proxy_type": scheme, "addr": parts.hostname, "port": parts.port or (1080 if "socks" in scheme else 8080),
+            "username": unquote(parts.username) if parts.username else None,
+            "password": unquote(parts.password) if parts.password else None, "rdns": parts.scheme == "socks5h"}

@@ -1,0 +1,179 @@
+"""Telethon messages to post records: the one place the account source's objects are read.
+
+The records match what the web preview gives for the same post (text, links and
+their kinds, dates, album layout, media types), so that a channel can switch source
+without spurious versions. Telethon objects never leave this module and tg_client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from telethon import helpers
+from telethon.extensions import html as telethon_html
+from telethon.tl import types
+
+from monitor.links import find_urls, is_autolink, make_links
+from storage.models import ChannelInfo, Post, format_timestamp
+
+SERVICE_TEXT = {
+    types.MessageActionChannelCreate: "Channel created",
+    types.MessageActionChatEditPhoto: "Channel photo updated",
+    types.MessageActionChatDeletePhoto: "Channel photo removed",
+    types.MessageActionPinMessage: "pinned a message",
+}
+
+
+def map_messages(messages: Iterable[Any], username: str) -> list[Post]:
+    """Messages (any order) to posts, oldest first; an album becomes one post, as on the web."""
+    albums: dict[int, list[Any]] = {}
+    singles = []
+    for message in messages:
+        if isinstance(message, types.MessageEmpty) or message is None:
+            continue
+        if getattr(message, "grouped_id", None):
+            albums.setdefault(message.grouped_id, []).append(message)
+        else:
+            singles.append(map_message(message, username))
+    for members in albums.values():
+        singles.append(_album(sorted(members, key=lambda m: m.id), username))
+    return sorted(singles, key=lambda post: post.post_id)
+
+
+def map_message(message: Any, username: str, *, album: Sequence[Any] = ()) -> Post:
+    """One message (with the other members of its album, if any)."""
+    text = (message.message or "").strip() or None if not isinstance(message, types.MessageService) else None
+    entities = list(getattr(message, "entities", None) or [])
+    preview = _preview(message.media)
+    media = [item for member in (album or [message]) for item in _media(member, bool(album))]
+    return Post(
+        post_id=message.id,
+        date=format_timestamp(message.date) if message.date else None,
+        text=text if not isinstance(message, types.MessageService) else _service_text(message),
+        html=telethon_html.unparse(message.message, entities).strip() or None if text else None,
+        views=getattr(message, "views", None),
+        author=getattr(message, "post_author", None),
+        edited=bool(getattr(message, "edit_date", None)) and not getattr(message, "edit_hide", False),
+        forwarded_from=_forward_name(message.fwd_from),
+        forwarded_from_url=_forward_url(message.fwd_from),
+        reply_to=_reply_to(message.reply_to),
+        reply_to_url=f"https://t.me/{username}/{_reply_to(message.reply_to)}" if _reply_to(message.reply_to) else None,
+        grouped_id=message.id if album else None,
+        media=tuple(media),
+        link_preview=preview,
+        service=isinstance(message, types.MessageService),
+        links=_links(message.message or "", entities, preview),
+    )
+
+
+def map_channel(entity: Any, username: str, subscribers: int | None = None) -> ChannelInfo:
+    """A ``Channel`` (from ``get_entity``) to the channel record."""
+    return ChannelInfo(
+        username=getattr(entity, "username", None) or username,
+        telegram_id=getattr(entity, "id", None),
+        title=getattr(entity, "title", None),
+        subscribers=subscribers if subscribers is not None else getattr(entity, "participants_count", None),
+    )
+
+
+def _album(members: list[Any], username: str) -> Post:
+    lead = next((m for m in members if (m.message or "").strip()), members[0])
+    post = map_message(lead, username, album=members)
+    # The web shows an album under its first id; the caption may sit on any member.
+    return Post(**{**{k: getattr(post, k) for k in post.__slots__}, "post_id": members[0].id,
+                   "grouped_id": members[0].id})
+
+
+def _links(text: str, entities: list[Any], preview: dict[str, Any] | None) -> tuple[Any, ...]:
+    surrogate = helpers.add_surrogate(text)
+    candidates: list[tuple[str, str]] = []
+    for entity in entities:
+        label = helpers.del_surrogate(surrogate[entity.offset:entity.offset + entity.length])
+        if isinstance(entity, types.MessageEntityTextUrl):
+            kind = "text" if is_autolink(label.strip(), entity.url) else "hidden"
+            candidates.extend((url, kind) for url in (find_urls(entity.url) if kind == "text" else [entity.url]))
+        elif isinstance(entity, types.MessageEntityMention) and label.startswith("@"):
+            candidates.append((f"https://t.me/{label[1:]}", "mention"))
+    candidates.extend((url, "text") for url in find_urls(text.strip()))
+    if preview and preview.get("url"):
+        candidates.append((preview["url"], "preview"))
+    return make_links(candidates)
+
+
+def _preview(media: Any) -> dict[str, Any] | None:
+    page = getattr(media, "webpage", None) if isinstance(media, types.MessageMediaWebPage) else None
+    if not isinstance(page, types.WebPage):
+        return None
+    fields = {"url": page.url, "site": page.site_name, "title": page.title, "description": page.description}
+    return {k: v for k, v in fields.items() if v}
+
+
+def _media(message: Any, in_album: bool) -> list[dict[str, Any]]:
+    media = message.media
+    item: dict[str, Any] | None = None
+    if isinstance(media, types.MessageMediaPhoto):
+        item = {"type": "photo"}
+    elif isinstance(media, types.MessageMediaDocument) and isinstance(media.document, types.Document):
+        item = _document(media.document)
+    elif isinstance(media, types.MessageMediaPoll):
+        item = {"type": "poll", "question": _plain(media.poll.question),
+                "options": [{"text": _plain(answer.text)} for answer in media.poll.answers]}
+    elif isinstance(media, (types.MessageMediaGeo, types.MessageMediaVenue)) and isinstance(media.geo, types.GeoPoint):
+        item = {"type": "location", "latitude": media.geo.lat, "longitude": media.geo.long}
+    elif isinstance(message, types.MessageService) and isinstance(message.action, types.MessageActionChatEditPhoto):
+        item = {"type": "photo"}
+    if item is None:
+        return []
+    if in_album:
+        item["post_id"] = message.id
+    return [item]
+
+
+def _document(document: Any) -> dict[str, Any]:
+    attributes = {type(a): a for a in document.attributes}
+    video = attributes.get(types.DocumentAttributeVideo)
+    audio = attributes.get(types.DocumentAttributeAudio)
+    name = attributes.get(types.DocumentAttributeFilename)
+    item: dict[str, Any] = {"size": document.size, "mime": document.mime_type,
+                            "file_name": name.file_name if name else None}
+    if types.DocumentAttributeSticker in attributes:
+        item["type"] = "sticker"
+    elif video is not None:
+        item.update(type="round_video" if video.round_message else "video", duration=int(video.duration))
+    elif audio is not None and audio.voice:
+        item.update(type="voice", duration=audio.duration)
+    else:
+        item.update(type="document", title=(audio.title if audio else None) or (name.file_name if name else None))
+    return {k: v for k, v in item.items() if v is not None}
+
+
+def _service_text(message: Any) -> str | None:
+    action = message.action
+    if isinstance(action, types.MessageActionChatEditTitle):
+        return f"Channel name was changed to «{action.title}»"
+    return SERVICE_TEXT.get(type(action))
+
+
+def _plain(value: Any) -> str:
+    return value.text if isinstance(value, types.TextWithEntities) else str(value)
+
+
+def _forward_name(header: Any) -> str | None:
+    if header is None:
+        return None
+    return header.from_name or header.post_author or (
+        f"channel {header.from_id.channel_id}" if isinstance(header.from_id, types.PeerChannel) else None)
+
+
+def _forward_url(header: Any) -> str | None:
+    if header is None or not isinstance(header.from_id, types.PeerChannel):
+        return None
+    post = f"/{header.channel_post}" if header.channel_post else ""
+    return f"https://t.me/c/{header.from_id.channel_id}{post}"
+
+
+def _reply_to(header: Any) -> int | None:
+    if isinstance(header, types.MessageReplyHeader) and header.reply_to_peer_id is None:
+        return header.reply_to_msg_id
+    return None
