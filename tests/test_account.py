@@ -1,0 +1,224 @@
+"""Account mode: real telethon.tl.types objects through a stand-in for Telethon's client."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import stat
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from telethon import errors
+from telethon.tl import types
+from tmeserver import message_wraps
+
+from monitor.service import archive_channels
+from monitor.sources.tg_client import create_session_file, telethon_proxy
+from monitor.sources.tg_map import map_messages
+from monitor.sources.webpreview import parse_channel_page
+
+START = datetime(2024, 5, 1, tzinfo=UTC)
+
+
+class FakeTelethon:
+    """Stands in for ``TelegramClient`` where the network would be: three calls, real types."""
+
+    def __init__(self) -> None:
+        self.entities: dict[str, types.Channel] = {}
+        self.messages: dict[str, dict[int, types.Message]] = {}
+        self.floods: list[int] = []  # FloodWait seconds to raise, one per request
+        self.fail_history_after: int | None = None  # a connection drop after N history calls
+        self.calls: list[str] = []
+
+    def channel(self, username: str, channel_id: int = 1115334455) -> dict[int, types.Message]:
+        self.entities[username.lower()] = types.Channel(id=channel_id, title=f"{username} title",
+                                                        photo=types.ChatPhotoEmpty(), date=START, username=username)
+        return self.messages.setdefault(username.lower(), {})
+
+    def _flood(self) -> None:
+        if self.floods:
+            raise errors.FloodWaitError(request=None, capture=self.floods.pop(0))
+
+    async def get_entity(self, username: str) -> types.Channel:
+        self.calls.append(f"get_entity {username}")
+        self._flood()
+        if username.lower() not in self.entities:
+            raise ValueError(f'No user has "{username}" as username')
+        return self.entities[username.lower()]
+
+    async def iter_messages(self, entity: types.Channel, limit: int, offset_id: int = 0):
+        self.calls.append(f"iter_messages {entity.username} offset_id={offset_id}")
+        self._flood()
+        if self.fail_history_after is not None:
+            if self.fail_history_after == 0:
+                raise ConnectionError("connection reset by peer")
+            self.fail_history_after -= 1
+        ids = sorted((i for i in self.messages[entity.username.lower()] if not offset_id or i < offset_id),
+                     reverse=True)[:limit]
+        for post_id in ids:
+            yield self.messages[entity.username.lower()][post_id]
+
+    async def get_messages(self, entity: types.Channel, ids: list[int]) -> list[types.Message | None]:
+        self.calls.append(f"get_messages {entity.username} {ids}")
+        self._flood()
+        return [self.messages[entity.username.lower()].get(i) for i in ids]
+
+
+def message(post_id: int, text: str = "", **kwargs) -> types.Message:
+    kwargs.setdefault("date", START + timedelta(hours=post_id))
+    return types.Message(id=post_id, peer_id=types.PeerChannel(1115334455), message=text, post=True, **kwargs)
+
+
+def photo() -> types.MessageMediaPhoto:
+    return types.MessageMediaPhoto(photo=types.Photo(id=1, access_hash=1, file_reference=b"", date=START, sizes=[],
+                                                     dc_id=2))
+
+
+@pytest.fixture
+def telethon() -> FakeTelethon:
+    return FakeTelethon()
+
+
+def rows(path: Path, sql: str, *params: object) -> list[tuple]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def account_config(make_config, name: str, source: str = "account"):
+    """The loopback config, with the channel read through the account (or ``source``)."""
+    config = make_config(name)
+    return replace(config, channels=tuple(replace(c, source=source) for c in config.channels))
+
+
+async def test_backfill_through_the_account_in_pages_of_100_with_albums_whole(telethon, make_config):
+    messages = telethon.channel("MFARussia")
+    for post_id in range(1, 251):
+        messages[post_id] = message(post_id, f"Заявление {post_id} https://mid.ru/ru/{post_id}/")
+    for post_id in (149, 150, 151):  # an album across the boundary of the second page (ids 151..51)
+        messages[post_id] = message(post_id, "Фото" if post_id == 150 else "", grouped_id=777, media=photo())
+    config = account_config(make_config, "MFARussia")
+
+    [outcome] = (await archive_channels(config, ["MFARussia"], mode="backfill", account_client=telethon)).channels
+
+    assert outcome.error is None
+    stored = [r[0] for r in rows(config.database, "SELECT post_id FROM posts ORDER BY post_id")]
+    assert stored == [i for i in range(1, 251) if i not in (150, 151)]
+    [(text, media, grouped)] = rows(config.database, "SELECT text, media, grouped_id FROM posts WHERE post_id = 149")
+    assert (text, grouped) == ("Фото", 149)
+    assert '"post_id": 150' in media and '"post_id": 151' in media
+    history = [c for c in telethon.calls if c.startswith("iter_messages")]
+    assert history[0] == "iter_messages MFARussia offset_id=0" and len(history) <= 5
+    assert rows(config.database, "SELECT title, telegram_id, backfill_done_at IS NOT NULL FROM channels") == [
+        ("MFARussia title", 1115334455, 1)]
+
+
+async def test_an_interrupted_account_backfill_resumes(telethon, make_config):
+    messages = telethon.channel("MFARussia")
+    for post_id in range(1, 351):
+        messages[post_id] = message(post_id, f"Post {post_id}")
+    telethon.fail_history_after = 2
+    config = account_config(make_config, "MFARussia")
+
+    [failed] = (await archive_channels(config, ["MFARussia"], mode="backfill", account_client=telethon)).channels
+    assert "connection reset" in failed.error
+    partial = rows(config.database, "SELECT count(*) FROM posts")[0][0]
+    assert 0 < partial < 350
+
+    telethon.fail_history_after = None
+    [done] = (await archive_channels(config, ["MFARussia"], mode="backfill", account_client=telethon)).channels
+    assert done.error is None
+    assert rows(config.database, "SELECT count(*), min(post_id), max(post_id) FROM posts") == [(350, 1, 350)]
+
+
+async def test_sweep_finds_missed_posts_edits_and_deletions(telethon, make_config):
+    messages = telethon.channel("MFARussia")
+    for post_id in range(1, 31):
+        messages[post_id] = message(post_id, f"Post {post_id}")
+    config = account_config(make_config, "MFARussia")
+    await archive_channels(config, ["MFARussia"], mode="backfill", account_client=telethon)
+    messages[31] = message(31, "A post the live listener missed")
+    messages[20] = message(20, "Post 20, corrected", edit_date=START + timedelta(days=3))
+    del messages[25]
+
+    [outcome] = (await archive_channels(config, ["MFARussia"], mode="sync", account_client=telethon)).channels
+
+    assert (outcome.saved.new, outcome.saved.changed, outcome.saved.deleted) == (1, 1, 1)
+    assert rows(config.database, "SELECT version, text, edited FROM posts WHERE post_id = 20") == [
+        (2, "Post 20, corrected", 1)]
+    assert rows(config.database, "SELECT post_id FROM posts WHERE deleted_at IS NOT NULL") == [(25,)]
+    assert "get_messages MFARussia [25]" in telethon.calls
+
+
+async def test_a_short_flood_wait_is_slept_through(telethon, make_config):
+    telethon.channel("MFARussia")[1] = message(1, "one")
+    telethon.floods = [1]
+    config = account_config(make_config, "MFARussia")
+    started = asyncio.get_running_loop().time()
+    [outcome] = (await archive_channels(config, ["MFARussia"], mode="sync", account_client=telethon)).channels
+    assert outcome.error is None and asyncio.get_running_loop().time() - started >= 1.0
+    assert rows(config.database, "SELECT count(*) FROM posts") == [(1,)]
+
+
+async def test_a_long_flood_wait_moves_an_auto_channel_to_the_web_preview(telethon, tme, make_config):
+    telethon.channel("MFARussia")[1] = message(1, "Post number 1 about the Eurasian charter",
+                                               date=datetime(2020, 1, 1, 1, tzinfo=UTC))
+    tme.channel("MFARussia").add(1)
+    telethon.floods = [3600]
+    auto = account_config(make_config, "MFARussia", source="auto")
+    only_account = account_config(make_config, "MFARussia", source="account")
+
+    [failed] = (await archive_channels(only_account, ["MFARussia"], mode="sync", account_client=telethon)).channels
+    assert "FloodWait" in failed.error
+    telethon.floods = [3600]
+    [outcome] = (await archive_channels(auto, ["MFARussia"], mode="sync", account_client=telethon)).channels
+
+    assert outcome.error is None and tme.page_requests() == ["/s/MFARussia"]
+    assert rows(auto.database, "SELECT text FROM posts") == [("Post number 1 about the Eurasian charter",)]
+
+
+async def test_web_and_account_give_the_same_content_for_the_same_post(telethon, tme, make_config, shared):
+    page = (shared / "channel-page-swiftui_dev-before-262.html").read_text(encoding="utf-8")
+    web = {p.post_id: p for p in parse_channel_page(page, "swiftui_dev").posts}[247]
+    text = web.text
+    account_message = types.Message(
+        id=247, peer_id=types.PeerChannel(1492664793), date=datetime(2023, 7, 17, 16, 55, 41, tzinfo=UTC),
+        message=text + "  ", post=True, views=2801, post_author="Alex Kraev", edit_date=START,
+        entities=[types.MessageEntityTextUrl(offset=5, length=len("swift package"),
+                                             url="https://github.com/AppPear/ChartView"),
+                  types.MessageEntityHashtag(offset=text.index("#swiftpm"), length=8)],
+        media=types.MessageMediaWebPage(webpage=types.WebPage(
+            id=1, url="https://github.com/AppPear/ChartView", display_url="github.com/AppPear/ChartView", hash=0,
+            site_name="GitHub", title="GitHub - AppPear/ChartView: ChartView made in SwiftUI",
+            description="ChartView made in SwiftUI. Contribute to AppPear/ChartView development by creating "
+                        "an account on GitHub.", attributes=[])))
+    [account] = map_messages([account_message], "swiftui_dev")
+
+    assert (account.text, account.date, account.edited, account.author) == (web.text, web.date, web.edited, web.author)
+    assert account.links == web.links and account.link_preview == web.link_preview
+    assert account.content_hash() == web.content_hash()
+
+    # Switching the channel from web to account writes no new version.
+    tme.channel("swiftui_dev").posts.update({247: message_wraps(page)[247]})
+    telethon.channel("swiftui_dev", channel_id=1492664793)[247] = account_message
+    config = account_config(make_config, "swiftui_dev", source="web")
+    await archive_channels(config, ["swiftui_dev"], mode="sync")
+    config = account_config(make_config, "swiftui_dev", source="account")
+    [outcome] = (await archive_channels(config, ["swiftui_dev"], mode="sync", account_client=telethon)).channels
+    assert (outcome.saved.unchanged, outcome.saved.changed) == (1, 0)
+    assert rows(config.database, "SELECT version, views FROM posts") == [(1, 2801)]
+
+
+def test_the_session_file_is_created_private(tmp_path):
+    session = create_session_file(tmp_path / "secrets" / "legation")
+    assert session.name == "legation.session"
+    assert stat.S_IMODE(os.stat(session).st_mode) == 0o600
+
+
+def test_the_proxy_in_telethons_form():
+    assert telethon_proxy("socks5h://user:p%40ss@127.0.0.1:1080") == {
+        "proxy_type": "socks5", "addr": "127.0.0.1", "port": 1080, "username": "user", "password": "p@ss",
+        "rdns": True}
+    assert telethon_proxy(None) is None
