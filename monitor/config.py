@@ -39,6 +39,8 @@ class TelegramConfig:
     api_hash: str | None = None  # or LEGATION_API_HASH; never logged
     session: Path = Path("legation")  # Telethon writes <session>.session, mode 0600
     max_flood_sleep: float = 60.0  # longer FloodWaits move an "auto" channel to the web preview
+    media_dir: Path = Path("media")  # where download_media channels' files go
+    max_media_size: int = 20 * 1024 * 1024
 
     @property
     def account_configured(self) -> bool:
@@ -147,6 +149,7 @@ class ChannelConfig:
     name: str
     backfill: bool = True
     source: str = "auto"  # auto: the account when logged in, else the web preview
+    download_media: bool = False  # account mode: save photos and documents to [telegram] media_dir
     poll_interval: float | None = None  # None: [schedule] poll_interval
     stale_after: float | None = None  # None: [schedule] stale_after
 
@@ -263,6 +266,8 @@ def _parse_telegram(section: _Section, base: Path) -> TelegramConfig:
         api_hash=api_hash or None,
         session=base / section.get("session", _string, "legation"),
         max_flood_sleep=section.get("max_flood_sleep", _duration, 60.0),
+        media_dir=base / section.get("media_dir", _string, "media"),
+        max_media_size=section.get("max_media_size", _positive_int, 20 * 1024 * 1024),
     )
 
 
@@ -456,7 +461,7 @@ def _parse_channels(raw: Any) -> tuple[ChannelConfig, ...]:
         prefix = f"channels[{index}]"
         if not isinstance(table, Mapping):
             raise ConfigError(prefix, "must be a table with a name")
-        section = _Section(prefix, table, {"name", "backfill", "poll_interval", "stale_after", "source"})
+        section = _Section(prefix, table, {"name", "backfill", "poll_interval", "stale_after", "source", "download_media"})
         if "name" not in table:
             raise ConfigError(f"{prefix}.name", "missing")
         name = _channel_name(f"{prefix}.name", table["name"])
@@ -467,6 +472,7 @@ def _parse_channels(raw: Any) -> tuple[ChannelConfig, ...]:
             name=name,
             backfill=section.get("backfill", _bool, True),
             source=section.get("source", _choice(CHANNEL_SOURCES), "auto"),
+            download_media=section.get("download_media", _bool, False),
             poll_interval=section.get("poll_interval", _positive_duration, None),
             stale_after=section.get("stale_after", _positive_duration, None),
         ))

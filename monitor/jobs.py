@@ -13,6 +13,7 @@ from typing import Any
 import aiosqlite
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from telethon.tl import types
 
 from monitor.alerts.deliver import Notifier, deliver_alerts
 from monitor.archive import PageSource, RoundSettings, backfill_channel, recheck_channel, run_round, sync_channel
@@ -20,7 +21,9 @@ from monitor.config import ChannelConfig, Config
 from monitor.errors import Stopped
 from monitor.http import HttpClient
 from monitor.pages.fetch import run_pages
+from storage.channels import ensure_channel, get_username_by_telegram_id
 from storage.db import transaction
+from storage.deletions import get_live_posts, save_deletion
 from storage.models import format_timestamp, utc_now
 from storage.runs import save_run_end, save_run_start
 
@@ -41,9 +44,11 @@ class Jobs:
         self.conn, self.source, self.web, self.config = conn, source, web, config
         self.settings, self.notifier = settings, notifier
         self.running: set[asyncio.Task[Any]] = set()
+        self.scheduler: AsyncIOScheduler | None = None
 
     def install(self, scheduler: AsyncIOScheduler) -> None:
         """Add every job with a stable id; polls start at once, sweeps after one interval."""
+        self.scheduler = scheduler
         now = datetime.now(UTC)
         schedule = self.config.schedule
         for channel in self.config.channels:
@@ -108,6 +113,34 @@ class Jobs:
     async def alerts(self) -> Mapping[str, Any]:
         outcome = await deliver_alerts(self.conn, self.config.alerts, self.notifier, self.config.telegram.web_url)
         return dataclasses.asdict(outcome)
+
+    async def on_update(self, update: Any) -> None:
+        """Live updates from the account (Telethon ``events.Raw``).
+
+        A new or edited post makes the channel's poll run now: the sweep saves it with
+        albums, versions and links exactly as a scheduled poll would. A deletion names
+        its channel and is authoritative: the posts are marked deleted at once.
+        """
+        if isinstance(update, (types.UpdateNewChannelMessage, types.UpdateEditChannelMessage)):
+            peer = getattr(update.message, "peer_id", None)
+            username = await get_username_by_telegram_id(self.conn, getattr(peer, "channel_id", None))
+            if username and self.scheduler is not None and self.scheduler.get_job(f"poll:{username}"):
+                self.scheduler.modify_job(f"poll:{username}", next_run_time=datetime.now(UTC))
+                log.info("live_update", channel=username, post_id=update.message.id)
+        elif isinstance(update, types.UpdateDeleteChannelMessages):
+            username = await get_username_by_telegram_id(self.conn, update.channel_id)
+            if username:
+                await self._deleted(username, update.messages)
+
+    async def _deleted(self, username: str, post_ids: list[int]) -> None:
+        now = utc_now()
+        async with transaction(self.conn):
+            channel_id = await ensure_channel(self.conn, username, now)
+            for post_id in await get_live_posts(self.conn, channel_id, post_ids):
+                await save_deletion(self.conn, channel_id, post_id, now, "deleted in Telegram (live update)")
+                if self.settings.alerts is not None:
+                    await self.settings.alerts.on_deletion(self.conn, channel_id, username, post_id, now)
+                log.info("live_deletion", channel=username, post_id=post_id)
 
     async def drain(self, timeout: float) -> None:
         """Let running jobs finish (their waits end early on stop); cancel what is left."""

@@ -32,7 +32,7 @@ from monitor.jobs import Jobs
 from monitor.lock import WriterLock
 from monitor.pages.fetch import PagesOutcome, run_pages
 from monitor.pages.guard import check_url
-from monitor.sources.tg_client import AccountSource, RoutedSource, telethon_proxy
+from monitor.sources.tg_client import AccountSource, MediaPolicy, RoutedSource, telethon_proxy
 from monitor.sources.webpreview import WebPreviewSource
 from storage.db import open_archive
 
@@ -82,7 +82,10 @@ async def open_sources(stack: AsyncExitStack, config: Config, stop: asyncio.Even
     telegram = await stack.enter_async_context(HttpClient(config.network, stop=stop, headers=TELEGRAM_HEADERS))
     web = WebPreviewSource(telegram, config.telegram.web_url)
     client = account_client if account_client is not None else await _logged_in_client(stack, config)
-    account = AccountSource(client, max_flood_sleep=config.telegram.max_flood_sleep, stop=stop) if client else None
+    media = MediaPolicy(config.telegram.media_dir, config.telegram.max_media_size,
+                        frozenset(c.name.lower() for c in config.channels if c.download_media))
+    account = AccountSource(client, max_flood_sleep=config.telegram.max_flood_sleep, stop=stop,
+                            media=media) if client else None
     return RoutedSource(web, account, {c.name: c.source for c in config.channels})
 
 
@@ -104,6 +107,17 @@ async def _logged_in_client(stack: AsyncExitStack, config: Config) -> Any:
         log.warning("account_not_logged_in", session=str(session))
         return None
     return client
+
+
+async def listen_live(client: Any, handler: Any) -> None:
+    """Raw updates of the account to ``handler``; ``catch_up`` fetches what came while away."""
+    from telethon import events
+
+    client.add_event_handler(handler, events.Raw)
+    try:
+        await client.catch_up()
+    except Exception as exc:  # catching up is best effort: the sweep covers the gap
+        log.warning("catch_up_failed", error=repr(exc))
 
 
 async def archive_channels(
@@ -138,6 +152,8 @@ async def run_daemon(config: Config, stop: asyncio.Event) -> None:
         scheduler = AsyncIOScheduler(timezone=UTC)
         jobs.install(scheduler)
         scheduler.start()
+        if source.account is not None:
+            await listen_live(source.account.client, jobs.on_update)
         # On the way out, in this order: no new jobs, running ones finish, then the
         # scheduler goes (its shutdown would cancel coroutine jobs mid-transaction).
         stack.callback(scheduler.shutdown, wait=False)

@@ -21,6 +21,15 @@ async def ensure_channel(conn: aiosqlite.Connection, username: str, now: str) ->
     return int(row[0])
 
 
+async def get_username_by_telegram_id(conn: aiosqlite.Connection, telegram_id: int | None) -> str | None:
+    """The archived channel with this numeric Telegram id."""
+    if telegram_id is None:
+        return None
+    cursor = await conn.execute("SELECT username FROM channels WHERE telegram_id = ?", (telegram_id,))
+    row = await cursor.fetchone()
+    return row[0] if row else None
+
+
 async def save_channel_info(
     conn: aiosqlite.Connection, channel_id: int, info: ChannelInfo, now: str
 ) -> None:

@@ -64,7 +64,18 @@ async def get_candidates(conn: aiosqlite.Connection, channel_id: int) -> list[in
     return [row[0] for row in rows]
 
 
-async def save_deletion(conn: aiosqlite.Connection, channel_id: int, post_id: int, now: str) -> None:
+async def get_live_posts(conn: aiosqlite.Connection, channel_id: int, post_ids: Sequence[int]) -> list[int]:
+    """Those of ``post_ids`` archived and not marked deleted."""
+    rows = await conn.execute_fetchall(
+        "SELECT post_id FROM posts WHERE channel_id = ? AND deleted_at IS NULL "
+        "AND post_id IN (SELECT value FROM json_each(?)) ORDER BY post_id",
+        (channel_id, json.dumps(list(post_ids))),
+    )
+    return [row[0] for row in rows]
+
+
+async def save_deletion(conn: aiosqlite.Connection, channel_id: int, post_id: int, now: str,
+                        detail: str = "single-post page says: Post not found") -> None:
     """Confirmed: stamp ``deleted_at`` (data and versions stay), note it, drop the candidate."""
     await conn.execute(
         "UPDATE posts SET deleted_at = ? WHERE channel_id = ? AND post_id = ? AND deleted_at IS NULL",
@@ -72,7 +83,7 @@ async def save_deletion(conn: aiosqlite.Connection, channel_id: int, post_id: in
     )
     await conn.execute(
         "INSERT INTO post_events (channel_id, post_id, kind, at, detail) VALUES (?, ?, 'deleted', ?, ?)",
-        (channel_id, post_id, now, "single-post page says: Post not found"),
+        (channel_id, post_id, now, detail),
     )
     await clear_candidates(conn, channel_id, [post_id])
 

@@ -222,3 +222,61 @@ def test_the_proxy_in_telethons_form():
         "proxy_type": "socks5", "addr": "127.0.0.1", "port": 1080, "username": "user", "password": "p@ss",
         "rdns": True}
     assert telethon_proxy(None) is None
+
+
+async def test_live_updates_poll_at_once_and_deletions_apply(telethon, make_config, tmp_path):
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from monitor.alerts.deliver import AppriseNotifier
+    from monitor.jobs import Jobs
+    from monitor.service import round_settings
+    from monitor.sources.tg_client import AccountSource, RoutedSource
+    from storage.db import open_archive
+
+    messages = telethon.channel("MFARussia")
+    for post_id in range(1, 6):
+        messages[post_id] = message(post_id, f"Post {post_id}")
+    config = account_config(make_config, "MFARussia")
+    await archive_channels(config, ["MFARussia"], mode="backfill", account_client=telethon)
+
+    async with open_archive(config.database) as conn:
+        source = RoutedSource(None, AccountSource(telethon), {"MFARussia": "account"})
+        jobs = Jobs(conn, source, None, config, round_settings(config), AppriseNotifier())
+        scheduler = AsyncIOScheduler()
+        jobs.install(scheduler)  # not started: next_run_time shows what a live update asks for
+        later = datetime.now(UTC) + timedelta(hours=1)
+        scheduler.modify_job("poll:MFARussia", next_run_time=later)
+
+        new = message(6, "Posted just now")
+        await jobs.on_update(types.UpdateNewChannelMessage(message=new, pts=10, pts_count=1))
+        await jobs.on_update(types.UpdateDeleteChannelMessages(channel_id=1115334455, messages=[2, 99],
+                                                               pts=11, pts_count=1))
+
+        assert scheduler.get_job("poll:MFARussia").next_run_time < later
+    assert rows(config.database, "SELECT post_id FROM posts WHERE deleted_at IS NOT NULL") == [(2,)]
+    assert rows(config.database, "SELECT kind, detail FROM post_events") == [
+        ("deleted", "deleted in Telegram (live update)")]
+
+
+async def test_media_are_downloaded_only_when_asked_and_small_enough(telethon, make_config, tmp_path):
+    async def download_media(message, file):  # the client double saves what the network would send
+        path = Path(file + ".jpg")
+        path.write_bytes(b"\xff\xd8 photo of post %d" % message.id)
+        return str(path)
+
+    telethon.download_media = download_media
+    messages = telethon.channel("MFARussia")
+    messages[1] = message(1, "a photo", media=photo())
+    big = types.Document(id=2, access_hash=1, file_reference=b"", date=START, mime_type="video/mp4",
+                         size=50 * 1024 * 1024, dc_id=2, attributes=[types.DocumentAttributeFilename("big.mp4")])
+    messages[2] = message(2, "a big file", media=types.MessageMediaDocument(document=big))
+    config = account_config(make_config, "MFARussia")
+    config = replace(config, channels=tuple(replace(c, download_media=True) for c in config.channels),
+                     telegram=replace(config.telegram, media_dir=tmp_path / "media"))
+
+    await archive_channels(config, ["MFARussia"], mode="sync", account_client=telethon)
+
+    media = dict(rows(config.database, "SELECT post_id, media FROM posts"))
+    assert '"file": "MFARussia/1.jpg"' in media[1]
+    assert '"file"' not in media[2] and '"size": 52428800' in media[2]
+    assert (tmp_path / "media" / "MFARussia" / "1.jpg").read_bytes().endswith(b"post 1")

@@ -9,8 +9,11 @@ ones are slept through (waking early on stop), long ones raised for the caller.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import os
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -22,6 +25,7 @@ from telethon.tl import types
 from monitor.errors import ChannelUnavailable, FetchError, Stopped
 from monitor.sources.tg_map import map_channel, map_messages
 from monitor.sources.webpreview import ChannelPage, PostCheck
+from storage.models import Post
 
 log = structlog.get_logger(__name__)
 
@@ -41,18 +45,20 @@ class RateLimited(FetchError):
 class AccountSource:
     """Pages of posts and single-post checks through a logged-in Telegram client."""
 
-    def __init__(self, client: Any, *, max_flood_sleep: float = 60.0,
-                 stop: asyncio.Event | None = None) -> None:
+    def __init__(self, client: Any, *, max_flood_sleep: float = 60.0, stop: asyncio.Event | None = None,
+                 media: MediaPolicy | None = None) -> None:
         self.client = client
         self.max_flood_sleep = max_flood_sleep
         self.stop = stop or asyncio.Event()
+        self.media = media
         self._channels: dict[str, Any] = {}
 
     async def fetch_page(self, username: str, before: int | None = None) -> ChannelPage:
         """Up to 100 posts older than ``before`` (newest when None); albums never split."""
         entity = await self._entity(username)
         messages = await self._call(f"history of {username}", lambda: self._history(entity, before))
-        posts = map_messages(messages, username)
+        files = await self._download(username, messages) if self.media and self.media.wants(username) else {}
+        posts = [_with_files(post, files) for post in map_messages(messages, username)]
         return ChannelPage(
             channel=map_channel(entity, username),
             posts=tuple(posts),
@@ -68,6 +74,25 @@ class AccountSource:
         if message is None or isinstance(message, types.MessageEmpty):
             return PostCheck.DELETED
         return PostCheck.EXISTS
+
+    async def _download(self, username: str, messages: list[Any]) -> dict[int, str]:
+        """Save the media of ``messages`` no larger than the limit; post id -> path under media_dir."""
+        assert self.media is not None
+        files = {}
+        for message in messages:
+            size = getattr(getattr(message.media, "document", None), "size", 0) or 0
+            if message.media is None or isinstance(message.media, types.MessageMediaWebPage):
+                continue
+            if size > self.media.max_size:
+                log.info("media_too_large", channel=username, post_id=message.id, size=size)
+                continue
+            target = self.media.directory / username / str(message.id)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            saved = await self._call(f"media of {username}/{message.id}",
+                                     functools.partial(self.client.download_media, message, file=str(target)))
+            if saved:
+                files[message.id] = str(Path(saved).relative_to(self.media.directory))
+        return files
 
     async def _history(self, entity: Any, before: int | None) -> list[Any]:
         messages: list[Any] = []
@@ -105,6 +130,26 @@ class AccountSource:
             except (ConnectionError, OSError) as exc:
                 raise FetchError(what, f"Telegram connection failed: {exc}") from exc
         raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True, slots=True)
+class MediaPolicy:
+    """Which channels' media are saved, where, and up to which size."""
+
+    directory: Path
+    max_size: int
+    channels: frozenset[str]
+
+    def wants(self, username: str) -> bool:
+        return username.lower() in self.channels
+
+
+def _with_files(post: Post, files: dict[int, str]) -> Post:
+    if not files:
+        return post
+    media = tuple({**item, "file": files[item.get("post_id", post.post_id)]}
+                  if item.get("post_id", post.post_id) in files else item for item in post.media)
+    return dataclasses.replace(post, media=media)
 
 
 class RoutedSource:
