@@ -6,12 +6,14 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import sys
+import tempfile
 from collections.abc import Coroutine
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TextIO, TypeVar
 
 import click
 import structlog
@@ -19,8 +21,10 @@ import structlog
 from monitor import __version__
 from monitor.alerts.replay import replay_alerts
 from monitor.alerts.rules import Matcher
+from monitor.browse import datasette_available, datasette_command, write_metadata
 from monitor.config import LOG_FORMATS, LOG_LEVELS, Config, load_config, normalise_channel_name
 from monitor.errors import ConfigError
+from monitor.export import write_csv, write_jsonl
 from monitor.health import alerts_problem, channel_problems
 from monitor.history import word_diff
 from monitor.links import normalise_url
@@ -33,6 +37,7 @@ from storage.alerts import get_undelivered_summary, list_alerts
 from storage.channels import get_status
 from storage.db import open_archive, transaction
 from storage.errors import SearchQueryError, StorageError
+from storage.export import iter_posts
 from storage.models import (
     PAGE_STATUSES,
     AlertRow,
@@ -458,6 +463,68 @@ def alerts_replay(ctx: click.Context, since: str, send: bool) -> None:
         click.echo(line)
     click.echo(f"{len(report.lines)} match(es)" + (f"; {report.recorded} recorded, {report.sent} sent" if send else
                                                    "; nothing recorded (use --send)"))
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(("jsonl", "csv")), default="jsonl", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File (default: stdout).")
+@click.option("--channel", help="Only this channel.")
+@click.option("--since", help="Posts dated on or after this day (2024-05-01).")
+@click.option("--until", help="Posts dated before this day.")
+@click.option("--query", help="Only posts matching this full-text search (FTS5 syntax).")
+@click.option("--with-pages", is_flag=True, help="Add the archived pages each post links to.")
+@click.option("--with-versions", is_flag=True, help="Add every version of each post.")
+@click.option("--bom", is_flag=True, help="CSV: start with a UTF-8 byte order mark (for Excel).")
+@click.pass_context
+def export(ctx: click.Context, fmt: str, output: str | None, channel: str | None, since: str | None,
+           until: str | None, query: str | None, with_pages: bool, with_versions: bool, bom: bool) -> None:
+    """Write posts as JSON lines or CSV (one row per post), oldest first, streaming.
+
+    Dates are ISO-8601 UTC. Memory stays flat however large the archive.
+    """
+    config = _config(ctx)
+    since_at, until_at = _since(since), _since(until)
+
+    async def stream(out: TextIO) -> int:
+        async with open_archive(config.database, create=False) as conn:
+            posts = iter_posts(conn, channel=channel, since=since_at, until=until_at, query=query,
+                               with_pages=with_pages, with_versions=with_versions)
+            return await (write_csv(posts, out, bom=bom) if fmt == "csv" else write_jsonl(posts, out))
+
+    if output is None:
+        count = _run(stream(sys.stdout))
+    else:
+        with open(output, "w", encoding="utf-8", newline="") as out:
+            count = _run(stream(out))
+    click.echo(f"{count} post(s) exported", err=True)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (127.0.0.1: this machine only).")
+@click.option("--port", default=8001, show_default=True, type=click.IntRange(1, 65535))
+@click.pass_context
+def browse(ctx: click.Context, host: str, port: int) -> None:
+    """Browse and search the archive in Datasette (pip install 'legation[browse]').
+
+    Read-only: posts, pages, edits and deletions with labels, facets and full-text
+    search, each post beside its t.me link.
+    """
+    config = _config(ctx)
+    if not datasette_available():
+        _fail("browse needs Datasette: pip install 'legation[browse]'", EXIT_USAGE)
+    if not Path(config.database).exists():
+        _fail(f"no archive at {config.database}; run 'legation backfill' or 'legation sync' first", EXIT_FAILED)
+    _run(_migrated(config))
+    with tempfile.TemporaryDirectory() as tmp:
+        meta = write_metadata(Path(config.database), Path(tmp) / "metadata.json")
+        click.echo(f"browse the archive at http://{host}:{port}/ (Ctrl-C stops)", err=True)
+        done = subprocess.run(datasette_command(sys.executable, Path(config.database), meta, host, port))
+    sys.exit(0 if done.returncode in (0, -2, 130) else EXIT_FAILED)
+
+
+async def _migrated(config: Config) -> None:
+    async with open_archive(config.database, create=False):
+        pass
 
 
 @cli.command()

@@ -28,7 +28,7 @@ async def test_readme_query_runs(tme, make_config, sql):
         tme.site("mid.ru").page(f"/ru/{post_id}/", release)
     config = make_config("MFARussia", extra='\n[[alerts.rules]]\nname = "charter"\nkeywords = ["Lavrov"]\n')
     await archive_channels(config, ["MFARussia"], mode="backfill")
-    channel.add(25, text="Lavrov on the charter", edited=True)
+    channel.add(25, text="Lavrov on the charter https://mid.ru/ru/25/", edited=True)
     channel.delete(24)
     tme.site("mid.ru").page("/ru/25/", release.replace("Ровно год назад", "Два года назад"))
     with sqlite3.connect(config.database) as conn:

@@ -1,0 +1,70 @@
+"""Reading the archive out in order, one row at a time: posts with their pages and versions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiosqlite
+
+EXPORT_SQL = """
+SELECT c.username AS channel, p.post_id, 'https://t.me/' || c.username || '/' || p.post_id AS url,
+       p.date, p.text, p.html, p.views, p.author, p.edited, p.deleted_at, p.forwarded_from,
+       p.forwarded_from_url, p.reply_to, p.grouped_id, p.service, p.version AS versions, p.media,
+       p.link_preview, p.first_seen_at, p.last_seen_at, p.channel_id
+FROM posts p JOIN channels c ON c.id = p.channel_id
+WHERE (:channel IS NULL OR c.username = :channel COLLATE NOCASE)
+  AND (:since IS NULL OR p.date >= :since)
+  AND (:until IS NULL OR p.date < :until)
+  AND (:query IS NULL OR EXISTS (
+        SELECT 1 FROM posts_fts JOIN post_search s ON s.key = posts_fts.rowid
+        WHERE posts_fts MATCH :query AND s.channel_id = p.channel_id AND s.post_id = p.post_id))
+ORDER BY p.date, c.username, p.post_id
+"""
+JSON_COLUMNS = ("media", "link_preview")
+
+
+async def iter_posts(
+    conn: aiosqlite.Connection, *, channel: str | None = None, since: str | None = None,
+    until: str | None = None, query: str | None = None, with_pages: bool = False,
+    with_versions: bool = False,
+) -> AsyncIterator[dict[str, Any]]:
+    """Posts oldest first, as dicts; memory stays constant however many there are."""
+    params = {"channel": channel, "since": since, "until": until, "query": query}
+    async with conn.execute(EXPORT_SQL, params) as cursor:
+        names = [d[0] for d in cursor.description]
+        async for row in cursor:
+            post = dict(zip(names, row, strict=True))
+            for column in JSON_COLUMNS:
+                post[column] = json.loads(post[column]) if post[column] else None
+            post["edited"], post["service"] = bool(post["edited"]), bool(post["service"])
+            channel_id = post.pop("channel_id")
+            post["links"] = await _links(conn, channel_id, post["post_id"])
+            if with_pages:
+                post["pages"] = await _pages(conn, channel_id, post["post_id"])
+            if with_versions:
+                post["version_history"] = await _versions(conn, channel_id, post["post_id"])
+            yield post
+
+
+async def _links(conn: aiosqlite.Connection, channel_id: int, post_id: int) -> list[dict[str, Any]]:
+    rows = await conn.execute_fetchall(
+        "SELECT url, kind FROM links WHERE channel_id = ? AND post_id = ? ORDER BY kind, url", (channel_id, post_id))
+    return [{"url": r[0], "kind": r[1]} for r in rows]
+
+
+async def _pages(conn: aiosqlite.Connection, channel_id: int, post_id: int) -> list[dict[str, Any]]:
+    rows = await conn.execute_fetchall(
+        """SELECT g.url, g.status, g.title, g.published_at, g.text, g.fetched_at FROM links l
+           JOIN pages g ON g.url = l.url WHERE l.channel_id = ? AND l.post_id = ? ORDER BY g.url""",
+        (channel_id, post_id))
+    return [dict(zip(("url", "status", "title", "published_at", "text", "fetched_at"), r, strict=True))
+            for r in rows]
+
+
+async def _versions(conn: aiosqlite.Connection, channel_id: int, post_id: int) -> list[dict[str, Any]]:
+    rows = await conn.execute_fetchall(
+        "SELECT version, seen_at, text, edited FROM post_versions WHERE channel_id = ? AND post_id = ? "
+        "ORDER BY version", (channel_id, post_id))
+    return [{"version": r[0], "seen_at": r[1], "text": r[2], "edited": bool(r[3])} for r in rows]
