@@ -29,7 +29,7 @@ from monitor.health import alerts_problem, channel_problems
 from monitor.history import word_diff
 from monitor.links import normalise_url
 from monitor.lock import ArchiveLocked
-from monitor.log import configure_logging
+from monitor.log import configure_logging, register_secrets
 from monitor.service import Mode, archive_channels, run_daemon
 from monitor.sources.tg_client import create_session_file, telethon_proxy
 from monitor.warc import write_warc
@@ -84,6 +84,7 @@ def _config(ctx: click.Context) -> Config:
         config = load_config(path)
     except ConfigError as exc:
         _fail(f"config error: {exc}", EXIT_USAGE)
+    register_secrets(config.secrets())
     configure_logging(level or config.log.level, fmt or config.log.format)
     return config
 

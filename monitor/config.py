@@ -178,6 +178,17 @@ class Config:
     channels: tuple[ChannelConfig, ...] = (ChannelConfig(DEFAULT_CHANNEL),)
     source: Path | None = None
 
+    def secrets(self) -> list[str]:
+        """What must never be logged: the API hash, proxy credentials, notification URLs and their tokens."""
+        found = [self.telegram.api_hash or ""]
+        if self.network.proxy:
+            found.append(urlsplit(self.network.proxy).password or "")
+        for url in [*self.alerts.notify, *(u for rule in self.alerts.rules for u in rule.notify)]:
+            parts = urlsplit(url)
+            found += [url, parts.netloc, parts.password or ""]
+            found += [segment for segment in parts.path.split("/") if len(segment) >= 8]
+        return [value for value in found if value]
+
     def poll_interval(self, channel: ChannelConfig) -> float:
         return channel.poll_interval or self.schedule.poll_interval
 

@@ -33,7 +33,10 @@ def find_urls(text: str) -> list[str]:
 
 def split_glued(url: str) -> list[str]:
     """``https://a/x/https://b/y`` is two URLs, unless the host embeds URLs by design."""
-    host = (urlsplit(url if "://" in url else "http://" + url).hostname or "").lower()
+    try:
+        host = (urlsplit(url if "://" in url else "http://" + url).hostname or "").lower()
+    except ValueError:  # an unbalanced "[": not a URL we can split safely
+        return [url]
     if host.endswith(EMBEDDING_HOSTS):
         return [url]
     starts = [0] + [m.start() for m in SCHEME_INSIDE.finditer(url)]

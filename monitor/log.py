@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -16,12 +16,32 @@ QUIET_LIBRARIES = ("apscheduler", "httpx", "httpcore", "telethon", "trafilatura"
 URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]+:[^/@\s]*@", re.I)
 
 
+_SECRETS: set[str] = set()
+MIN_SECRET = 6  # shorter fragments would mask ordinary words
+
+
+def register_secrets(values: Iterable[str | None]) -> None:
+    """Values never to show in a log line (API hash, tokens in notification URLs, passwords)."""
+    _SECRETS.update(v for v in values if v and len(v) >= MIN_SECRET)
+
+
 def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Structlog processor: mask credentials in every string field."""
+    """Structlog processor: mask URL credentials and registered secrets in every string field."""
     for key, value in event.items():
-        if isinstance(value, str) and "@" in value:
-            event[key] = URL_CREDENTIALS.sub(r"\g<scheme>***:***@", value)
+        if isinstance(value, str):
+            event[key] = redact_text(value)
+        elif isinstance(value, (list, tuple)):
+            event[key] = [redact_text(v) if isinstance(v, str) else v for v in value]
     return event
+
+
+def redact_text(value: str) -> str:
+    if "@" in value:
+        value = URL_CREDENTIALS.sub(r"\g<scheme>***:***@", value)
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        if secret in value:
+            value = value.replace(secret, "***")
+    return value
 
 
 def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:

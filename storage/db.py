@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from storage.errors import ArchiveMissing
+from storage.errors import ArchiveMissing, WriteFailed
 from storage.migrate import migrate
 
 BUSY_TIMEOUT_MS = 10_000
@@ -80,10 +80,21 @@ async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Con
     Jobs of the daemon share one connection: their transactions take turns.
     """
     async with _WRITERS.setdefault(conn, asyncio.Lock()):
-        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            await conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:  # locked past busy_timeout
+            raise WriteFailed(str(exc)) from exc
         try:
             yield conn
+            await asyncio.shield(conn.commit())
+        except sqlite3.OperationalError as exc:  # disk full, I/O error: nothing of it stays
+            await _rollback(conn)
+            raise WriteFailed(str(exc)) from exc
         except BaseException:
-            await asyncio.shield(conn.rollback())
+            await _rollback(conn)
             raise
-        await asyncio.shield(conn.commit())
+
+
+async def _rollback(conn: aiosqlite.Connection) -> None:
+    if conn.in_transaction:
+        await asyncio.shield(conn.rollback())

@@ -4,6 +4,8 @@
     ├── MigrationError      a migration failed, was edited after being applied,
     │                       or the database is newer than this legation
     ├── ArchiveMissing      a read-only command found no archive file
+    ├── WriteFailed         a transaction could not be written (disk full, I/O error,
+    │                       locked for longer than busy_timeout); it was rolled back
     └── SearchQueryError    FTS5 rejected a search string
 """
 
@@ -24,6 +26,15 @@ class ArchiveMissing(StorageError):
     def __init__(self, path: str) -> None:
         super().__init__(f"no archive at {path}; run 'legation backfill' or 'legation sync' first")
         self.path = path
+
+
+class WriteFailed(StorageError):
+    """A transaction failed in SQLite and was rolled back; nothing of it was written."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"could not write to the archive ({reason}); nothing was lost, "
+                         "the same work is retried on the next run")
+        self.reason = reason
 
 
 class SearchQueryError(StorageError):

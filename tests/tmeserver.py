@@ -7,6 +7,7 @@ import bisect
 import contextlib
 import json
 import re
+import socket
 import ssl
 import threading
 import time
@@ -165,6 +166,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b"fault"
     stall: float = 0.0  # sleep this long before answering (a timeout, for the client)
+    cut: int | None = None  # announce the whole body, send this many bytes, drop the connection
 
 
 class FakeTelegram:
@@ -238,6 +240,8 @@ class FakeTelegram:
             self.requests.append(path)
             if self.faults:
                 fault = self.faults.popleft()
+                if fault.cut is not None:
+                    return fault.status, {**fault.headers, "X-Cut": str(fault.cut)}, fault.body, fault.stall
                 return fault.status, fault.headers, fault.body, fault.stall
             if self.outage is not None and self.outage(path):
                 return 503, {}, b"temporarily down", 0.0
@@ -309,12 +313,19 @@ class FakeTelegram:
                     status, headers, body, stall = fake.respond(self.path)
                 if stall:
                     time.sleep(stall)
+                cut = headers.pop("X-Cut", None)
                 try:
                     self.send_response(status)
                     for name, value in headers.items():
                         self.send_header(name, value)
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
+                    if cut is not None:  # the connection drops mid-body
+                        self.wfile.write(body[:int(cut)])
+                        self.wfile.flush()
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
                     self.wfile.write(body)
                 except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
                     self.close_connection = True

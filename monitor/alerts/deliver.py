@@ -13,6 +13,7 @@ import aiosqlite
 import structlog
 
 from monitor.config import AlertRule, AlertsConfig
+from monitor.log import redact_text
 from storage.alerts import get_due_alerts, save_delivered, save_delivery_failure
 from storage.db import transaction
 from storage.models import AlertRow, format_timestamp, utc_now
@@ -82,6 +83,8 @@ async def _send(conn: aiosqlite.Connection, config: AlertsConfig, notifier: Noti
                 alerts: list[AlertRow], web_url: str, outcome: DeliveryOutcome) -> None:
     title, body = compose(alerts, web_url)
     error = await notifier.send(urls, title, body)
+    if error is not None:
+        error = redact_text(error)  # services quote their URL, tokens included
     ids = [a.id for a in alerts]
     async with transaction(conn):
         if error is None:

@@ -26,7 +26,11 @@ async def check_url(url: str, *, allow_private: bool = False, proxied: bool = Fa
     network is refused too. Behind a proxy the proxy resolves names, so only literal
     addresses and ``localhost`` can be checked here.
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # "http://[" and friends
+        raise UnsafeURL(url, f"not a valid URL: {exc}") from None
     if parts.scheme not in ("http", "https"):
         raise UnsafeURL(url, f"only http and https are fetched, not {parts.scheme or 'a relative URL'}")
     host = (parts.hostname or "").rstrip(".").lower()
@@ -46,7 +50,7 @@ async def check_url(url: str, *, allow_private: bool = False, proxied: bool = Fa
     if proxied:
         return
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port or 443, type=socket.SOCK_STREAM)
     except OSError as exc:
         raise UnsafeURL(url, f"cannot resolve {host}: {exc}") from exc
     for info in infos:
