@@ -6,51 +6,39 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
-import tempfile
 from collections.abc import Coroutine
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn, TextIO, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 import structlog
 
 from monitor import __version__
-from monitor.alerts.replay import replay_alerts
-from monitor.alerts.rules import Matcher
-from monitor.browse import datasette_available, datasette_command, write_metadata
 from monitor.config import LOG_FORMATS, LOG_LEVELS, Config, load_config, normalise_channel_name
 from monitor.errors import ConfigError
-from monitor.export import write_csv, write_jsonl
 from monitor.health import alerts_problem, channel_problems
 from monitor.history import word_diff
-from monitor.links import normalise_url
 from monitor.lock import ArchiveLocked
 from monitor.log import configure_logging, register_secrets
 from monitor.service import Mode, archive_channels, run_daemon
 from monitor.sources.tg_client import create_session_file, telethon_proxy
-from monitor.warc import write_warc
-from storage.alerts import get_undelivered_summary, list_alerts
+from storage.alerts import get_undelivered_summary
 from storage.channels import get_status
-from storage.db import open_archive, transaction
+from storage.db import open_archive
 from storage.errors import SearchQueryError, StorageError
-from storage.export import iter_posts
 from storage.models import (
-    PAGE_STATUSES,
-    AlertRow,
     ChannelState,
     ChannelStatus,
-    PageRow,
     PostEvent,
     PostVersion,
     SaveResult,
     SearchHit,
     format_timestamp,
 )
-from storage.pages import count_pages, iter_page_versions, list_pages, requeue_pages
+from storage.pages import count_pages
 from storage.posts import SNIPPET_CLOSE, SNIPPET_OPEN, get_post_history, search_posts
 from storage.runs import get_recent_runs
 
@@ -339,196 +327,6 @@ def search(ctx: click.Context, query: str, channel: str | None, since: str | Non
 
 
 @cli.command()
-@click.option("--status", "status_", type=click.Choice(PAGE_STATUSES), help="Only pages in this state.")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1_000_000))
-@click.pass_context
-def pages(ctx: click.Context, status_: str | None, limit: int) -> None:
-    """List archived and queued release pages, most recently fetched first.
-
-    Each line: status, time of the last fetch, attempts, URL and title (or the
-    error of the last attempt).
-    """
-    config = _config(ctx)
-
-    async def read_pages() -> list[PageRow]:
-        async with open_archive(config.database, create=False) as conn:
-            return await list_pages(conn, status_, limit)
-
-    for row in _run(read_pages()):
-        detail = row.title if row.status == "ok" else row.error
-        click.echo(f"{row.status:8} {row.fetched_at or '-':20} {row.attempts:>2}  {row.url}  {detail or ''}".rstrip())
-
-
-@cli.command()
-@click.argument("urls", nargs=-1)
-@click.option("--status", "status_", type=click.Choice(PAGE_STATUSES), help="Queue every page in this state.")
-@click.pass_context
-def refetch(ctx: click.Context, urls: tuple[str, ...], status_: str | None) -> None:
-    """Queue pages again (by URL, or all of one --status) for the next round.
-
-    Their attempt count starts over; a page whose content changed keeps both
-    versions.
-    """
-    if not urls and status_ is None:
-        raise click.UsageError("give URLs or --status (e.g. --status blocked)")
-    config = _config(ctx)
-    wanted = [normalise_url(u) or u for u in urls]
-
-    async def queue() -> int:
-        async with open_archive(config.database, create=False) as conn, transaction(conn):
-            return await requeue_pages(conn, wanted, status_)
-
-    click.echo(f"{_run(queue())} page(s) queued")
-
-
-@cli.command("export-warc")
-@click.argument("path", type=click.Path(dir_okay=False, writable=True))
-@click.pass_context
-def export_warc(ctx: click.Context, path: str) -> None:
-    """Write every archived page version to PATH as a gzipped WARC file.
-
-    Replay tools such as pywb or ReplayWeb.page open it as the pages were fetched.
-    """
-    config = _config(ctx)
-
-    async def export() -> int:
-        async with open_archive(config.database, create=False) as conn:
-            with open(path, "wb") as out:
-                return await write_warc(iter_page_versions(conn), out)
-
-    click.echo(f"{_run(export())} record(s) written to {path}")
-
-
-@cli.group(invoke_without_command=True)
-@click.option("--undelivered", is_flag=True, help="Only alerts not delivered yet.")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1_000_000))
-@click.pass_context
-def alerts(ctx: click.Context, undelivered: bool, limit: int) -> None:
-    """List alerts, newest first: rule, what matched, where, and whether it was sent.
-
-    Subcommands: `alerts test RULE TEXT` tries a rule on a text; `alerts replay
-    --since DATE` runs the rules over the archive.
-    """
-    if ctx.invoked_subcommand is not None:
-        return
-    config = _config(ctx)
-
-    async def read_alerts() -> list[AlertRow]:
-        async with open_archive(config.database, create=False) as conn:
-            return await list_alerts(conn, undelivered, limit)
-
-    for alert in _run(read_alerts()):
-        where = alert.page_url or f"{config.telegram.web_url}/{alert.channel}/{alert.post_id}"
-        state = f"sent {alert.delivered_at}" if alert.delivered_at else (
-            f"failed x{alert.attempts}: {alert.last_error}" if alert.attempts else "pending")
-        click.echo(f"{alert.created_at}  {alert.rule}  {alert.kind} v{alert.version}  {where}  "
-                   f"[{', '.join(alert.terms)}]  {state}")
-
-
-@alerts.command("test")
-@click.argument("rule")
-@click.argument("text")
-@click.pass_context
-def alerts_test(ctx: click.Context, rule: str, text: str) -> None:
-    """Show whether RULE matches TEXT, which terms, and where. Exit 1 if it does not."""
-    config = _config(ctx)
-    chosen = [r for r in config.alerts.rules if r.name == rule]
-    if not chosen:
-        names = ", ".join(r.name for r in config.alerts.rules) or "none configured"
-        _fail(f"no alert rule named {rule!r} (rules: {names})", EXIT_USAGE)
-    matches = Matcher(chosen).match(text)
-    if not matches:
-        click.echo(f"{rule}: no match")
-        sys.exit(EXIT_FAILED)
-    for match in matches:
-        click.echo(f"{match.rule}: matches {', '.join(match.terms)}\n    {match.context}")
-
-
-@alerts.command("replay")
-@click.option("--since", required=True, help="Posts and pages dated on or after this day (2024-05-01).")
-@click.option("--send", is_flag=True, help="Record the matches as alerts and deliver them.")
-@click.pass_context
-def alerts_replay(ctx: click.Context, since: str, send: bool) -> None:
-    """Run the rules over archived posts and pages since a date (e.g. for a new rule).
-
-    Prints what would alert; nothing is recorded or sent without --send.
-    Matches already alerted on are not sent again.
-    """
-    config = _config(ctx)
-    if not config.alerts.rules:
-        _fail("no [[alerts.rules]] configured", EXIT_USAGE)
-    since_at = _since(since)
-    assert since_at is not None
-    report = _run(replay_alerts(config, since_at, send=send))
-    for line in report.lines:
-        click.echo(line)
-    click.echo(f"{len(report.lines)} match(es)" + (f"; {report.recorded} recorded, {report.sent} sent" if send else
-                                                   "; nothing recorded (use --send)"))
-
-
-@cli.command()
-@click.option("--format", "fmt", type=click.Choice(("jsonl", "csv")), default="jsonl", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File (default: stdout).")
-@click.option("--channel", help="Only this channel.")
-@click.option("--since", help="Posts dated on or after this day (2024-05-01).")
-@click.option("--until", help="Posts dated before this day.")
-@click.option("--query", help="Only posts matching this full-text search (FTS5 syntax).")
-@click.option("--with-pages", is_flag=True, help="Add the archived pages each post links to.")
-@click.option("--with-versions", is_flag=True, help="Add every version of each post.")
-@click.option("--bom", is_flag=True, help="CSV: start with a UTF-8 byte order mark (for Excel).")
-@click.pass_context
-def export(ctx: click.Context, fmt: str, output: str | None, channel: str | None, since: str | None,
-           until: str | None, query: str | None, with_pages: bool, with_versions: bool, bom: bool) -> None:
-    """Write posts as JSON lines or CSV (one row per post), oldest first, streaming.
-
-    Dates are ISO-8601 UTC. Memory stays flat however large the archive.
-    """
-    config = _config(ctx)
-    since_at, until_at = _since(since), _since(until)
-
-    async def stream(out: TextIO) -> int:
-        async with open_archive(config.database, create=False) as conn:
-            posts = iter_posts(conn, channel=channel, since=since_at, until=until_at, query=query,
-                               with_pages=with_pages, with_versions=with_versions)
-            return await (write_csv(posts, out, bom=bom) if fmt == "csv" else write_jsonl(posts, out))
-
-    if output is None:
-        count = _run(stream(sys.stdout))
-    else:
-        with open(output, "w", encoding="utf-8", newline="") as out:
-            count = _run(stream(out))
-    click.echo(f"{count} post(s) exported", err=True)
-
-
-@cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (127.0.0.1: this machine only).")
-@click.option("--port", default=8001, show_default=True, type=click.IntRange(1, 65535))
-@click.pass_context
-def browse(ctx: click.Context, host: str, port: int) -> None:
-    """Browse and search the archive in Datasette (pip install 'legation[browse]').
-
-    Read-only: posts, pages, edits and deletions with labels, facets and full-text
-    search, each post beside its t.me link.
-    """
-    config = _config(ctx)
-    if not datasette_available():
-        _fail("browse needs Datasette: pip install 'legation[browse]'", EXIT_USAGE)
-    if not Path(config.database).exists():
-        _fail(f"no archive at {config.database}; run 'legation backfill' or 'legation sync' first", EXIT_FAILED)
-    _run(_migrated(config))
-    with tempfile.TemporaryDirectory() as tmp:
-        meta = write_metadata(Path(config.database), Path(tmp) / "metadata.json")
-        click.echo(f"browse the archive at http://{host}:{port}/ (Ctrl-C stops)", err=True)
-        done = subprocess.run(datasette_command(sys.executable, Path(config.database), meta, host, port))
-    sys.exit(0 if done.returncode in (0, -2, 130) else EXIT_FAILED)
-
-
-async def _migrated(config: Config) -> None:
-    async with open_archive(config.database, create=False):
-        pass
-
-
-@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
@@ -603,3 +401,8 @@ def _print_status(config: Config, rows: list[ChannelStatus], page_counts: dict[s
     for name, found in problems.items():
         if found and name not in {r.username for r in rows}:
             click.echo(f"{name}: {'; '.join(found)}")
+
+
+# The commands that read the archive out (pages, refetch, export-warc, alerts, export,
+# browse) live in their own module and register on this group when it is imported.
+from monitor import cli_read  # noqa: E402,F401

@@ -3,15 +3,36 @@
 from __future__ import annotations
 
 import os
-import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from monitor import __version__
+from monitor.config_checks import (
+    Section,
+    as_bool,
+    as_channel_name,
+    as_count,
+    as_domain,
+    as_domains,
+    as_duration,
+    as_duration_or_never,
+    as_http_url,
+    as_patterns,
+    as_positive_duration,
+    as_positive_int,
+    as_proxy_url,
+    as_string,
+    as_string_list,
+    as_strings,
+    existing_file,
+    expand_env,
+    normalise_channel_name,
+    one_of,
+)
 from monitor.errors import ConfigError
 
 DEFAULT_DATABASE = "legation.sqlite3"
@@ -19,15 +40,9 @@ DEFAULT_CHANNEL = "MFARussia"
 DEFAULT_CONFIG_FILE = "legation.toml"
 DEFAULT_WEB_URL = "https://t.me"
 DEFAULT_USER_AGENT = f"legation/{__version__} (Telegram channel archiver)"
-PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "console", "json")
 
-# Telegram usernames: a letter, then letters, digits and underscores; 4 to 32 long.
-USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
-DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
-DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 T = TypeVar("T")
 
@@ -70,7 +85,6 @@ class SyncConfig:
 
 EXTRACTORS = ("midru", "belta", "generic")
 DEFAULT_EXTRACTORS = {"mid.ru": "midru", "belta.by": "belta"}
-DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,58 +241,33 @@ def load_config(path: str | Path | None) -> Config:
 
 def parse_config(raw: Mapping[str, Any], *, base: Path, source: Path | None = None) -> Config:
     """Validate a parsed TOML document; relative paths are taken from ``base``."""
-    top = _Section("", raw, {"database", "telegram", "network", "sync", "pages", "schedule", "alerts", "log", "channels"})
+    top = Section("", raw, {"database", "telegram", "network", "sync", "pages", "schedule", "alerts", "log", "channels"})
     channels = _parse_channels(raw.get("channels"))
     return Config(
-        database=base / top.get("database", _string, DEFAULT_DATABASE),
-        telegram=_parse_telegram(_Section.child(raw, "telegram", set(TelegramConfig.__slots__)), base),
-        network=_parse_network(_Section.child(raw, "network", set(NetworkConfig.__slots__)), base),
-        sync=_parse_sync(_Section.child(raw, "sync", set(SyncConfig.__slots__))),
-        pages=_parse_pages(_Section.child(raw, "pages", set(PagesConfig.__slots__))),
-        schedule=_parse_schedule(_Section.child(raw, "schedule", set(ScheduleConfig.__slots__))),
-        alerts=_parse_alerts(_Section.child(raw, "alerts", set(AlertsConfig.__slots__))),
-        log=_parse_log(_Section.child(raw, "log", {"level", "format"})),
+        database=base / top.get("database", as_string, DEFAULT_DATABASE),
+        telegram=_parse_telegram(Section.child(raw, "telegram", set(TelegramConfig.__slots__)), base),
+        network=_parse_network(Section.child(raw, "network", set(NetworkConfig.__slots__)), base),
+        sync=_parse_sync(Section.child(raw, "sync", set(SyncConfig.__slots__))),
+        pages=_parse_pages(Section.child(raw, "pages", set(PagesConfig.__slots__))),
+        schedule=_parse_schedule(Section.child(raw, "schedule", set(ScheduleConfig.__slots__))),
+        alerts=_parse_alerts(Section.child(raw, "alerts", set(AlertsConfig.__slots__))),
+        log=_parse_log(Section.child(raw, "log", {"level", "format"})),
         channels=channels,
         source=source,
     )
 
 
-class _Section:
-    """One table of the document: unknown keys are errors; values pass through checkers."""
-
-    def __init__(self, prefix: str, table: Mapping[str, Any], known: set[str]) -> None:
-        self.prefix, self.table = prefix, table
-        for key in table:
-            if key not in known:
-                raise ConfigError(self.key(key), f"unknown key (known: {', '.join(sorted(known))})")
-
-    @classmethod
-    def child(cls, raw: Mapping[str, Any], name: str, known: set[str]) -> _Section:
-        table = raw.get(name, {})
-        if not isinstance(table, Mapping):
-            raise ConfigError(name, "must be a table, e.g. [" + name + "]")
-        return cls(name, table, known)
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}.{name}" if self.prefix else name
-
-    def get(self, name: str, check: Callable[[str, Any], T], default: T) -> T:
-        if name not in self.table:
-            return default
-        return check(self.key(name), self.table[name])
-
-
-def _parse_telegram(section: _Section, base: Path) -> TelegramConfig:
+def _parse_telegram(section: Section, base: Path) -> TelegramConfig:
     api_id = section.get("api_id", _api_id, None) or _api_id("LEGATION_API_ID", os.environ.get("LEGATION_API_ID"))
-    api_hash = section.get("api_hash", _string, "") or os.environ.get("LEGATION_API_HASH", "")
+    api_hash = section.get("api_hash", as_string, "") or os.environ.get("LEGATION_API_HASH", "")
     return TelegramConfig(
-        web_url=section.get("web_url", _http_url, DEFAULT_WEB_URL),
+        web_url=section.get("web_url", as_http_url, DEFAULT_WEB_URL),
         api_id=api_id,
         api_hash=api_hash or None,
-        session=base / section.get("session", _string, "legation"),
-        max_flood_sleep=section.get("max_flood_sleep", _duration, 60.0),
-        media_dir=base / section.get("media_dir", _string, "media"),
-        max_media_size=section.get("max_media_size", _positive_int, 20 * 1024 * 1024),
+        session=base / section.get("session", as_string, "legation"),
+        max_flood_sleep=section.get("max_flood_sleep", as_duration, 60.0),
+        media_dir=base / section.get("media_dir", as_string, "media"),
+        max_media_size=section.get("max_media_size", as_positive_int, 20 * 1024 * 1024),
     )
 
 
@@ -286,7 +275,7 @@ def _api_id(key: str, value: Any) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, str):
-        value = _expand_env(key, value).strip()
+        value = expand_env(key, value).strip()
         if not value.isdigit():
             raise ConfigError(key, "expected the numeric api_id from my.telegram.org")
         return int(value)
@@ -295,86 +284,66 @@ def _api_id(key: str, value: Any) -> int | None:
     return value
 
 
-def _parse_network(section: _Section, base: Path) -> NetworkConfig:
+def _parse_network(section: Section, base: Path) -> NetworkConfig:
     d = NetworkConfig()
-    ca_bundle = section.get("ca_bundle", _string, "")
+    ca_bundle = section.get("ca_bundle", as_string, "")
     return NetworkConfig(
-        proxy=section.get("proxy", _proxy_url, None),
-        ca_bundle=_existing_file("network.ca_bundle", base / ca_bundle) if ca_bundle else None,
-        user_agent=section.get("user_agent", _string, d.user_agent),
-        timeout=section.get("timeout", _positive_duration, d.timeout),
-        request_delay=section.get("request_delay", _duration, d.request_delay),
-        max_retries=section.get("max_retries", _count, d.max_retries),
-        retry_backoff=section.get("retry_backoff", _duration, d.retry_backoff),
-        max_retry_wait=section.get("max_retry_wait", _duration, d.max_retry_wait),
-        max_response_size=section.get("max_response_size", _positive_int, d.max_response_size),
-        allow_private_addresses=section.get("allow_private_addresses", _bool, False),
+        proxy=section.get("proxy", as_proxy_url, None),
+        ca_bundle=existing_file("network.ca_bundle", base / ca_bundle) if ca_bundle else None,
+        user_agent=section.get("user_agent", as_string, d.user_agent),
+        timeout=section.get("timeout", as_positive_duration, d.timeout),
+        request_delay=section.get("request_delay", as_duration, d.request_delay),
+        max_retries=section.get("max_retries", as_count, d.max_retries),
+        retry_backoff=section.get("retry_backoff", as_duration, d.retry_backoff),
+        max_retry_wait=section.get("max_retry_wait", as_duration, d.max_retry_wait),
+        max_response_size=section.get("max_response_size", as_positive_int, d.max_response_size),
+        allow_private_addresses=section.get("allow_private_addresses", as_bool, False),
     )
 
 
-def _parse_sync(section: _Section) -> SyncConfig:
+def _parse_sync(section: Section) -> SyncConfig:
     d = SyncConfig()
     return SyncConfig(
-        recheck_posts=section.get("recheck_posts", _count, d.recheck_posts),
-        recheck_age=section.get("recheck_age", _duration, d.recheck_age),
-        max_confirmations=section.get("max_confirmations", _count, d.max_confirmations),
+        recheck_posts=section.get("recheck_posts", as_count, d.recheck_posts),
+        recheck_age=section.get("recheck_age", as_duration, d.recheck_age),
+        max_confirmations=section.get("max_confirmations", as_count, d.max_confirmations),
     )
 
 
-def _parse_pages(section: _Section) -> PagesConfig:
+def _parse_pages(section: Section) -> PagesConfig:
     d = PagesConfig()
-    refetch = section.get("refetch_after", _string_or_duration, None)
+    refetch = section.get("refetch_after", as_duration_or_never, None)
     extractors = dict(DEFAULT_EXTRACTORS)
     extractors.update(section.get("extractors", _extractor_map, dict[str, str]()))
     return PagesConfig(
-        follow=tuple(section.get("follow", _domains, list(d.follow))),
+        follow=tuple(section.get("follow", as_domains, list(d.follow))),
         extractors=extractors,
-        request_delay=section.get("request_delay", _duration, d.request_delay),
-        max_per_round=section.get("max_per_round", _count, d.max_per_round),
-        retry_backoff=section.get("retry_backoff", _positive_duration, d.retry_backoff),
-        max_retry_wait=section.get("max_retry_wait", _duration, d.max_retry_wait),
-        max_attempts=section.get("max_attempts", _positive_int, d.max_attempts),
+        request_delay=section.get("request_delay", as_duration, d.request_delay),
+        max_per_round=section.get("max_per_round", as_count, d.max_per_round),
+        retry_backoff=section.get("retry_backoff", as_positive_duration, d.retry_backoff),
+        max_retry_wait=section.get("max_retry_wait", as_duration, d.max_retry_wait),
+        max_attempts=section.get("max_attempts", as_positive_int, d.max_attempts),
         refetch_after=refetch,
-        attachments=section.get("attachments", _bool, d.attachments),
-        robots_ttl=section.get("robots_ttl", _duration, d.robots_ttl),
+        attachments=section.get("attachments", as_bool, d.attachments),
+        robots_ttl=section.get("robots_ttl", as_duration, d.robots_ttl),
     )
-
-
-def _domain(key: str, value: Any) -> str:
-    domain = _string(key, value).strip().lower().rstrip(".")
-    if not DOMAIN.match(domain):
-        raise ConfigError(key, f"{value!r} is not a domain like \"mid.ru\" (no scheme, no path)")
-    return domain
-
-
-def _domains(key: str, value: Any) -> list[str]:
-    if not isinstance(value, list):
-        raise ConfigError(key, 'expected a list of domains, e.g. ["mid.ru", "eng.belta.by"]')
-    return [_domain(f"{key}[{i}]", item) for i, item in enumerate(value)]
 
 
 def _extractor_map(key: str, value: Any) -> dict[str, str]:
     if not isinstance(value, Mapping):
         raise ConfigError(key, 'expected a table of domain = extractor, e.g. { "mid.ru" = "midru" }')
-    check = _choice(EXTRACTORS)
-    return {_domain(f"{key}.{d}", d): check(f"{key}.{d}", e) for d, e in value.items()}
+    check = one_of(EXTRACTORS)
+    return {as_domain(f"{key}.{d}", d): check(f"{key}.{d}", e) for d, e in value.items()}
 
 
-def _string_or_duration(key: str, value: Any) -> float | None:
-    """``"never"`` (None) or a positive duration."""
-    if isinstance(value, str) and value.strip().lower() == "never":
-        return None
-    return _positive_duration(key, value)
-
-
-def _parse_schedule(section: _Section) -> ScheduleConfig:
+def _parse_schedule(section: Section) -> ScheduleConfig:
     d = ScheduleConfig()
     return ScheduleConfig(**{
-        name: section.get(name, _positive_duration, getattr(d, name)) for name in ScheduleConfig.__slots__
+        name: section.get(name, as_positive_duration, getattr(d, name)) for name in ScheduleConfig.__slots__
     })
 
 
-def _parse_alerts(section: _Section) -> AlertsConfig:
+def _parse_alerts(section: Section) -> AlertsConfig:
     d = AlertsConfig()
     rules_raw = section.table.get("rules", [])
     if not isinstance(rules_raw, list):
@@ -384,14 +353,14 @@ def _parse_alerts(section: _Section) -> AlertsConfig:
     if len(set(names)) != len(names):
         raise ConfigError("alerts.rules", f"rule names must be unique: {sorted(names)}")
     return AlertsConfig(
-        notify=tuple(section.get("notify", _string_list, list[str]())),
+        notify=tuple(section.get("notify", as_string_list, list[str]())),
         rules=rules,
-        max_age=section.get("max_age", _duration, d.max_age),
-        deliver_interval=section.get("deliver_interval", _positive_duration, d.deliver_interval),
-        retry_backoff=section.get("retry_backoff", _positive_duration, d.retry_backoff),
-        max_retry_wait=section.get("max_retry_wait", _duration, d.max_retry_wait),
-        max_attempts=section.get("max_attempts", _positive_int, d.max_attempts),
-        unhealthy_after=section.get("unhealthy_after", _positive_duration, d.unhealthy_after),
+        max_age=section.get("max_age", as_duration, d.max_age),
+        deliver_interval=section.get("deliver_interval", as_positive_duration, d.deliver_interval),
+        retry_backoff=section.get("retry_backoff", as_positive_duration, d.retry_backoff),
+        max_retry_wait=section.get("max_retry_wait", as_duration, d.max_retry_wait),
+        max_attempts=section.get("max_attempts", as_positive_int, d.max_attempts),
+        unhealthy_after=section.get("unhealthy_after", as_positive_duration, d.unhealthy_after),
     )
 
 
@@ -399,65 +368,39 @@ def _parse_rule(index: int, table: Any) -> AlertRule:
     if not isinstance(table, Mapping) or not isinstance(table.get("name"), str) or not table["name"].strip():
         raise ConfigError(f"alerts.rules[{index}].name", "every rule needs a name")
     name = table["name"].strip()
-    section = _Section(f"alerts.rules[{name}]", table, set(AlertRule.__slots__))
-    keywords = tuple(section.get("keywords", _strings, list[str]()))
-    regex = tuple(section.get("regex", _patterns, list[str]()))
+    section = Section(f"alerts.rules[{name}]", table, set(AlertRule.__slots__))
+    keywords = tuple(section.get("keywords", as_strings, list[str]()))
+    regex = tuple(section.get("regex", as_patterns, list[str]()))
     if not keywords and not regex:
         raise ConfigError(section.key("keywords"), "a rule needs keywords, regex, or both")
-    digest = section.get("digest", _string_or_duration, None)
+    digest = section.get("digest", as_duration_or_never, None)
     return AlertRule(
         name=name,
         keywords=keywords,
         regex=regex,
-        exclude=tuple(section.get("exclude", _strings, list[str]())),
-        channels=tuple(_channel_name(section.key("channels"), c) for c in section.get("channels", _strings, list[str]())),
+        exclude=tuple(section.get("exclude", as_strings, list[str]())),
+        channels=tuple(as_channel_name(section.key("channels"), c) for c in section.get("channels", as_strings, list[str]())),
         scope=tuple(section.get("scope", _scopes, list(ALERT_SCOPES))),
-        language=section.get("language", _choice(tuple(STEM_LANGUAGES)), None),
-        whole_words=section.get("whole_words", _bool, True),
-        every_change=section.get("every_change", _bool, False),
-        notify=tuple(section.get("notify", _strings, list[str]())),
+        language=section.get("language", one_of(tuple(STEM_LANGUAGES)), None),
+        whole_words=section.get("whole_words", as_bool, True),
+        every_change=section.get("every_change", as_bool, False),
+        notify=tuple(section.get("notify", as_strings, list[str]())),
         digest=digest,
     )
 
 
-def _strings(key: str, value: Any) -> list[str]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not value:
-        raise ConfigError(key, "expected a non-empty list of strings")
-    items = [_string(f"{key}[{i}]", v).strip() for i, v in enumerate(value)]
-    if not all(items):
-        raise ConfigError(key, "empty strings are not allowed")
-    return items
-
-
-def _string_list(key: str, value: Any) -> list[str]:
-    """Like :func:`_strings`, but an empty list is fine."""
-    return [] if value == [] else _strings(key, value)
-
-
-def _patterns(key: str, value: Any) -> list[str]:
-    patterns = _strings(key, value)
-    for i, pattern in enumerate(patterns):
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ConfigError(f"{key}[{i}]", f"invalid regular expression {pattern!r}: {exc}") from None
-    return patterns
-
-
 def _scopes(key: str, value: Any) -> list[str]:
-    scopes = _strings(key, value)
+    scopes = as_strings(key, value)
     unknown = [s for s in scopes if s not in ALERT_SCOPES]
     if unknown:
         raise ConfigError(key, f"unknown scope {unknown[0]!r} (scopes: {', '.join(ALERT_SCOPES)})")
     return scopes
 
 
-def _parse_log(section: _Section) -> LogConfig:
+def _parse_log(section: Section) -> LogConfig:
     return LogConfig(
-        level=section.get("level", _choice(LOG_LEVELS), "info"),
-        format=section.get("format", _choice(LOG_FORMATS), "auto"),
+        level=section.get("level", one_of(LOG_LEVELS), "info"),
+        format=section.get("format", one_of(LOG_FORMATS), "auto"),
     )
 
 
@@ -472,145 +415,20 @@ def _parse_channels(raw: Any) -> tuple[ChannelConfig, ...]:
         prefix = f"channels[{index}]"
         if not isinstance(table, Mapping):
             raise ConfigError(prefix, "must be a table with a name")
-        section = _Section(prefix, table, {"name", "backfill", "poll_interval", "stale_after", "source", "download_media"})
+        section = Section(prefix, table, {"name", "backfill", "poll_interval", "stale_after", "source", "download_media"})
         if "name" not in table:
             raise ConfigError(f"{prefix}.name", "missing")
-        name = _channel_name(f"{prefix}.name", table["name"])
+        name = as_channel_name(f"{prefix}.name", table["name"])
         if name.lower() in seen:
             raise ConfigError(f"{prefix}.name", f"channel {name!r} is listed twice")
         seen.add(name.lower())
         channels.append(ChannelConfig(
             name=name,
-            backfill=section.get("backfill", _bool, True),
-            source=section.get("source", _choice(CHANNEL_SOURCES), "auto"),
-            download_media=section.get("download_media", _bool, False),
-            poll_interval=section.get("poll_interval", _positive_duration, None),
-            stale_after=section.get("stale_after", _positive_duration, None),
+            backfill=section.get("backfill", as_bool, True),
+            source=section.get("source", one_of(CHANNEL_SOURCES), "auto"),
+            download_media=section.get("download_media", as_bool, False),
+            poll_interval=section.get("poll_interval", as_positive_duration, None),
+            stale_after=section.get("stale_after", as_positive_duration, None),
         ))
     return tuple(channels)
 
-
-def normalise_channel_name(value: str) -> str:
-    """``@MFARussia`` and ``https://t.me/s/MFARussia`` both mean ``MFARussia``."""
-    value = value.strip()
-    for prefix in ("https://t.me/s/", "https://t.me/", "http://t.me/s/", "http://t.me/", "t.me/", "@"):
-        if value.startswith(prefix):
-            return value[len(prefix):].rstrip("/")
-    return value
-
-
-def _channel_name(key: str, value: Any) -> str:
-    name = normalise_channel_name(_string(key, value))
-    if not USERNAME.match(name):
-        raise ConfigError(
-            key, f"{value!r} is not a public channel username (letters, digits, _; 4 to 32 long)"
-        )
-    return name
-
-
-def parse_duration(text: str) -> float:
-    """``"500ms"``, ``"2s"``, ``"5m"``, ``"1h"``, ``"1d"`` in seconds; ValueError otherwise."""
-    match = DURATION.match(text)
-    if not match:
-        raise ValueError(f"{text!r} is not a duration like \"500ms\", \"2s\", \"5m\", \"1h\"")
-    return float(match[1]) * DURATION_UNITS[match[2]]
-
-
-# Checkers: (key, value) -> typed value, raising ConfigError that names the key.
-
-
-def _string(key: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(key, f"expected a string, got {type(value).__name__}")
-    return _expand_env(key, value)
-
-
-def _expand_env(key: str, value: str) -> str:
-    def replace(match: re.Match[str]) -> str:
-        name = match[1]
-        if name not in os.environ:
-            raise ConfigError(key, f"environment variable {name} is not set")
-        return os.environ[name]
-
-    return ENV_REFERENCE.sub(replace, value)
-
-
-def _bool(key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(key, f"expected true or false, got {value!r}")
-    return value
-
-
-def _count(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(key, f"expected a whole number >= 0, got {value!r}")
-    return value
-
-
-def _positive_int(key: str, value: Any) -> int:
-    if _count(key, value) == 0:
-        raise ConfigError(key, "must be greater than 0")
-    return int(value)
-
-
-def _duration(key: str, value: Any) -> float:
-    if isinstance(value, bool):
-        raise ConfigError(key, f"expected a duration like \"2s\", got {value!r}")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        try:
-            seconds = parse_duration(_string(key, value))
-        except ValueError as exc:
-            raise ConfigError(key, str(exc)) from None
-    if seconds < 0:
-        raise ConfigError(key, "must not be negative")
-    return seconds
-
-
-def _positive_duration(key: str, value: Any) -> float:
-    seconds = _duration(key, value)
-    if seconds == 0:
-        raise ConfigError(key, "must be greater than 0")
-    return seconds
-
-
-def _http_url(key: str, value: Any) -> str:
-    url = _string(key, value).rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(key, f"expected an http(s) URL such as https://t.me, got {value!r}")
-    return url
-
-
-def _proxy_url(key: str, value: Any) -> str | None:
-    url = _string(key, value).strip()
-    if not url:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme not in PROXY_SCHEMES or not parts.hostname:
-        raise ConfigError(
-            key, "expected a proxy URL such as socks5://127.0.0.1:1080 or http://proxy:3128 "
-            f"(schemes: {', '.join(PROXY_SCHEMES)})"
-        )
-    try:
-        _ = parts.port
-    except ValueError:
-        raise ConfigError(key, "the proxy port is not a number") from None
-    return url
-
-
-def _choice(options: tuple[str, ...]) -> Callable[[str, Any], str]:
-    def check(key: str, value: Any) -> str:
-        text = _string(key, value).lower()
-        if text not in options:
-            raise ConfigError(key, f"expected one of {', '.join(options)}, got {value!r}")
-        return text
-
-    return check
-
-
-def _existing_file(key: str, path: Path) -> Path:
-    if not path.is_file():
-        raise ConfigError(key, f"file not found: {path}")
-    return path

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import ChannelConfig, Config, load_config, parse_config, parse_duration
+from monitor.config import ChannelConfig, Config, load_config, parse_config
+from monitor.config_checks import parse_duration
 from monitor.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,0 +1,220 @@
+"""Checking config values: each checker takes (key, value) and returns a typed value or raises
+:class:`ConfigError` naming the key."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from monitor.errors import ConfigError
+
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+# Telegram usernames: a letter, then letters, digits and underscores; 4 to 32 long.
+USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+T = TypeVar("T")
+
+
+class Section:
+    """One table of the document: unknown keys are errors; values pass through checkers."""
+
+    def __init__(self, prefix: str, table: Mapping[str, Any], known: set[str]) -> None:
+        self.prefix, self.table = prefix, table
+        for key in table:
+            if key not in known:
+                raise ConfigError(self.key(key), f"unknown key (known: {', '.join(sorted(known))})")
+
+    @classmethod
+    def child(cls, raw: Mapping[str, Any], name: str, known: set[str]) -> Section:
+        table = raw.get(name, {})
+        if not isinstance(table, Mapping):
+            raise ConfigError(name, "must be a table, e.g. [" + name + "]")
+        return cls(name, table, known)
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def get(self, name: str, check: Callable[[str, Any], T], default: T) -> T:
+        if name not in self.table:
+            return default
+        return check(self.key(name), self.table[name])
+
+
+def as_domain(key: str, value: Any) -> str:
+    domain = as_string(key, value).strip().lower().rstrip(".")
+    if not DOMAIN.match(domain):
+        raise ConfigError(key, f"{value!r} is not a domain like \"mid.ru\" (no scheme, no path)")
+    return domain
+
+
+def as_domains(key: str, value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise ConfigError(key, 'expected a list of domains, e.g. ["mid.ru", "eng.belta.by"]')
+    return [as_domain(f"{key}[{i}]", item) for i, item in enumerate(value)]
+
+
+def as_duration_or_never(key: str, value: Any) -> float | None:
+    """``"never"`` (None) or a positive duration."""
+    if isinstance(value, str) and value.strip().lower() == "never":
+        return None
+    return as_positive_duration(key, value)
+
+
+def as_strings(key: str, value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise ConfigError(key, "expected a non-empty list of strings")
+    items = [as_string(f"{key}[{i}]", v).strip() for i, v in enumerate(value)]
+    if not all(items):
+        raise ConfigError(key, "empty strings are not allowed")
+    return items
+
+
+def as_string_list(key: str, value: Any) -> list[str]:
+    """Like :func:`as_strings`, but an empty list is fine."""
+    return [] if value == [] else as_strings(key, value)
+
+
+def as_patterns(key: str, value: Any) -> list[str]:
+    patterns = as_strings(key, value)
+    for i, pattern in enumerate(patterns):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"{key}[{i}]", f"invalid regular expression {pattern!r}: {exc}") from None
+    return patterns
+
+
+def normalise_channel_name(value: str) -> str:
+    """``@MFARussia`` and ``https://t.me/s/MFARussia`` both mean ``MFARussia``."""
+    value = value.strip()
+    for prefix in ("https://t.me/s/", "https://t.me/", "http://t.me/s/", "http://t.me/", "t.me/", "@"):
+        if value.startswith(prefix):
+            return value[len(prefix):].rstrip("/")
+    return value
+
+
+def as_channel_name(key: str, value: Any) -> str:
+    name = normalise_channel_name(as_string(key, value))
+    if not USERNAME.match(name):
+        raise ConfigError(
+            key, f"{value!r} is not a public channel username (letters, digits, _; 4 to 32 long)"
+        )
+    return name
+
+
+def parse_duration(text: str) -> float:
+    """``"500ms"``, ``"2s"``, ``"5m"``, ``"1h"``, ``"1d"`` in seconds; ValueError otherwise."""
+    match = DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like \"500ms\", \"2s\", \"5m\", \"1h\"")
+    return float(match[1]) * DURATION_UNITS[match[2]]
+
+
+# Checkers: (key, value) -> typed value, raising ConfigError that names the key.
+
+
+def as_string(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(key, f"expected a string, got {type(value).__name__}")
+    return expand_env(key, value)
+
+
+def expand_env(key: str, value: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name = match[1]
+        if name not in os.environ:
+            raise ConfigError(key, f"environment variable {name} is not set")
+        return os.environ[name]
+
+    return ENV_REFERENCE.sub(replace, value)
+
+
+def as_bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(key, f"expected true or false, got {value!r}")
+    return value
+
+
+def as_count(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(key, f"expected a whole number >= 0, got {value!r}")
+    return value
+
+
+def as_positive_int(key: str, value: Any) -> int:
+    if as_count(key, value) == 0:
+        raise ConfigError(key, "must be greater than 0")
+    return int(value)
+
+
+def as_duration(key: str, value: Any) -> float:
+    if isinstance(value, bool):
+        raise ConfigError(key, f"expected a duration like \"2s\", got {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        try:
+            seconds = parse_duration(as_string(key, value))
+        except ValueError as exc:
+            raise ConfigError(key, str(exc)) from None
+    if seconds < 0:
+        raise ConfigError(key, "must not be negative")
+    return seconds
+
+
+def as_positive_duration(key: str, value: Any) -> float:
+    seconds = as_duration(key, value)
+    if seconds == 0:
+        raise ConfigError(key, "must be greater than 0")
+    return seconds
+
+
+def as_http_url(key: str, value: Any) -> str:
+    url = as_string(key, value).rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(key, f"expected an http(s) URL such as https://t.me, got {value!r}")
+    return url
+
+
+def as_proxy_url(key: str, value: Any) -> str | None:
+    url = as_string(key, value).strip()
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in PROXY_SCHEMES or not parts.hostname:
+        raise ConfigError(
+            key, "expected a proxy URL such as socks5://127.0.0.1:1080 or http://proxy:3128 "
+            f"(schemes: {', '.join(PROXY_SCHEMES)})"
+        )
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ConfigError(key, "the proxy port is not a number") from None
+    return url
+
+
+def one_of(options: tuple[str, ...]) -> Callable[[str, Any], str]:
+    def check(key: str, value: Any) -> str:
+        text = as_string(key, value).lower()
+        if text not in options:
+            raise ConfigError(key, f"expected one of {', '.join(options)}, got {value!r}")
+        return text
+
+    return check
+
+
+def existing_file(key: str, path: Path) -> Path:
+    if not path.is_file():
+        raise ConfigError(key, f"file not found: {path}")
+    return path
