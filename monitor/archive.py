@@ -32,6 +32,7 @@ from monitor.errors import ChannelUnavailable, FetchError, Stopped
 from monitor.sources.webpreview import ChannelPage, PostCheck
 from storage.channels import (
     ensure_channel,
+    get_channel_id,
     get_channel_state,
     get_first_post_since,
     save_channel_info,
@@ -331,6 +332,10 @@ async def _commit_state(conn: aiosqlite.Connection, state: ChannelState) -> Chan
 
 
 async def _ensure(conn: aiosqlite.Connection, username: str) -> int:
+    """The channel's id; a write transaction only the first time a channel is seen."""
+    channel_id = await get_channel_id(conn, username)
+    if channel_id is not None:
+        return channel_id
     async with transaction(conn):
         return await ensure_channel(conn, username, utc_now())
 

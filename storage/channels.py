@@ -9,6 +9,13 @@ import aiosqlite
 from storage.models import ChannelInfo, ChannelState, ChannelStatus
 
 
+async def get_channel_id(conn: aiosqlite.Connection, username: str) -> int | None:
+    """The channel's row id, if it is archived."""
+    cursor = await conn.execute("SELECT id FROM channels WHERE username = ?", (username,))
+    row = await cursor.fetchone()
+    return int(row[0]) if row else None
+
+
 async def ensure_channel(conn: aiosqlite.Connection, username: str, now: str) -> int:
     """The channel's row id, creating the row on first sight."""
     await conn.execute(
