@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import stat
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from helpers import rows
 from telethon import errors
 from telethon.tl import types
 from tmeserver import message_wraps
@@ -80,11 +80,6 @@ def photo() -> types.MessageMediaPhoto:
 @pytest.fixture
 def telethon() -> FakeTelethon:
     return FakeTelethon()
-
-
-def rows(path: Path, sql: str, *params: object) -> list[tuple]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(sql, params).fetchall()
 
 
 def account_config(make_config, name: str, source: str = "account"):

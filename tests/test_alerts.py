@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import rows
 from tmeserver import FIXTURES
 
 from monitor.alerts.rules import Matcher, fold
@@ -85,11 +86,6 @@ keywords = ["Евразийская хартия", "eurasische Charta", "Eurasia
 language = "ru"
 {extra_rule}
 """
-
-
-def rows(path: Path, sql: str, *params: object) -> list[tuple]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(sql, params).fetchall()
 
 
 # The matcher

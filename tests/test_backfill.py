@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-from pathlib import Path
 
 import pytest
+from helpers import rows
 from tmeserver import swiftui_channel
 
 from monitor.service import archive_channels
 from monitor.sources.webpreview import parse_channel_page
-
-
-def rows(path: Path, sql: str, *params: object) -> list[tuple]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(sql, params).fetchall()
 
 
 async def test_backfill_walks_to_the_first_post_and_keeps_every_field(tme, make_config, shared):

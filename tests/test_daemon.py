@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from helpers import read_only
 from tmeserver import FakeTelegram
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,14 +48,7 @@ def legation(config: Path, *args: str, stderr: Path | None = None) -> subprocess
 
 
 def query(config: Path, sql: str) -> list[tuple]:
-    database = config.with_suffix(".sqlite3")
-    if not database.exists():
-        return []
-    try:
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as conn:
-            return conn.execute(sql).fetchall()
-    except sqlite3.OperationalError:
-        return []
+    return read_only(config.with_suffix(".sqlite3"), sql)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import rows
 from tmeserver import FakeChannel, swiftui_channel
 
 from monitor.cli import cli
 from monitor.history import word_diff
 from monitor.service import archive_channels
-
-
-def rows(path: Path, sql: str, *params: object) -> list[tuple]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(sql, params).fetchall()
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import json
 import sqlite3
 import zlib
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
+from helpers import rows
 from tmeserver import FIXTURES
 
 from monitor.errors import UnsafeURL
@@ -21,11 +21,6 @@ CURRENT = "https://mid.ru/ru/foreign_policy/news/1944000/"
 BRIEFING = "https://mid.ru/en/press_service/spokesman/briefings/1984512/"
 LEGACY = "https://www.mid.ru/en/foreign_policy/news/-/asset_publisher/cKNonkJE02Bw/content/id/2273012"
 BELTA = "https://eng.belta.by/politics/view/lukashenko-lavrov-164000-2024/"
-
-
-def rows(path: Path, sql: str, *params: object) -> list[tuple]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(sql, params).fetchall()
 
 
 def fixture(name: str) -> bytes:

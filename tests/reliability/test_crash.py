@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import read_only
 from tmeserver import FakeTelegram
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,18 +47,8 @@ def complete(config: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def read(database: Path, sql: str) -> list[tuple]:
-    if not database.exists():
-        return []
-    try:
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as conn:
-            return conn.execute(sql).fetchall()
-    except sqlite3.OperationalError:
-        return []  # schema not created yet
-
-
 def count_posts(database: Path) -> int:
-    return (read(database, "SELECT count(*) FROM posts") or [(0,)])[0][0]
+    return (read_only(database, "SELECT count(*) FROM posts") or [(0,)])[0][0]
 
 
 def snapshot(database: Path) -> dict[str, list[tuple]]:
@@ -108,12 +99,12 @@ def test_killed_at_random_points_resumes_without_gaps_or_duplicates(tmp_path, tm
         process.wait(timeout=30)
     if command == "run":
         finished = "SELECT count(*) FROM runs WHERE finished_at IS NOT NULL"
-        before = (read(database, finished) or [(0,)])[0][0]
+        before = (read_only(database, finished) or [(0,)])[0][0]
         daemon = start(crashed, "run")
         deadline = time.monotonic() + 60
         # this daemon's own poll has finished, and the history is complete
-        while ((read(database, finished) or [(0,)])[0][0] <= before
-               or read(database, "SELECT backfill_done_at IS NOT NULL FROM channels") != [(1,)]):
+        while ((read_only(database, finished) or [(0,)])[0][0] <= before
+               or read_only(database, "SELECT backfill_done_at IS NOT NULL FROM channels") != [(1,)]):
             assert time.monotonic() < deadline and daemon.poll() is None
             time.sleep(0.05)
         daemon.send_signal(signal.SIGTERM)
