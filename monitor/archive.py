@@ -16,10 +16,8 @@ advances, so a ``kill -9`` at any moment loses at most the page in flight.
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Protocol
 
 import aiosqlite
@@ -43,7 +41,7 @@ from storage.channels import (
 )
 from storage.db import transaction
 from storage.deletions import clear_candidates, get_missing, save_candidates
-from storage.models import ChannelState, Post, SaveResult, utc_now
+from storage.models import ChannelState, Post, SaveResult, utc_in, utc_now
 from storage.posts import save_posts
 
 log = structlog.get_logger(__name__)
@@ -100,8 +98,7 @@ class _Reread:
                 self.oldest = post.date
 
     def satisfied(self) -> bool:
-        cutoff = datetime.fromtimestamp(time.time() - self.window.recheck_age, UTC)
-        old_enough = self.oldest is not None and self.oldest < cutoff.strftime("%Y-%m-%dT%H:%M:%SZ")
+        old_enough = self.oldest is not None and self.oldest < utc_in(-self.window.recheck_age)
         return self.count >= self.window.recheck_posts or old_enough
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from monitor.config import Config
-from storage.models import ChannelStatus
+from storage.models import ChannelStatus, age_of
 
 
 def channel_problems(status: ChannelStatus, config: Config, now: datetime | None = None) -> list[str]:
@@ -17,9 +17,9 @@ def channel_problems(status: ChannelStatus, config: Config, now: datetime | None
     problems = []
     if status.last_sync_at is None:
         problems.append("never synced")
-    elif (quiet := _age(status.last_sync_at, now)) > config.schedule.failing_after:
+    elif (quiet := age_of(status.last_sync_at, now)) > config.schedule.failing_after:
         problems.append(f"no successful poll for {human(quiet)}")
-    if status.newest_date and (silent := _age(status.newest_date, now)) > config.stale_after(channel):
+    if status.newest_date and (silent := age_of(status.newest_date, now)) > config.stale_after(channel):
         problems.append(f"no new post for {human(silent)}")
     return problems
 
@@ -32,15 +32,12 @@ def human(seconds: float) -> str:
     return f"{int(seconds)}s"
 
 
-def _age(stamp: str, now: datetime) -> float:
-    return (now - datetime.fromisoformat(stamp)).total_seconds()
-
 
 def alerts_problem(undelivered: int, oldest: str | None, config: Config, now: datetime | None = None) -> str | None:
     """Undelivered alerts older than ``[alerts] unhealthy_after`` (when there is somewhere to send)."""
     if not undelivered or oldest is None or not (config.alerts.notify or any(r.notify for r in config.alerts.rules)):
         return None
-    age = _age(oldest, now or datetime.now(UTC))
+    age = age_of(oldest, now)
     if age > config.alerts.unhealthy_after:
         return f"{undelivered} alert(s) undelivered for {human(age)}"
     return None

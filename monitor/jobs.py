@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,7 +23,7 @@ from monitor.pages.fetch import run_pages
 from storage.channels import ensure_channel, get_username_by_telegram_id
 from storage.db import transaction
 from storage.deletions import get_live_posts, save_deletion
-from storage.models import format_timestamp, utc_now
+from storage.models import utc_in, utc_now
 from storage.runs import save_run_end, save_run_start
 
 log = structlog.get_logger(__name__)
@@ -105,7 +104,7 @@ class Jobs:
         return {"queued": outcome.queued, **outcome.fetched}
 
     async def recheck(self) -> Mapping[str, Any]:
-        since = format_timestamp(datetime.fromtimestamp(time.time() - self.config.schedule.recheck_age, UTC))
+        since = utc_in(-self.config.schedule.recheck_age)
         outcomes = await run_round(self.conn, self.source, self.config.channel_names(),
                                    functools.partial(recheck_channel, since=since, settings=self.settings))
         return {"channels": len(outcomes), "failed": sum(1 for o in outcomes if o.error)}

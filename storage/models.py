@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 LINK_KINDS = ("text", "hidden", "preview", "mention")
@@ -20,6 +20,19 @@ CONTENT_MEDIA_KEYS = frozenset({"type", "post_id", "question", "options", "text"
 def utc_now() -> str:
     """The current time as ISO-8601 UTC text, the form of every stored timestamp."""
     return format_timestamp(datetime.now(UTC))
+
+
+def utc_in(seconds: float) -> str:
+    """The time ``seconds`` from now (negative: ago), as a stored timestamp."""
+    return format_timestamp(datetime.now(UTC) + timedelta(seconds=seconds))
+
+
+def age_of(stamp: str, now: datetime | None = None) -> float:
+    """Seconds since a stored timestamp (or an ISO-8601 date)."""
+    moment = datetime.fromisoformat(stamp)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return ((now or datetime.now(UTC)) - moment).total_seconds()
 
 
 def format_timestamp(moment: datetime) -> str:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Protocol
 
 import aiosqlite
@@ -16,7 +14,7 @@ from monitor.config import AlertRule, AlertsConfig
 from monitor.log import redact_text
 from storage.alerts import get_due_alerts, save_delivered, save_delivery_failure
 from storage.db import transaction
-from storage.models import AlertRow, format_timestamp, utc_now
+from storage.models import AlertRow, age_of, utc_in, utc_now
 
 log = structlog.get_logger(__name__)
 
@@ -71,8 +69,8 @@ async def deliver_alerts(conn: aiosqlite.Connection, config: AlertsConfig, notif
             await _send(conn, config, notifier, urls, [alert], web_url, outcome)
     for name, alerts in batches.items():
         rule = rules[name]
-        oldest = min(_epoch(a.created_at) for a in alerts)
-        if time.time() - oldest < (rule.digest or 0) and all(a.attempts == 0 for a in alerts):
+        oldest = max(age_of(a.created_at) for a in alerts)
+        if oldest < (rule.digest or 0) and all(a.attempts == 0 for a in alerts):
             outcome.held += len(alerts)
             continue
         await _send(conn, config, notifier, rule_notify(rule, config), alerts, web_url, outcome)
@@ -94,7 +92,7 @@ async def _send(conn: aiosqlite.Connection, config: AlertsConfig, notifier: Noti
             retry_at = None
             if attempt < config.max_attempts:
                 wait = min(config.max_retry_wait, config.retry_backoff * 2 ** (attempt - 1))
-                retry_at = format_timestamp(datetime.fromtimestamp(time.time() + wait, UTC))
+                retry_at = utc_in(wait)
             await save_delivery_failure(conn, ids, error, retry_at)
     if error is None:
         outcome.sent += len(alerts)
@@ -135,6 +133,3 @@ def describe(alert: AlertRow, web_url: str) -> str:
 def rule_notify(rule: AlertRule | None, config: AlertsConfig) -> Sequence[str]:
     return (rule.notify if rule and rule.notify else ()) or config.notify
 
-
-def _epoch(stamp: str) -> float:
-    return datetime.fromisoformat(stamp).timestamp()

@@ -7,9 +7,7 @@ delivery loses nothing, and a restart never records (so never sends) it twice.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from datetime import datetime
 
 import aiosqlite
 import structlog
@@ -17,6 +15,7 @@ import structlog
 from monitor.alerts.rules import Match, Matcher
 from monitor.config import AlertsConfig
 from storage.alerts import get_page_linkers, get_saved_versions, get_version_texts, save_alert
+from storage.models import age_of
 
 log = structlog.get_logger(__name__)
 
@@ -33,7 +32,7 @@ class AlertHooks:
     def _recent(self, date: str | None) -> bool:
         if not date:
             return True
-        return (time.time() - datetime.fromisoformat(date).timestamp()) <= self.config.max_age
+        return age_of(date) <= self.config.max_age
 
     async def on_saved_posts(self, conn: aiosqlite.Connection, channel_id: int, username: str,
                              post_ids: Sequence[int], seen_at: str) -> int:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import time
 import urllib.robotparser
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import aiosqlite
@@ -18,7 +16,7 @@ from monitor.errors import FetchError, ResponseTooLarge, Stopped, UnsafeURL
 from monitor.http import HttpClient, Response
 from monitor.pages.extract import Extracted, challenge_marker, extract
 from storage.db import transaction
-from storage.models import PageCapture, PageTask, format_timestamp, utc_now
+from storage.models import PageCapture, PageTask, age_of, utc_in, utc_now
 from storage.pages import (
     count_pages,
     enqueue_links,
@@ -85,7 +83,7 @@ async def enqueue_followed(conn: aiosqlite.Connection, config: PagesConfig) -> i
     async with transaction(conn):
         queued = await enqueue_links(conn, hosts, utc_now()) if hosts else 0
         if config.refetch_after is not None:
-            await requeue_stale(conn, _at(time.time() - config.refetch_after))
+            await requeue_stale(conn, utc_in(-config.refetch_after))
     if queued:
         log.info("pages_queued", count=queued)
     return queued
@@ -138,7 +136,7 @@ async def robots_allow(conn: aiosqlite.Connection, http: HttpClient, url: str, c
     parts = urlsplit(url)
     host = parts.hostname or ""
     cached = await get_robots(conn, host)
-    if cached is None or _age(cached[0]) > config.robots_ttl:
+    if cached is None or age_of(cached[0]) > config.robots_ttl:
         response = await http.get(f"{parts.scheme}://{parts.netloc}/robots.txt")
         if response.status >= 500:
             raise FetchError(url, f"robots.txt answered HTTP {response.status}")
@@ -205,17 +203,10 @@ async def _problem(
     retry_at = None
     if retry and attempt < config.max_attempts:
         wait = min(config.max_retry_wait, config.retry_backoff * 2 ** (attempt - 1))
-        retry_at = _at(time.time() + wait)
+        retry_at = utc_in(wait)
     async with transaction(conn):
         await save_page_problem(conn, task.url, status, error, utc_now(), http_status=http_status,
                                 retry_at=retry_at)
     log.warning("page_not_archived", url=task.url, status=status, error=error, attempt=attempt, retry_at=retry_at)
     return status
 
-
-def _at(epoch: float) -> str:
-    return format_timestamp(datetime.fromtimestamp(epoch, UTC))
-
-
-def _age(stamp: str) -> float:
-    return time.time() - datetime.fromisoformat(stamp).timestamp()
