@@ -38,7 +38,7 @@ from storage.models import (
     SearchHit,
     format_timestamp,
 )
-from storage.pages import count_pages
+from storage.pages import count_pages, get_page_problems
 from storage.posts import SNIPPET_CLOSE, SNIPPET_OPEN, get_post_history, search_posts
 from storage.runs import get_recent_runs
 
@@ -340,12 +340,12 @@ def status(ctx: click.Context, as_json: bool) -> None:
     day_ago = format_timestamp(datetime.now(UTC) - timedelta(days=1))
 
     async def read_status() -> tuple[list[ChannelStatus], dict[str, int], list[tuple[Any, ...]],
-                                     tuple[int, str | None, int]]:
+                                     tuple[int, str | None, int], list[tuple[str, str, str, int]]]:
         async with open_archive(config.database, create=False) as conn:
             return (await get_status(conn, day_ago), await count_pages(conn), await get_recent_runs(conn, 5),
-                    await get_undelivered_summary(conn))
+                    await get_undelivered_summary(conn), await get_page_problems(conn))
 
-    rows, page_counts, runs, (undelivered, oldest, failing) = _run(read_status())
+    rows, page_counts, runs, (undelivered, oldest, failing), page_problems = _run(read_status())
     problems = {r.username: channel_problems(r, config) for r in rows}
     alert_problem = alerts_problem(undelivered, oldest, config)
     if alert_problem:
@@ -359,12 +359,15 @@ def status(ctx: click.Context, as_json: bool) -> None:
             "healthy": not unhealthy,
             "channels": [asdict(r) | {"problems": problems[r.username]} for r in rows],
             "pages": page_counts,
+            "page_problems": [dict(zip(("host", "status", "error", "pages"), p, strict=True)) for p in page_problems],
             "alerts": {"undelivered": undelivered, "oldest_undelivered": oldest, "failing": failing},
             "recent_runs": [dict(zip(("job", "started_at", "finished_at", "outcome", "error"), r, strict=True))
                             for r in runs],
         }, ensure_ascii=False, indent=2))
     else:
         _print_status(config, rows, page_counts, problems)
+        for host, page_status, error, count in page_problems:
+            click.echo(f"pages {page_status} on {host} ({count}): {error}")
         click.echo(f"alerts: {undelivered} undelivered" + (f" ({failing} failing)" if failing else "")
                    + (f"; {alert_problem}" if alert_problem else ""))
     if unhealthy:

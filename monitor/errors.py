@@ -6,6 +6,7 @@
     │   ├── FetchFailed       retries exhausted: timeouts, resets, 429, 5xx
     │   ├── ResponseTooLarge  the body passed the size cap
     │   ├── UnsafeURL         not http(s), or a loopback/private/link-local host
+    │   ├── CertificateUntrusted  TLS verification failed: permanent until the config changes
     │   └── Stopped           the daemon is stopping; the request was abandoned
     └── ChannelUnavailable    the channel has no public web preview
 """
@@ -45,6 +46,18 @@ class ResponseTooLarge(FetchError):
 
 class UnsafeURL(FetchError):
     """legation will not fetch this URL (scheme, or a host inside the network)."""
+
+
+class CertificateUntrusted(FetchError):
+    """The server's certificate does not verify against the trust store and ``ca_bundle``.
+
+    Not transient: retrying cannot help until ``[network] ca_bundle`` changes.
+    """
+
+    def __init__(self, url: str, host: str, detail: str) -> None:
+        super().__init__(url, f"certificate of {host} not trusted ({detail}): set [network] ca_bundle "
+                              "(see README, mid.ru's certificate)")
+        self.host = host
 
 
 class Stopped(FetchError):

@@ -17,7 +17,7 @@ import httpx
 import structlog
 
 from monitor.config import NetworkConfig
-from monitor.errors import FetchFailed, ResponseTooLarge, Stopped
+from monitor.errors import CertificateUntrusted, FetchFailed, ResponseTooLarge, Stopped
 
 log = structlog.get_logger(__name__)
 
@@ -59,6 +59,18 @@ def make_ssl_context(ca_bundle: str | None = None) -> ssl.SSLContext:
     if ca_bundle:
         context.load_verify_locations(cafile=ca_bundle)
     return context
+
+
+def certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure behind a transport error, if that is what it is."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -129,6 +141,10 @@ class HttpClient:
                 try:
                     response = await self._get_once(url, host)
                 except (httpx.TimeoutException, httpx.TransportError, httpx.DecodingError) as exc:
+                    untrusted = certificate_error(exc)
+                    if untrusted is not None:  # not transient: no retry can help
+                        self.stats.failures += 1
+                        raise CertificateUntrusted(url, host, untrusted.verify_message or str(untrusted)) from exc
                     reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
                     wait = self._backoff(attempt)
                 else:

@@ -206,6 +206,26 @@ async def count_pages(conn: aiosqlite.Connection) -> dict[str, int]:
     return {row[0]: row[1] for row in rows}
 
 
+async def get_page_problems(conn: aiosqlite.Connection, limit: int = 5) -> list[tuple[str, str, str, int]]:
+    """``(host, status, error, pages)`` of pages not archived, the commonest problems first.
+
+    An error that starts with its page's URL is counted without it, so that one cause on
+    many pages of a host is one line.
+    """
+    rows = await conn.execute_fetchall(
+        """
+        SELECT host, status,
+            CASE WHEN substr(error, 1, length(url) + 2) = url || ': ' THEN substr(error, length(url) + 3)
+                 ELSE error END AS reason,
+            count(*) AS pages
+        FROM pages WHERE status IN ('failed', 'blocked') AND error IS NOT NULL
+        GROUP BY host, status, reason ORDER BY pages DESC, host, reason LIMIT ?
+        """,
+        (limit,),
+    )
+    return [(row["host"], row["status"], row["reason"], row["pages"]) for row in rows]
+
+
 async def iter_page_versions(conn: aiosqlite.Connection) -> AsyncIterator[dict[str, Any]]:
     """Every stored version with its decompressed body, for WARC export; one row in memory at a time."""
     cursor = await conn.execute("SELECT url, version FROM page_versions ORDER BY url, version")

@@ -13,18 +13,28 @@ from bs4.element import Comment
 
 from storage.models import Attachment, format_timestamp
 
-# Anti-bot walls answer 200 with one of these instead of the page.
+# Anti-bot walls and WAF block pages answer 200 with one of these instead of the page
+# (matched case-insensitively in the first WALL_SCAN characters).
 CHALLENGE_MARKERS = (
     ('window["bobcmn"]', "F5/Shape challenge"),
     ("/TSPD/", "F5/Shape challenge"),
     ("Data processing... Please, wait.", "F5/Shape challenge"),
-    ("Please enable JavaScript", "JavaScript wall"),
+    ("The requested URL was rejected. Please consult with your administrator.", "F5 block page (Request Rejected)"),
+    ("<title>Request Rejected</title>", "F5 block page (Request Rejected)"),
     ("cf-browser-verification", "Cloudflare challenge"),
     ("challenge-platform", "Cloudflare challenge"),
+    ("_cf_chl_opt", "Cloudflare challenge"),
     ("Just a moment...", "Cloudflare challenge"),
     ("Attention Required! | Cloudflare", "Cloudflare block"),
     ("DDoS-Guard", "DDoS-Guard wall"),
+    ("__qrator", "Qrator wall"),
+    ("qrator.net", "Qrator wall"),
+    ("variti", "Variti wall"),
+    ("<title>Access denied", "Access denied page"),
+    ("You don't have permission to access", "Access denied page"),
+    ("Please enable JavaScript", "JavaScript wall"),
 )
+WALL_SCAN = 20000
 MOSCOW = timezone(timedelta(hours=3))  # mid.ru and BelTA publish in UTC+3 (no DST since 2014)
 MONTHS = {
     **{m: i for i, m in enumerate(("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа",
@@ -32,10 +42,20 @@ MONTHS = {
     **{m: i for i, m in enumerate(("january", "february", "march", "april", "may", "june", "july", "august",
                                    "september", "october", "november", "december"), 1)},
 }
-NUMERIC_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})(?:\D+(\d{1,2}):(\d{2}))?")
+# "14.05.2024 16:10", and the old site's two-digit years: "14.05.16 16:10".
+NUMERIC_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2})(?!\d)(?:\D+(\d{1,2}):(\d{2}))?")
 WORDED_DATE = re.compile(r"(\d{1,2})\s+([^\W\d_]+),?\s+(\d{4})(?:\D+(\d{1,2}):(\d{2}))?")
 ATTACHMENT = re.compile(r"/upload/.+\.(pdf|docx?|rtf|odt|xlsx?)$", re.I)
 BELTA_END = "Follow us on:"
+MINISTRY_NAMES = ("министерство иностранных дел российской федерации",
+                  "the ministry of foreign affairs of the russian federation")
+# Briefings list their contents first and end sections with a link back to it.
+CONTENTS_HEADINGS = ("table of contents", "contents", "content", "содержание", "оглавление")
+BACK_TO_CONTENTS = re.compile(r"^\s*(назад\s+)?к\s+оглавлению|^\s*back\s+to\s+(the\s+)?(table\s+of\s+)?contents",
+                              re.I)
+BELTA_LANGUAGES = {"eng": "en", "blr": "be", "deu": "de", "pol": "pl", "chn": "zh", "esp": "es", "fra": "fr",
+                   "www": "ru", "": "ru"}
+MINSK = timezone(timedelta(hours=3))
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +72,9 @@ class Extracted:
 
 def challenge_marker(html: str) -> str | None:
     """The kind of anti-bot wall this page is, or None for a real page."""
-    head = html[:20000]
+    head = html[:WALL_SCAN].lower()
     for marker, kind in CHALLENGE_MARKERS:
-        if marker in head:
+        if marker.lower() in head:
             return kind
     return None
 
@@ -65,19 +85,37 @@ def extract(name: str, html: str, url: str) -> Extracted:
 
 
 def extract_midru(html: str, url: str) -> Extracted:
-    """mid.ru: the current layout (``div.photo-content``) and the old Liferay one."""
+    """mid.ru in each of its layouts: current, older, announcement, and the old Liferay site.
+
+    A layout that is not found yields no text, and the page falls back to the generic
+    extractor (see :func:`extract_with_fallback`).
+    """
     soup = BeautifulSoup(html, "lxml")
-    current = soup.find(class_="photo-content")
-    if current is not None:
+    title = date = number = None
+    body: Tag | None = None
+    if (current := soup.find(class_="photo-content")) is not None:
         title = _text_of(current.find(class_="photo-content__title"))
         date = _text_of(current.find(class_="photo-content__date"))
         number = _text_of(current.find(class_="article-line__note"))
         body = current.find("div", class_="article-content")
-    else:  # www.mid.ru/.../asset_publisher/.../content/id/N
-        title = _text_of(soup.find("h1", class_="title") or soup.find("h1"))
+    elif (announcement := soup.find(class_="announcements")) is not None:
+        title = _text_of(announcement.find(class_="announcement__title"))
+        date = _text_of(announcement.find(class_=re.compile(r"announcement__date|announcement__status")))
+        number = _text_of(announcement.find(class_="announcement__doc-num"))
+        body = announcement.find(class_="announcement__text")
+    elif (older := soup.select_one("div.text.article-content")) is not None:
+        title = _article_heading(soup)
+        status = soup.find(class_="article-status-line")
+        date = _text_of(status) if status is not None else None
+        note = soup.select_one(".article-note span.nowrap")
+        number = _text_of(note) if note is not None else None
+        body = older
+    elif (liferay := soup.find(class_="journal-content-article")) is not None:  # www.mid.ru/.../content/id/N
+        title = _text_of(soup.find("h1", class_="title")) or _article_heading(soup)
         date = _text_of(soup.find(class_="date"))
-        number = None
-        body = soup.find(class_="journal-content-article")
+        body = liferay
+    else:
+        title = _article_heading(soup)
     if body is not None:
         _drop_table_of_contents(body)
     return Extracted(
@@ -90,13 +128,24 @@ def extract_midru(html: str, url: str) -> Extracted:
     )
 
 
+def _article_heading(soup: BeautifulSoup) -> str | None:
+    """The last ``h1`` that is not the ministry's name: the old site opens with that name, and
+    stop-list pages with the country, before the page's own title."""
+    headings = [_text_of(h) for h in soup.find_all("h1")]
+    titles = [h for h in headings if h and h.lower() not in MINISTRY_NAMES]
+    return titles[-1] if titles else None
+
+
 def extract_belta(html: str, url: str) -> Extracted:
-    """eng.belta.by: the article body up to "Follow us on:", without tags and related news."""
+    """BelTA: the article body up to "Follow us on:", without tags and related news.
+
+    The visible date is Minsk time; ``mediator_published_time`` has been seen giving the
+    same clock time marked as UTC, so the visible date wins when the two disagree.
+    """
     soup = BeautifulSoup(html, "lxml")
     meta = soup.find("meta", attrs={"name": "mediator_published_time"})
-    published = _iso_date(str(meta.get("content", ""))) if meta else None
-    if published is None:
-        published = parse_local_date(_text_of(soup.find(class_="date_full")) or "", MOSCOW)
+    claimed = _iso_date(str(meta.get("content", ""))) if meta else None
+    shown = parse_local_date(_text_of(soup.find(class_="date_full")) or "", MINSK)
     body = soup.find(class_="js-mediator-article")
     if body is not None:
         for block in body.find_all(class_=re.compile(r"tags|other|related")):
@@ -106,11 +155,19 @@ def extract_belta(html: str, url: str) -> Extracted:
         text = text[: text.index(BELTA_END)].rstrip() or None
     return Extracted(
         title=_text_of(soup.find("h1")) or _page_title(soup),
-        published_at=published,
-        lang=_lang(soup, url),
+        published_at=shown or claimed,
+        lang=_lang(soup, url) or _belta_language(url),
         text=text,
         attachments=_attachments(body, url),
     )
+
+
+def _belta_language(url: str) -> str | None:
+    """BelTA's language editions are subdomains: eng.belta.by, deu.belta.by, belta.by (Russian)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if not host.endswith("belta.by"):
+        return None
+    return BELTA_LANGUAGES.get(host[: -len("belta.by")].rstrip("."))
 
 
 def extract_generic(html: str, url: str) -> Extracted:
@@ -122,11 +179,16 @@ def extract_generic(html: str, url: str) -> Extracted:
     if document is None:
         return Extracted(title=_page_title(soup), lang=_lang(soup, url))
     values = document.as_dict() if hasattr(document, "as_dict") else dict(document)
+    title = values.get("title") or _page_title(soup)
+    text = (values.get("text") or "").strip()
+    if title and text.startswith(title + "\n"):  # trafilatura keeps the heading as the first line
+        text = text[len(title):].lstrip()
+    text = "\n\n".join(line for line in (" ".join(line.split()) for line in text.split("\n")) if line)
     return Extracted(
-        title=values.get("title") or _page_title(soup),
+        title=title,
         published_at=_iso_date(values.get("date") or ""),
         lang=values.get("language") or _lang(soup, url),
-        text=(values.get("text") or "").strip() or None,
+        text=text or None,
     )
 
 
@@ -137,11 +199,33 @@ EXTRACTORS: dict[str, Callable[[str, str], Extracted]] = {
 }
 
 
+def extract_with_fallback(name: str, html: str, url: str) -> tuple[str, Extracted]:
+    """The site's extractor; where it finds no body, trafilatura's text with the site's other fields.
+
+    Returns the extractor that produced the text and what was found (text may still be None).
+    """
+    extracted = extract(name, html, url)
+    if extracted.text or name == "generic":
+        return name, extracted
+    generic = extract_generic(html, url)
+    if not generic.text:
+        return name, extracted
+    return "generic", Extracted(  # the date stays the site's: a guessed one is worse than none
+        title=extracted.title or generic.title,
+        published_at=extracted.published_at,
+        lang=extracted.lang or generic.lang,
+        text=generic.text,
+        doc_number=extracted.doc_number,
+        attachments=extracted.attachments,
+    )
+
+
 def parse_local_date(text: str, zone: timezone) -> str | None:
     """``14.05.2024 16:10``, ``6 November 2024 14:30``, ``14 мая 2024`` in ``zone``, as UTC."""
     match = NUMERIC_DATE.search(text)
     if match:
         day, month, year = int(match[1]), int(match[2]), int(match[3])
+        year += 2000 if year < 100 else 0  # the old site's "14.05.16"
     else:
         match = WORDED_DATE.search(text)
         if not match or match[2].lower() not in MONTHS:
@@ -166,24 +250,75 @@ def _iso_date(text: str) -> str | None:
 
 
 def _drop_table_of_contents(body: Tag) -> None:
-    """Briefings open with a list of in-page links; it is navigation, not text."""
-    for listing in body.find_all(["ul", "ol"]):
-        anchors = listing.find_all("a", href=True)
-        if anchors and all(str(a["href"]).startswith("#") for a in anchors):
-            heading = listing.find_previous_sibling()
-            if heading is not None and "content" in heading.get_text().lower():
+    """Briefings open with their contents as in-page links (a list, or paragraphs of links) under
+    a heading ("Table of contents", "Содержание"), and end sections with "К оглавлению" /
+    "Back to table of contents". All of that is navigation, not text."""
+    for anchor in body.find_all("a", href=True):
+        if BACK_TO_CONTENTS.match(anchor.get_text()):
+            anchor.decompose()
+    for block in body.find_all(["ul", "ol", "p", "div"]):
+        if block.decomposed:
+            continue
+        anchors = block.find_all("a", href=True)
+        if not anchors or not all(str(a["href"]).startswith("#") for a in anchors):
+            continue
+        label = " ".join(block.get_text().split())
+        if block.name in ("ul", "ol") or "".join(label.split()) == "".join("".join(a.get_text().split())
+                                                                            for a in anchors):
+            heading = block.find_previous_sibling()
+            if heading is not None and _is_contents_heading(heading.get_text()):
                 heading.decompose()
-            listing.decompose()
+            block.decompose()
+
+
+def _is_contents_heading(text: str) -> bool:
+    return " ".join(text.split()).rstrip(":").lower() in CONTENTS_HEADINGS
 
 
 def _body_text(body: Tag | None) -> str | None:
+    """Paragraphs of the body, one per block; text split only by ``<br>`` or ``<div>`` keeps its breaks."""
     if body is None:
         return None
     for junk in body.find_all(["script", "style", "noscript", "iframe"]):
         junk.decompose()
-    blocks = body.find_all(["p", "h2", "h3", "h4", "h5", "li", "blockquote"]) or [body]
-    lines = [" ".join(plain_text(block).split()) for block in blocks if not block.find_parent(["li"])]
+    blocks = body.find_all(["p", "h2", "h3", "h4", "h5", "li", "blockquote"])
+    if blocks:
+        lines = [" ".join(plain_text(block).split()) for block in blocks if not _inside_block(block, body)]
+    else:
+        lines = [" ".join(line.split()) for line in _block_text(body).split("\n")]
     return "\n\n".join(line for line in lines if line) or None
+
+
+def _inside_block(node: Tag, body: Tag) -> bool:
+    """Whether ``node`` sits in a list item or quote of ``body`` (whose text already holds it)."""
+    for parent in node.parents:
+        if parent is body:
+            return False
+        if parent.name in ("li", "blockquote"):
+            return True
+    return False
+
+
+def _block_text(node: Tag) -> str:
+    """Text with a line break at every ``<br>`` and around every ``<div>``."""
+    parts: list[str] = []
+    _collect_blocks(node, parts)
+    return "".join(parts)
+
+
+def _collect_blocks(node: Tag, parts: list[str]) -> None:
+    for child in node.children:
+        if isinstance(child, Comment):
+            continue
+        if isinstance(child, NavigableString):
+            parts.append(str(child).replace("\n", " "))
+        elif isinstance(child, Tag) and child.name == "br":
+            parts.append("\n")
+        elif isinstance(child, Tag):
+            block = child.name == "div"
+            parts.append("\n" if block else "")
+            _collect_blocks(child, parts)
+            parts.append("\n" if block else "")
 
 
 def plain_text(node: Tag) -> str:

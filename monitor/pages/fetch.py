@@ -12,9 +12,9 @@ import structlog
 
 from monitor.alerts.engine import AlertHooks
 from monitor.config import PagesConfig
-from monitor.errors import FetchError, ResponseTooLarge, Stopped, UnsafeURL
+from monitor.errors import CertificateUntrusted, FetchError, ResponseTooLarge, Stopped, UnsafeURL
 from monitor.http import HttpClient, Response
-from monitor.pages.extract import Extracted, challenge_marker, extract
+from monitor.pages.extract import Extracted, challenge_marker, extract_with_fallback
 from storage.db import transaction
 from storage.models import PageCapture, PageTask, age_of, utc_in, utc_now
 from storage.pages import (
@@ -44,6 +44,8 @@ GONE_STATUSES = frozenset({404, 410})
 MIN_REAL_TEXT = 200
 MAX_ATTACHMENTS_PER_ROUND = 20
 ROBOTS_UNAVAILABLE = "robots_unavailable"
+HOST_UNTRUSTED = "host_untrusted"
+NO_TEXT = "no article text found (neither the site's layout nor the generic extractor found a body)"
 
 
 @dataclass(slots=True)
@@ -62,12 +64,13 @@ async def run_pages(conn: aiosqlite.Connection, http: HttpClient, config: PagesC
                     alerts: AlertHooks | None = None) -> PagesOutcome:
     """Queue new links on followed domains, then fetch up to ``max_per_round`` due pages."""
     outcome = PagesOutcome(queued=await enqueue_followed(conn, config))
-    unreachable: set[str] = set()  # hosts whose robots.txt failed this round: their pages wait
+    # Hosts whose robots.txt failed, or whose certificate is not trusted, this round: their pages wait.
+    unreachable: set[str] = set()
     for task in await get_due_pages(conn, utc_now(), config.max_per_round):
         if task.host in unreachable:
             continue
         status = await fetch_page(conn, http, task, config, alerts)
-        if status == ROBOTS_UNAVAILABLE:
+        if status in (ROBOTS_UNAVAILABLE, HOST_UNTRUSTED):
             unreachable.add(task.host)
             status = "failed"
         outcome.count(status)
@@ -96,6 +99,8 @@ async def fetch_page(conn: aiosqlite.Connection, http: HttpClient, task: PageTas
         allowed = await robots_allow(conn, http, task.url, config)
     except Stopped:
         raise
+    except CertificateUntrusted as exc:
+        return await _untrusted(conn, task, config, exc)
     except FetchError as exc:
         await _problem(conn, task, config, "failed", f"robots.txt unavailable: {exc}", retry=True)
         return ROBOTS_UNAVAILABLE
@@ -105,6 +110,8 @@ async def fetch_page(conn: aiosqlite.Connection, http: HttpClient, task: PageTas
         response = await http.get(task.url)
     except Stopped:
         raise
+    except CertificateUntrusted as exc:
+        return await _untrusted(conn, task, config, exc)
     except (UnsafeURL, ResponseTooLarge) as exc:
         return await _problem(conn, task, config, "failed", str(exc), retry=False)
     except FetchError as exc:
@@ -119,11 +126,13 @@ async def fetch_page(conn: aiosqlite.Connection, http: HttpClient, task: PageTas
     if content_type and content_type not in HTML_TYPES:
         return await _problem(conn, task, config, "failed", f"not an HTML page ({content_type})", False, 200)
     html = response.text
-    extractor = config.extractor_for(urlsplit(response.url).hostname or task.host)
-    extracted = extract(extractor, html, response.url)
+    extractor, extracted = extract_with_fallback(
+        config.extractor_for(urlsplit(response.url).hostname or task.host), html, response.url)
     wall = challenge_marker(html)
     if wall and len(extracted.text or "") < MIN_REAL_TEXT:
         return await _problem(conn, task, config, "blocked", f"anti-bot page: {wall}", True, 200)
+    if not extracted.text:  # never an empty "ok": the layout may be new, or the page a stub
+        return await _problem(conn, task, config, "failed", NO_TEXT, True, 200)
     return await _save_capture(conn, task, _capture(response, content_type, extractor, extracted), alerts)
 
 
@@ -193,6 +202,17 @@ async def _save_capture(conn: aiosqlite.Connection, task: PageTask, capture: Pag
             await alerts.on_page(conn, task.url, task.version + 1, capture.title, capture.text, previous, now)
     log.info("page_archived", url=task.url, title=capture.title, new_version=changed)
     return "ok"
+
+
+async def _untrusted(conn: aiosqlite.Connection, task: PageTask, config: PagesConfig,
+                     exc: CertificateUntrusted) -> str:
+    """A certificate error is the host's until the config changes: no back-off ladder, one
+    attempt per host a round, and a retry only after ``max_retry_wait`` (or on ``refetch``)."""
+    retry_at = utc_in(config.max_retry_wait)
+    async with transaction(conn):
+        await save_page_problem(conn, task.url, "failed", exc.reason, utc_now(), retry_at=retry_at)
+    log.warning("page_not_archived", url=task.url, status="failed", error=exc.reason, retry_at=retry_at)
+    return HOST_UNTRUSTED
 
 
 async def _problem(
