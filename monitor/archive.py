@@ -42,7 +42,7 @@ from storage.channels import (
 from storage.db import transaction
 from storage.deletions import clear_candidates, get_missing, save_candidates
 from storage.models import ChannelState, Post, SaveResult, utc_in, utc_now
-from storage.posts import save_posts
+from storage.posts import get_due_post_problems, save_post_problems, save_posts
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +58,7 @@ class RoundSettings:
 # this many) is garbled or a different page, not a mass deletion.
 SUSPICIOUS_MISSING = 5
 DEFAULT_SETTINGS = RoundSettings()
+PROBLEM_RETRIES_PER_ROUND = 5  # posts that did not parse, tried again per channel and round
 
 
 class PageSource(Protocol):
@@ -127,6 +128,7 @@ async def sync_channel(
         total += saved
     state, saved = await _recheck_recent(conn, source, state, reread, settings)
     total += saved
+    total += await _retry_problems(conn, source, state, settings)
     total += SaveResult(deleted=await confirm_deletions(conn, source, state, settings.window.max_confirmations,
                                                         settings.alerts))
     _report(progress, state, total)
@@ -258,6 +260,23 @@ async def _recheck_recent(
     return state, total
 
 
+async def _retry_problems(
+    conn: aiosqlite.Connection, source: PageSource, state: ChannelState, settings: RoundSettings,
+) -> SaveResult:
+    """Read again the pages of posts that did not parse (due ones, a few per round)."""
+    total = SaveResult()
+    for post_id in await get_due_post_problems(conn, state.channel_id, utc_now(), PROBLEM_RETRIES_PER_ROUND):
+        page = await source.fetch_page(state.username, before=post_id + 1)
+        posts = [p for p in page.posts if p.post_id == post_id]
+        failures = tuple(f for f in page.failures if f[0] == post_id)
+        if not posts and not failures:
+            failures = ((post_id, "not on its page any more (deleted, or an album member)"),)
+        page = dataclasses.replace(page, failures=failures)
+        _, saved = await _save_page(conn, state, page, posts, state, settings)
+        total += saved
+    return total
+
+
 def _after_newest(state: ChannelState, posts: Sequence[Post]) -> ChannelState:
     """The state once the newest page is saved: first sight, nothing new, closed gap, or walk."""
     if not posts or state.walk_cursor is not None:
@@ -294,6 +313,8 @@ async def _save_page(
                                                  [p.post_id for p in posts], now)
         if page is not None:
             await save_channel_info(conn, state.channel_id, page.channel, now)
+            if page.failures:
+                await save_post_problems(conn, state.channel_id, page.failures, now)
             if covers is not None and posts:
                 await _note_missing(conn, state, page, posts, covers, now)
         if next_state != state:

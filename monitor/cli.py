@@ -401,6 +401,12 @@ def _print_status(config: Config, rows: list[ChannelStatus], page_counts: dict[s
     for r in rows:
         if r.last_error:
             click.echo(f"last error of {r.username} at {r.last_error_at}: {r.last_error}")
+        if r.unparsed_posts:
+            click.echo(f"{r.username}: {r.unparsed_posts} post(s) did not parse; kept out of the archive and "
+                       "retried (table post_problems)")
+        if r.unviewable_posts:
+            click.echo(f"{r.username}: {r.unviewable_posts} post(s) the web preview cannot show "
+                       "(an account with source = \"auto\" reads them)")
     for name, found in problems.items():
         if found and name not in {r.username for r in rows}:
             click.echo(f"{name}: {'; '.join(found)}")

@@ -93,7 +93,13 @@ def is_autolink(label: str, href: str) -> bool:
     def bare(url: str) -> str:
         return re.sub(r"^https?://(www\.)?", "", url, flags=re.I).rstrip("/").lower()
 
-    return bool(label) and (bare(label) == bare(href) or bare(href).startswith(bare(label).rstrip("…")))
+    if not label:
+        return False
+    if bare(label) == bare(href):
+        return True
+    # Telegram shortens long URLs for display: "https://mid.ru/ru/foreign_policy/new…"
+    truncated = label.endswith(("…", "..."))
+    return truncated and bare(href).startswith(bare(label.rstrip(".…")))
 
 
 def make_links(candidates: Iterable[tuple[str, str]]) -> tuple[Link, ...]:

@@ -142,7 +142,9 @@ async def get_status(conn: aiosqlite.Connection, day_ago: str) -> list[ChannelSt
             (SELECT min(post_id) FROM posts p WHERE p.channel_id = c.id),
             c.backfill_done_at, c.last_sync_at, c.last_error, c.last_error_at,
             (SELECT max(date) FROM posts p WHERE p.channel_id = c.id AND p.deleted_at IS NULL),
-            (SELECT count(*) FROM posts p WHERE p.channel_id = c.id AND p.date >= ?)
+            (SELECT count(*) FROM posts p WHERE p.channel_id = c.id AND p.date >= ?),
+            (SELECT count(*) FROM post_problems q WHERE q.channel_id = c.id),
+            (SELECT count(*) FROM posts p WHERE p.channel_id = c.id AND p.media LIKE '%"unviewable"%')
         FROM channels c
         ORDER BY c.username COLLATE NOCASE
         """,

@@ -9,7 +9,9 @@ from dataclasses import astuple, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-LINK_KINDS = ("text", "hidden", "preview", "mention")
+# A media item of this type marks a post that the web preview cannot show ("Please open
+# Telegram to view this post"): its content is unknown, never empty.
+UNVIEWABLE = "unviewable"
 
 # What of a media item is content: the same whichever source (web preview or
 # account) saw the post. Sizes, durations, file names and poll results are kept in
@@ -77,13 +79,20 @@ class Post:
     link_preview: Mapping[str, Any] | None = None
     service: bool = False
     links: Sequence[Link] = ()
+    buttons: Sequence[Mapping[str, str]] = ()  # inline keyboard URL buttons: {"label", "url"}
+
+    @property
+    def unviewable(self) -> bool:
+        """The source could not show this post (see :data:`UNVIEWABLE`)."""
+        return any(item.get("type") == UNVIEWABLE for item in self.media)
 
     def content_hash(self) -> str:
         """Hash of what counts as content, identical for the web preview and the account.
 
-        Text, links (URL and kind), media (types, album members, poll question and
-        options, coordinates) and the preview's URL. Views, reactions, poll results,
-        and the rendering (``html``, which only the web preview has) do not count.
+        Text, links (URL and kind, buttons' URLs included), media (types, album members,
+        poll question and options, coordinates) and the preview's URL. Views, reactions,
+        poll results, button labels (some carry counters) and the rendering (``html``,
+        which only the web preview has) do not count.
         """
         content = {
             "text": self.text,
@@ -146,6 +155,8 @@ class ChannelStatus:
     last_error_at: str | None
     newest_date: str | None = None
     posts_last_day: int = 0
+    unparsed_posts: int = 0  # posts a page held that did not parse (post_problems), retried
+    unviewable_posts: int = 0  # posts the web preview cannot show ("Please open Telegram")
 
 
 @dataclass(frozen=True, slots=True)

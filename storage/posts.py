@@ -18,8 +18,8 @@ UPSERT_POST = """
 INSERT INTO posts (
     channel_id, post_id, date, text, html, views, author, edited, forwarded_from,
     forwarded_from_url, reply_to, reply_to_url, grouped_id, media, link_preview, service,
-    content_hash, version, first_seen_at, last_seen_at
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    content_hash, version, first_seen_at, last_seen_at, buttons
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (channel_id, post_id) DO UPDATE SET
     date = excluded.date,
     text = excluded.text,
@@ -37,14 +37,15 @@ ON CONFLICT (channel_id, post_id) DO UPDATE SET
     service = excluded.service,
     content_hash = excluded.content_hash,
     version = excluded.version,
-    last_seen_at = excluded.last_seen_at
+    last_seen_at = excluded.last_seen_at,
+    buttons = excluded.buttons
 """
 
 INSERT_VERSION = """
 INSERT INTO post_versions (
     channel_id, post_id, version, text, html, media, link_preview, forwarded_from, edited,
-    seen_at, content_hash
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    seen_at, content_hash, buttons
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 TOUCH_POST = """
@@ -65,17 +66,11 @@ def _json(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-async def get_versions_of(
-    conn: aiosqlite.Connection, channel_id: int, post_ids: Sequence[int]
-) -> dict[int, tuple[str, int, bool]]:
-    """``post_id -> (content_hash, version, deleted)`` for those of ``post_ids`` already archived."""
-    return await run_in_connection(conn, _versions_of, channel_id, post_ids)
-
-
 def _versions_of(db: sqlite3.Connection, channel_id: int, post_ids: Sequence[int]) -> dict[int, tuple[str, int, bool]]:
+    """``post_id -> (content_hash, version, deleted)`` for those of ``post_ids`` already archived."""
     rows = db.execute(
         """
-        SELECT post_id, content_hash, version, deleted_at IS NOT NULL FROM posts
+        SELECT post_id, content_hash, version, deleted_at IS NOT NULL AS deleted FROM posts
         WHERE channel_id = ? AND post_id IN (SELECT value FROM json_each(?))
         """,
         (channel_id, json.dumps(list(post_ids))),
@@ -104,15 +99,16 @@ def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], 
     for post in posts:
         digest = post.content_hash()
         previous = known.get(post.post_id)
-        if previous is not None and previous[0] == digest:
+        if previous is not None and (previous[0] == digest or post.unviewable):
+            # Unchanged; or the source cannot show the post now, which says nothing of its content.
             touches.append((post.views, int(post.edited), seen_at, channel_id, post.post_id))
             continue
         version = 1 if previous is None else previous[1] + 1
-        media, preview = _json(list(post.media)), _json(post.link_preview)
-        upserts.append(_post_row(channel_id, post, media, preview, digest, version, seen_at))
+        media, preview, buttons = _json(list(post.media)), _json(post.link_preview), _json(list(post.buttons))
+        upserts.append(_post_row(channel_id, post, media, preview, digest, version, seen_at) + (buttons,))
         versions.append(
             (channel_id, post.post_id, version, post.text, post.html, media, preview,
-             post.forwarded_from, int(post.edited), seen_at, digest)
+             post.forwarded_from, int(post.edited), seen_at, digest, buttons)
         )
         relinked.append(post)
         known[post.post_id] = (digest, version, False)  # a batch may hold a post twice
@@ -123,6 +119,10 @@ def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], 
     _replace_links(db, channel_id, relinked)
     if restored:
         save_restorations(db, channel_id, restored, seen_at)
+    db.execute(  # a post that parses now is no longer a problem
+        "DELETE FROM post_problems WHERE channel_id = ? AND post_id IN (SELECT value FROM json_each(?))",
+        (channel_id, json.dumps([p.post_id for p in posts])),
+    )
     changed = sum(1 for row in versions if row[2] > 1)
     return SaveResult(new=len(versions) - changed, changed=changed, unchanged=len(touches),
                       restored=len(restored))
@@ -158,11 +158,36 @@ def _replace_links(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post
     )
 
 
-async def count_posts(conn: aiosqlite.Connection, channel_id: int) -> int:
-    """How many posts of one channel are archived."""
-    cursor = await conn.execute("SELECT count(*) FROM posts WHERE channel_id = ?", (channel_id,))
-    row = await cursor.fetchone()
-    return int(row[0]) if row else 0
+PROBLEM_RETRY_BASE = 3600  # a post that did not parse is tried again after 1 h, 2 h, 4 h, ...
+PROBLEM_RETRY_MAX = 7 * 86400
+
+
+async def save_post_problems(
+    conn: aiosqlite.Connection, channel_id: int, failures: Sequence[tuple[int, str]], now: str
+) -> None:
+    """Record posts that a page held but that did not parse; each is retried with back-off."""
+    await conn.executemany(
+        """
+        INSERT INTO post_problems (channel_id, post_id, error, first_seen_at, last_seen_at, next_attempt_at)
+        VALUES (?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', ?, '+' || ? || ' seconds'))
+        ON CONFLICT (channel_id, post_id) DO UPDATE SET
+            error = excluded.error, last_seen_at = excluded.last_seen_at, attempts = attempts + 1,
+            next_attempt_at = strftime('%Y-%m-%dT%H:%M:%SZ', excluded.last_seen_at,
+                '+' || min(? * (1 << min(attempts, 8)), ?) || ' seconds')
+        """,
+        [(channel_id, post_id, error, now, now, now, PROBLEM_RETRY_BASE, PROBLEM_RETRY_BASE, PROBLEM_RETRY_MAX)
+         for post_id, error in failures],
+    )
+
+
+async def get_due_post_problems(conn: aiosqlite.Connection, channel_id: int, now: str, limit: int) -> list[int]:
+    """Ids of posts that did not parse and are due for another try, newest first."""
+    rows = await conn.execute_fetchall(
+        "SELECT post_id FROM post_problems WHERE channel_id = ? AND next_attempt_at <= ? "
+        "ORDER BY post_id DESC LIMIT ?",
+        (channel_id, now, limit),
+    )
+    return [row["post_id"] for row in rows]
 
 
 SNIPPET_OPEN, SNIPPET_CLOSE = "\x02", "\x03"

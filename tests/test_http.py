@@ -15,7 +15,7 @@ import pytest
 import trustme
 
 from monitor.config import NetworkConfig
-from monitor.errors import FetchFailed, ResponseTooLarge, Stopped
+from monitor.errors import CertificateUntrusted, FetchFailed, ResponseTooLarge, Stopped
 from monitor.http import HttpClient, retry_after
 
 FAST = dict(request_delay=0.0, retry_backoff=0.01, max_retry_wait=1.0, timeout=2.0, max_retries=2)
@@ -97,9 +97,11 @@ def tls_server(tmp_path):
 
 async def test_ca_bundle_adds_trust_for_a_private_ca(tls_server):
     url, bundle = tls_server
-    async with client(max_retries=0) as http:
-        with pytest.raises(FetchFailed, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+    async with client(max_retries=3) as http:  # not transient: never retried
+        with pytest.raises(CertificateUntrusted, match=r"certificate of 127\.0\.0\.1 not trusted \(.*certificate.*\): "
+                                                        r"set \[network\] ca_bundle"):
             await http.get(url)
+        assert (http.stats.requests, http.stats.retries) == (1, 0)
     async with client(ca_bundle=bundle) as http:
         response = await http.get(url)
     assert (response.status, response.content) == (200, b"ok")

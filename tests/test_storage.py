@@ -175,8 +175,12 @@ async def test_posts_archived_before_the_time_keyed_index_are_searchable_after_i
         await migrate(conn, before)
         async with transaction(conn):
             channel_id = await ensure_channel(conn, "MFARussia", "2024-06-01T00:00:00Z")
-            await save_posts(conn, channel_id, [post(1, "Lavrov in Beijing"), post(2, "Lavrov in Minsk")],
-                             "2024-06-01T00:00:00Z")
+            for old in (post(1, "Lavrov in Beijing"), post(2, "Lavrov in Minsk")):  # as version 6 wrote them
+                await conn.execute(
+                    "INSERT INTO posts (channel_id, post_id, date, text, content_hash, first_seen_at, last_seen_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (channel_id, old.post_id, old.date, old.text, old.content_hash(), "2024-06-01T00:00:00Z",
+                     "2024-06-01T00:00:00Z"))
         await migrate(conn, migrations)
         hits = await search_posts(conn, "lavrov")
     finally:

@@ -109,6 +109,8 @@ class FakeChannel:
     posts: Posts = field(default_factory=Posts)  # id -> message wrap html
     hidden: dict[int, str] = field(default_factory=dict)  # off the pages, still on /<name>/<id>
     page_size: int = PAGE_SIZE
+    content_type: str = "text/html; charset=utf-8"  # the header: t.me's pages are UTF-8 whatever it says
+    encoding: str = "utf-8"  # how the page's text is turned into bytes on the wire
 
     def delete(self, post_id: int) -> None:
         del self.posts[post_id]
@@ -253,7 +255,7 @@ class FakeTelegram:
                 return 302, {"Location": f"/{segments[1]}"}, b"", 0.0
             before = parse_qs(parts.query).get("before", [None])[0]
             body = channel.render(int(before) if before else None)
-            return 200, {"Content-Type": "text/html; charset=utf-8"}, body.encode(), self.delay
+            return 200, {"Content-Type": channel.content_type}, body.encode(channel.encoding), self.delay
         if len(segments) == 2 and segments[1].isdigit():
             channel = self.channels.get(segments[0].lower())
             if channel is not None:

@@ -65,6 +65,12 @@ class AccountSource:
             before=posts[0].post_id if len(messages) >= PAGE else None,
         )
 
+    async def fetch_posts(self, username: str, post_ids: list[int]) -> list[Post]:
+        """Those posts (albums whole), e.g. ones the web preview cannot show."""
+        entity = await self._entity(username)
+        found = await self._call(f"posts of {username}", lambda: self.client.get_messages(entity, ids=post_ids))
+        return map_messages([m for m in found if m is not None], username)
+
     async def check_post(self, username: str, post_id: int) -> PostCheck:
         """Deleted posts come back from ``get_messages`` as None or ``MessageEmpty``."""
         entity = await self._entity(username)
@@ -175,7 +181,20 @@ class RoutedSource:
         return self.account
 
     async def fetch_page(self, username: str, before: int | None = None) -> ChannelPage:
-        return await self._with_fallback(username, lambda source: source.fetch_page(username, before))
+        page = await self._with_fallback(username, lambda source: source.fetch_page(username, before))
+        return await self._fill_unviewable(username, page)
+
+    async def _fill_unviewable(self, username: str, page: ChannelPage) -> ChannelPage:
+        """Posts the web preview cannot show, read through the account where an ``auto`` channel has one."""
+        wanted = [post.post_id for post in page.posts if post.unviewable]
+        if not wanted or self.account is None or self.sources.get(username.lower()) != "auto":
+            return page
+        try:
+            found = {post.post_id: post for post in await self.account.fetch_posts(username, wanted)}
+        except (RateLimited, FetchError, ChannelUnavailable) as exc:
+            log.warning("unviewable_posts_not_read", channel=username, post_ids=wanted, error=str(exc))
+            return page
+        return dataclasses.replace(page, posts=tuple(found.get(post.post_id, post) for post in page.posts))
 
     async def check_post(self, username: str, post_id: int) -> PostCheck:
         return await self._with_fallback(username, lambda source: source.check_post(username, post_id))

@@ -47,6 +47,7 @@ def map_message(message: Any, username: str, *, album: Sequence[Any] = ()) -> Po
     entities = list(getattr(message, "entities", None) or [])
     preview = _preview(message.media)
     media = [item for member in (album or [message]) for item in _media(member, bool(album))]
+    buttons = _buttons(getattr(message, "reply_markup", None))
     return Post(
         post_id=message.id,
         date=format_timestamp(message.date) if message.date else None,
@@ -63,7 +64,8 @@ def map_message(message: Any, username: str, *, album: Sequence[Any] = ()) -> Po
         media=tuple(media),
         link_preview=preview,
         service=isinstance(message, types.MessageService),
-        links=_links(message.message or "", entities, preview),
+        links=_links(message.message or "", entities, preview, buttons),
+        buttons=buttons,
     )
 
 
@@ -85,7 +87,16 @@ def _album(members: list[Any], username: str) -> Post:
                    "grouped_id": members[0].id})
 
 
-def _links(text: str, entities: list[Any], preview: dict[str, Any] | None) -> tuple[Any, ...]:
+def _buttons(markup: Any) -> tuple[dict[str, str], ...]:
+    """URL buttons of an inline keyboard, as the web preview shows them."""
+    if not isinstance(markup, types.ReplyInlineMarkup):
+        return ()
+    return tuple({"label": " ".join(button.text.split()), "url": button.url}
+                 for row in markup.rows for button in row.buttons if isinstance(button, types.KeyboardButtonUrl))
+
+
+def _links(text: str, entities: list[Any], preview: dict[str, Any] | None,
+           buttons: tuple[dict[str, str], ...] = ()) -> tuple[Any, ...]:
     surrogate = helpers.add_surrogate(text)
     candidates: list[tuple[str, str]] = []
     for entity in entities:
@@ -98,6 +109,7 @@ def _links(text: str, entities: list[Any], preview: dict[str, Any] | None) -> tu
     candidates.extend((url, "text") for url in find_urls(text.strip()))
     if preview and preview.get("url"):
         candidates.append((preview["url"], "preview"))
+    candidates.extend((button["url"], "button") for button in buttons)
     return make_links(candidates)
 
 

@@ -17,7 +17,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any, TypeAlias
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,15 +24,17 @@ import lxml.etree
 import structlog
 
 from monitor.links import find_urls, is_autolink, make_links, unescape_href
-from storage.models import ChannelInfo, Link, Post, format_timestamp
+from monitor.sources.tme_values import MAX_INTEGER, decode_page, parse_count, parse_duration, parse_id
+from storage.models import UNVIEWABLE, ChannelInfo, Link, Post, format_timestamp
 
 log = structlog.get_logger(__name__)
 
 Element: TypeAlias = Any  # lxml.html.HtmlElement; lxml ships no type hints
 Index: TypeAlias = dict[str, list[Element]]
 
-SUFFIXES = {"": 1, "K": 1_000, "M": 1_000_000, "B": 1_000_000_000}
-NUMBER = re.compile(r"^\s*([0-9]+(?:[.,][0-9]+)?)\s*([KMB]?)\s*$", re.I)
+__all__ = ["ParsedPage", "inner_html", "parse_count", "parse_document", "parse_duration", "parse_message",
+           "plain_text"]
+
 MEDIA_CLASSES = {
     "tgme_widget_message_photo_wrap": "photo",
     "tgme_widget_message_service_photo": "photo",
@@ -59,8 +60,14 @@ PAGE_CLASSES = ("tgme_channel_info", "tme_messages_more", "tgme_channel_history"
                 "tgme_widget_message_error")
 # A substring test in C finds the few page-level elements; _index_of keeps exact class names.
 PAGE_PARTS = lxml.etree.XPath("//*[" + " or ".join(f"contains(@class, '{c}')" for c in PAGE_CLASSES) + "]")
-# Plain lxml elements: lxml.html's element classes cost a lookup per node.
-PARSER = lxml.etree.HTMLParser(remove_comments=False, recover=True)
+# Plain lxml elements: lxml.html's element classes cost a lookup per node. huge_tree lifts
+# libxml2's nesting limit of 256, past which it silently drops the rest of the page.
+PARSER = lxml.etree.HTMLParser(remove_comments=False, recover=True, huge_tree=True)
+# Every message carries data-post once: the page's own count of what it holds.
+DATA_POST = re.compile(r'data-post="([^"]*)"')
+UNVIEWABLE_LABEL = "open telegram to view this post"
+BUTTON_CLASS = "tgme_widget_message_inline_button"
+VERIFIED_MARKS = frozenset({"verified-icon", "verified_icon"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,39 +81,52 @@ class ParsedPage:
     has_history: bool = True
     parse_errors: int = 0
     embed: str | None = None  # single-post pages: "deleted" if Telegram says "Post not found"
+    failures: tuple[tuple[int, str], ...] = ()  # (post id, reason) of posts that did not parse
+    unread: int = 0  # messages the page holds (by its data-post ids) that the parser never reached
 
 
 def parse_document(html: str | bytes, username: str) -> ParsedPage:
-    """Parse a channel page, a fragment of one, or a single-post embed page."""
-    doc = _document(html)
+    """Parse a channel page, a fragment of one, or a single-post embed page.
+
+    Bytes are decoded by :func:`decode_page` (which may raise ``PageDecodeError``). A post
+    that fails to parse is left out and named in ``failures``: it never becomes an empty
+    record. ``unread`` counts messages the markup holds but the parser did not reach.
+    """
+    text = decode_page(html) if isinstance(html, bytes) else html
+    doc = _document(text)
     if doc is None:
         return ParsedPage(ChannelInfo(username), (), has_history=False)
     page = _index_of(PAGE_PARTS(doc))
     posts: dict[int, Post] = {}
+    failures: dict[int, str] = {}
     telegram_id = None
     errors = 0
-    for node in MESSAGES(doc):
+    nodes = MESSAGES(doc)
+    for node in nodes:
         post_id = _post_id(node.get("data-post"))
         if post_id is None:
-            log.warning("post_without_id", channel=username, data_post=str(node.get("data-post")))
+            log.warning("post_without_id", channel=username, data_post=str(node.get("data-post"))[:100])
             errors += 1
             continue
         try:
             posts[post_id] = parse_message(node, post_id)
         except Exception as exc:  # defensive: one odd post must not lose the page
             log.warning("post_parse_failed", channel=username, post_id=post_id, error=repr(exc))
-            posts[post_id] = Post(post_id=post_id)
+            failures[post_id] = f"{type(exc).__name__}: {exc}"
             errors += 1
         telegram_id = telegram_id or _channel_id(node)
     error = _first(page, "tgme_widget_message_error")
+    reached = {str(node.get("data-post")) for node in nodes}
     return ParsedPage(
         channel=_channel_info(doc, page, username, telegram_id),
         posts=tuple(posts[k] for k in sorted(posts)),
         before=_more(page, "data-before"),
         after=_more(page, "data-after"),
-        has_history=bool(posts or page.get("tgme_channel_history") or page.get("tme_no_messages_found")),
+        has_history=bool(posts or failures or page.get("tgme_channel_history") or page.get("tme_no_messages_found")),
         parse_errors=errors,
         embed="deleted" if error is not None and "not found" in _string(error).lower() else None,
+        failures=tuple(sorted(failures.items())),
+        unread=len(set(DATA_POST.findall(text)) - reached),
     )
 
 
@@ -120,7 +140,11 @@ def parse_message(node: Element, post_id: int) -> Post:
     forward = _first(idx, "tgme_widget_message_forwarded_from_name")
     reply_to, reply_url = _reply(idx, str(node.get("data-post") or ""))
     media = tuple(_media_item(kind, el, idx) for kind, el in _media_elements(idx, bubble))
+    if not text and not media and UNVIEWABLE_LABEL in (_text(idx, "message_media_not_supported_label") or "").lower():
+        media = ({"type": UNVIEWABLE},)  # the preview cannot show it: a mark, never empty content
     grouped = _is_grouped(node, idx) or any("post_id" in item for item in media)
+    buttons = _buttons(idx)
+    service = "service_message" in _classes(node)
     return Post(
         post_id=post_id,
         date=_date(node, idx),
@@ -136,8 +160,9 @@ def parse_message(node: Element, post_id: int) -> Post:
         grouped_id=post_id if grouped else None,
         media=media,
         link_preview=preview,
-        service="service_message" in _classes(node),
-        links=_links(text_node, text, preview),
+        service=service,
+        links=_links(text_node, text, preview, buttons, service),
+        buttons=buttons,
     )
 
 
@@ -217,11 +242,26 @@ def _channel_info(doc: Element, page: Index, username: str, telegram_id: int | N
     return ChannelInfo(
         username=(handle or "").lstrip("@") or username,
         telegram_id=telegram_id,
-        title=_text(within, "tgme_channel_info_header_title") or _meta(doc, "og:title"),
+        title=_title(within) or _meta(doc, "og:title"),
         description=(plain_text(description).strip() if description is not None else None) or _meta(doc, "og:description"),
-        subscribers=counters.get("subscribers"),
+        subscribers=counters.get("subscribers", counters.get("members")),
         counters=counters,
     )
+
+
+def _title(within: Index) -> str | None:
+    """The channel's title without the verified mark that 2019 pages put inside it."""
+    node = _first(within, "tgme_channel_info_header_title")
+    return _clean(_text_skipping(node, VERIFIED_MARKS)) if node is not None else None
+
+
+def _text_skipping(node: Element, skipped: frozenset[str]) -> str:
+    parts = [node.text or ""]
+    for child in node:
+        if isinstance(child.tag, str) and not skipped.intersection(_classes(child)):
+            parts.append(_text_skipping(child, skipped))
+        parts.append(child.tail or "")
+    return "".join(parts)
 
 
 def _message_text_node(idx: Index) -> Element | None:
@@ -239,14 +279,17 @@ def _message_text_node(idx: Index) -> Element | None:
             return node
 
 
-def _links(text_node: Element | None, text: str | None, preview: dict[str, Any] | None) -> tuple[Link, ...]:
+def _links(text_node: Element | None, text: str | None, preview: dict[str, Any] | None,
+           buttons: tuple[dict[str, str], ...], service: bool) -> tuple[Link, ...]:
     candidates: list[tuple[str, str]] = []
-    for anchor in text_node.iter("a") if text_node is not None else ():
+    for position, anchor in enumerate(text_node.iter("a") if text_node is not None else ()):
         href = unescape_href((anchor.get("href") or "").strip())
         label = _string(anchor).strip()
         if not href.lower().startswith(("http://", "https://")) or "tgme_widget_message_author_name" in _classes(anchor):
             continue  # hashtags (?q=%23tag), in-page links, "X pinned ..." author names
-        if label.startswith("@") and urlsplit(href).hostname in ("t.me", "telegram.me"):
+        if service and position == 0 and text_node is not None and not (text_node.text or "").strip():
+            continue  # old pages: the actor of "X updated group photo" without its class
+        if label.startswith("@") and _hostname(href) in ("t.me", "telegram.me"):
             candidates.append((href, "mention"))
         elif is_autolink(label, href):
             candidates.extend((url, "text") for url in find_urls(href) or [href])
@@ -255,7 +298,25 @@ def _links(text_node: Element | None, text: str | None, preview: dict[str, Any] 
     candidates.extend((url, "text") for url in find_urls(text or ""))
     if preview and preview.get("url"):
         candidates.append((preview["url"], "preview"))
+    candidates.extend((button["url"], "button") for button in buttons)
     return make_links(candidates)
+
+
+def _hostname(url: str) -> str | None:
+    try:
+        return urlsplit(url).hostname
+    except ValueError:  # "http://[oops": not a link this post can have
+        return None
+
+
+def _buttons(idx: Index) -> tuple[dict[str, str], ...]:
+    """Inline keyboard URL buttons: label and URL, in order."""
+    found = []
+    for anchor in idx.get(BUTTON_CLASS, []):
+        url = unescape_href((anchor.get("href") or "").strip())
+        if url.lower().startswith(("http://", "https://")):
+            found.append({"label": _clean(_string(anchor)) or "", "url": url})
+    return tuple(found)
 
 
 def _link_preview(idx: Index) -> dict[str, Any] | None:
@@ -277,7 +338,10 @@ def _reply(idx: Index, data_post: str) -> tuple[int | None, str | None]:
     url = _href(node) if node is not None else None
     if not url:
         return None, None
-    path = urlsplit(url).path.strip("/").split("/")
+    try:
+        path = urlsplit(url).path.strip("/").split("/")
+    except ValueError:
+        return None, None
     if len(path) >= 2 and path[-2].lower() == data_post.split("/")[0].lower():
         return _int(path[-1]), url
     return None, url
@@ -374,7 +438,7 @@ def _is_grouped(node: Element, idx: Index) -> bool:
 
 def _channel_id(node: Element) -> int | None:
     value = _data_view(node).get("c")
-    return abs(value) if isinstance(value, int) and value else None
+    return abs(value) if isinstance(value, int) and value and abs(value) <= MAX_INTEGER else None
 
 
 def _data_view(node: Element) -> dict[str, Any]:
@@ -394,37 +458,11 @@ def _more(page: Index, attribute: str) -> int | None:
     return None
 
 
-def parse_count(value: str | None) -> int | None:
-    """``"1.2K"`` -> 1200, ``"3.1M"`` -> 3100000, ``"991"`` -> 991; None if not a count."""
-    match = NUMBER.match(value or "")
-    if not match:
-        return None
-    try:
-        return int(Decimal(match[1].replace(",", ".")) * SUFFIXES[match[2].upper()])
-    except InvalidOperation:
-        return None
-
-
-def parse_duration(value: str) -> int | None:
-    """``"0:19"`` -> 19, ``"1:02:03"`` -> 3723 seconds."""
-    try:
-        seconds = 0
-        for part in value.strip().split(":"):
-            seconds = seconds * 60 + int(part)
-    except ValueError:
-        return None
-    return seconds
-
-
 def _post_id(data_post: Any) -> int | None:
-    return _int(str(data_post or "").rstrip("/").rsplit("/", 1)[-1])
+    return parse_id(str(data_post or "").rstrip("/").rsplit("/", 1)[-1])
 
 
-def _int(value: Any) -> int | None:
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
-        return None
+_int = parse_id
 
 
 def _classes(node: Element) -> list[str]:

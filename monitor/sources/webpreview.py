@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 
 from monitor.errors import ChannelUnavailable, FetchFailed
 from monitor.http import HttpClient
-from monitor.sources.tme_parse import parse_count, parse_document, parse_duration, plain_text
+from monitor.sources.tme_parse import ParsedPage, parse_count, parse_document, parse_duration, plain_text
+from monitor.sources.tme_values import PageDecodeError, decode_page
 from storage.models import ChannelInfo, Post
 
 __all__ = ["ChannelPage", "PostCheck", "WebPreviewSource", "is_complete", "parse_channel_page", "parse_count",
@@ -24,7 +25,8 @@ class ChannelPage:
     before: int | None = None  # the "load older" cursor, if the page shows one
     after: int | None = None
     has_history: bool = True  # False: not a channel preview page at all
-    parse_errors: int = 0  # posts kept with their id only: the page proves no deletion
+    parse_errors: int = 0  # posts that did not parse (left out): the page proves no deletion
+    failures: tuple[tuple[int, str], ...] = ()  # (post id, reason) of those posts
 
 
 class PostCheck(enum.Enum):
@@ -58,22 +60,33 @@ class WebPreviewSource:
             )
         if response.status != 200:
             raise FetchFailed(url, f"HTTP {response.status}")
-        text = response.text
+        try:
+            text = decode_page(response.content)  # by the document itself, never the header
+        except PageDecodeError as exc:
+            raise FetchFailed(url, str(exc)) from None
         if not is_complete(text):
             # lxml would repair it silently and the page's newest posts would be missing:
             # moving the cursor past them would leave a gap.
             raise FetchFailed(url, "truncated page (no closing </html>)")
-        page = parse_channel_page(text, username)
-        if not page.has_history:
+        parsed = parse_document(text, username)
+        if parsed.unread:
+            # The cursor must never move past posts the parser did not read.
+            raise FetchFailed(url, f"the page could not be parsed whole ({parsed.unread} of its posts unread; "
+                                   "nested too deeply?)")
+        if not parsed.has_history:
             raise ChannelUnavailable(username, f"{url} is not a channel preview page")
-        return page
+        return _channel_page(parsed)
 
     async def check_post(self, username: str, post_id: int) -> PostCheck:
         """Ask the single-post page (``/<channel>/<id>?embed=1``) whether a post still exists."""
         response = await self.http.get(f"{self.web_url}/{username}/{post_id}?embed=1")
-        if response.status != 200 or not is_complete(response.text):
+        try:
+            text = decode_page(response.content)
+        except PageDecodeError:
             return PostCheck.UNKNOWN
-        return parse_embed(response.text, post_id)
+        if response.status != 200 or not is_complete(text):
+            return PostCheck.UNKNOWN
+        return parse_embed(text, post_id)
 
 
 def is_complete(html: str) -> bool:
@@ -83,12 +96,15 @@ def is_complete(html: str) -> bool:
 
 def parse_channel_page(html: str | bytes, username: str) -> ChannelPage:
     """Parse a whole ``t.me/s/<channel>`` page; posts come back oldest first."""
-    parsed = parse_document(html, username)
+    return _channel_page(parse_document(html, username))
+
+
+def _channel_page(parsed: ParsedPage) -> ChannelPage:
     return ChannelPage(parsed.channel, parsed.posts, parsed.before, parsed.after, parsed.has_history,
-                       parsed.parse_errors)
+                       parsed.parse_errors, parsed.failures)
 
 
-def parse_embed(html: str, post_id: int) -> PostCheck:
+def parse_embed(html: str | bytes, post_id: int) -> PostCheck:
     """A single-post page: the post, Telegram's "Post not found", or something else."""
     parsed = parse_document(html, "")
     if parsed.embed == "deleted":
