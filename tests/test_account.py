@@ -275,3 +275,45 @@ async def test_media_are_downloaded_only_when_asked_and_small_enough(telethon, m
     assert '"file": "MFARussia/1.jpg"' in media[1]
     assert '"file"' not in media[2] and '"size": 52428800' in media[2]
     assert (tmp_path / "media" / "MFARussia" / "1.jpg").read_bytes().endswith(b"post 1")
+
+
+async def test_buttons_are_the_same_rows_from_both_sources(telethon, tme, make_config):
+    keyboard = ('<div class="tgme_widget_message_inline_keyboard"><div class="tgme_widget_message_inline_row">'
+                '<a class="tgme_widget_message_inline_button url_button" href="https://mid.ru/ru/press/1/">'
+                '<span class="tgme_widget_message_inline_button_text">Читать</span></a></div></div>')
+    web_page = parse_channel_page(
+        '<div class="tgme_widget_message js-widget_message" data-post="MFARussia/7"><div class="tgme_widget_message_bubble">'
+        '<div class="tgme_widget_message_text js-message_text">Заявление</div>' + keyboard +
+        '<div class="tgme_widget_message_footer"><a class="tgme_widget_message_date" href="https://t.me/MFARussia/7">'
+        '<time datetime="2024-05-01T07:00:00+00:00">07:00</time></a></div></div></div>', "MFARussia")
+    markup = types.ReplyInlineMarkup(rows=[types.KeyboardInlineButtonRow(buttons=[
+        types.KeyboardInlineButton(text="Обсудить", type=types.InlineButtonTypeCallback(data=b"x")),
+        types.KeyboardInlineButton(text="Читать", type=types.InlineButtonTypeUrl(url="https://mid.ru/ru/press/1/"))])])
+    [account] = map_messages([message(7, "Заявление", reply_markup=markup)], "MFARussia")
+    [web] = web_page.posts
+
+    assert account.buttons == web.buttons == ({"label": "Читать", "url": "https://mid.ru/ru/press/1/"},)
+    assert [(link.url, link.kind) for link in account.links] == [(link.url, link.kind) for link in web.links] == [
+        ("https://mid.ru/ru/press/1/", "button")]
+    assert account.content_hash() == web.content_hash()
+
+
+async def test_an_auto_channel_reads_what_the_preview_cannot_show_through_the_account(telethon, tme, make_config):
+    messages = telethon.channel("MFARussia")
+    messages[1] = message(1, "Заявление 1")
+    messages[2] = message(2, "Текст, который веб-версия не показывает")
+    channel = tme.channel("MFARussia")
+    channel.add(1, text="Заявление 1")
+    channel.add(2, channel.posts[1].replace("MFARussia/1", "MFARussia/2").replace(
+        '<div class="tgme_widget_message_text js-message_text" dir="auto">Заявление 1</div>',
+        '<div class="message_media_not_supported_label">Please open Telegram to view this post</div>'))
+    telethon.floods = [3600]  # the account is rate limited: this round reads the web preview ...
+    config = account_config(make_config, "MFARussia", source="auto")
+
+    [outcome] = (await archive_channels(config, ["MFARussia"], mode="backfill", account_client=telethon)).channels
+
+    assert outcome.error is None
+    assert tme.page_requests()  # ... which was read
+    assert rows(config.database, "SELECT post_id, text, media FROM posts ORDER BY post_id") == [
+        (1, "Заявление 1", None), (2, "Текст, который веб-версия не показывает", None)]
+    assert "get_messages MFARussia [2]" in telethon.calls

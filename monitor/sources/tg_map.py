@@ -91,8 +91,23 @@ def _buttons(markup: Any) -> tuple[dict[str, str], ...]:
     """URL buttons of an inline keyboard, as the web preview shows them."""
     if not isinstance(markup, types.ReplyInlineMarkup):
         return ()
-    return tuple({"label": " ".join(button.text.split()), "url": button.url}
-                 for row in markup.rows for button in row.buttons if isinstance(button, types.KeyboardButtonUrl))
+    found = []
+    for row in markup.rows:
+        for button in row.buttons:
+            url = _button_url(button)
+            if url:
+                found.append({"label": " ".join(button.text.split()), "url": url})
+    return tuple(found)
+
+
+def _button_url(button: Any) -> str | None:
+    """The URL of a URL button: ``KeyboardButtonUrl`` before layer 220, ``InlineButtonTypeUrl`` since."""
+    kind: Any = getattr(button, "type", None)
+    if isinstance(kind, getattr(types, "InlineButtonTypeUrl", ())):
+        return str(kind.url)
+    if isinstance(button, getattr(types, "KeyboardButtonUrl", ())):
+        return str(button.url)
+    return None
 
 
 def _links(text: str, entities: list[Any], preview: dict[str, Any] | None,
