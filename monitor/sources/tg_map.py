@@ -102,10 +102,12 @@ def _buttons(markup: Any) -> tuple[dict[str, str], ...]:
 
 def _button_url(button: Any) -> str | None:
     """The URL of a URL button: ``KeyboardButtonUrl`` before layer 220, ``InlineButtonTypeUrl`` since."""
+    new_style: Any = getattr(types, "InlineButtonTypeUrl", None)
+    old_style: Any = getattr(types, "KeyboardButtonUrl", None)
     kind: Any = getattr(button, "type", None)
-    if isinstance(kind, getattr(types, "InlineButtonTypeUrl", ())):
+    if new_style is not None and isinstance(kind, new_style):
         return str(kind.url)
-    if isinstance(button, getattr(types, "KeyboardButtonUrl", ())):
+    if old_style is not None and isinstance(button, old_style):
         return str(button.url)
     return None
 
