@@ -6,18 +6,21 @@ import asyncio
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import certifi
+import httpcore
 import httpx
 import structlog
 
 from monitor.config import NetworkConfig
 from monitor.errors import CertificateUntrusted, FetchFailed, ResponseTooLarge, Stopped
+from monitor.http_body import ACCEPT_ENCODING, BodyTooLarge, BodyUndecodable, read_body
+from monitor.pages.guard import AddressGuard
 
 log = structlog.get_logger(__name__)
 
@@ -61,6 +64,20 @@ def make_ssl_context(ca_bundle: str | None = None) -> ssl.SSLContext:
     return context
 
 
+def _guarded_transport(verify: ssl.SSLContext, backend: httpcore.AsyncNetworkBackend) -> httpx.AsyncHTTPTransport:
+    """httpx's transport whose connections go through ``backend`` (the address guard).
+
+    httpx does not take a network backend; its pool (httpcore's, which does) is given one.
+    A test drives a rebinding resolver through this path, so a change in httpx fails loudly.
+    """
+    transport = httpx.AsyncHTTPTransport(verify=verify)
+    pool = getattr(transport, "_pool", None)
+    if not isinstance(pool, httpcore.AsyncConnectionPool) or not hasattr(pool, "_network_backend"):
+        raise RuntimeError("this httpx version's transport cannot take the address guard; pin httpx<0.29")
+    pool._network_backend = backend
+    return transport
+
+
 def certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
     """The certificate verification failure behind a transport error, if that is what it is."""
     seen: set[int] = set()
@@ -98,18 +115,21 @@ class HttpClient:
         *,
         stop: asyncio.Event | None = None,
         headers: Mapping[str, str] | None = None,
-        guard: Callable[[str], Awaitable[None]] | None = None,
+        guard: AddressGuard | None = None,
     ) -> None:
         self.config = config
         self.stop = stop or asyncio.Event()
         self.stats = HttpStats()
         self._last_request: dict[str, float] = {}
         self._host_locks: dict[str, asyncio.Lock] = {}
+        verify = make_ssl_context(str(config.ca_bundle) if config.ca_bundle else None)
+        backend = guard.backend() if guard is not None and config.proxy is None else None
         self._client = httpx.AsyncClient(
             proxy=config.proxy,
-            verify=make_ssl_context(str(config.ca_bundle) if config.ca_bundle else None),
+            verify=verify,
+            transport=_guarded_transport(verify, backend) if backend is not None else None,
             timeout=httpx.Timeout(config.timeout),
-            headers={"User-Agent": config.user_agent, **(headers or {})},
+            headers={"User-Agent": config.user_agent, "Accept-Encoding": ACCEPT_ENCODING, **(headers or {})},
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,
             trust_env=config.proxy is None,
@@ -120,7 +140,7 @@ class HttpClient:
     async def _check_request(self, request: httpx.Request) -> None:
         """Runs before every request, redirects included: the guard may refuse it."""
         if self._guard is not None:
-            await self._guard(str(request.url))
+            await self._guard.check_url(str(request.url))
 
     async def __aenter__(self) -> HttpClient:
         return self
@@ -165,7 +185,7 @@ class HttpClient:
         self.stats.requests += 1
         self.stats.by_host[host] = self.stats.by_host.get(host, 0) + 1
         try:
-            async with self._client.stream("GET", url) as response:
+            async with asyncio.timeout(self.config.timeout), self._client.stream("GET", url) as response:
                 body = await self._read_capped(url, response)
                 return Response(
                     url=str(response.url),
@@ -175,6 +195,8 @@ class HttpClient:
                     encoding=response.charset_encoding,
                     redirects=tuple(str(r.url) for r in response.history),
                 )
+        except TimeoutError:  # the whole request, not one read: a trickle of bytes cannot hold it
+            raise httpx.ReadTimeout(f"no complete answer within {self.config.timeout:g} s") from None
         except httpx.TooManyRedirects as exc:
             raise FetchFailed(url, f"more than {MAX_REDIRECTS} redirects") from exc
         except httpx.InvalidURL as exc:
@@ -187,14 +209,12 @@ class HttpClient:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise ResponseTooLarge(url, f"Content-Length {declared} exceeds {limit} bytes")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > limit:
-                raise ResponseTooLarge(url, f"body exceeds {limit} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        try:
+            return await read_body(response.aiter_raw(), response.headers.get("content-encoding", ""), limit)
+        except BodyTooLarge:
+            raise ResponseTooLarge(url, f"body exceeds {limit} bytes (decoded)") from None
+        except BodyUndecodable as exc:
+            raise httpx.DecodingError(str(exc), request=response.request) from None
 
     async def _wait_turn(self, host: str) -> None:
         last = self._last_request.get(host)

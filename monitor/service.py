@@ -31,7 +31,7 @@ from monitor.http import HttpClient
 from monitor.jobs import Jobs
 from monitor.lock import WriterLock
 from monitor.pages.fetch import PagesOutcome, run_pages
-from monitor.pages.guard import check_url
+from monitor.pages.guard import AddressGuard
 from monitor.sources.tg_client import AccountSource, MediaPolicy, RoutedSource, telethon_proxy
 from monitor.sources.webpreview import WebPreviewSource
 from storage.db import open_archive
@@ -71,8 +71,8 @@ def make_step(config: Config, mode: Mode, since: str | None = None,
 def pages_client(config: Config, stop: asyncio.Event | None = None) -> HttpClient:
     """The client for release pages: its own per-host delay, and the address guard on every hop."""
     network = dataclasses.replace(config.network, request_delay=config.pages.request_delay)
-    guard = functools.partial(check_url, allow_private=config.network.allow_private_addresses,
-                              proxied=config.network.proxy is not None)
+    guard = AddressGuard(allow_private=config.network.allow_private_addresses,
+                         proxied=config.network.proxy is not None, follows=config.pages.follows)
     return HttpClient(network, guard=guard, stop=stop)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -27,6 +29,33 @@ follow = ["mid.ru", "belta.by", "embassy.example"]
 request_delay = "0s"
 retry_backoff = "1s"
 """
+
+
+@pytest.fixture(autouse=True)
+def no_name_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach a real resolver: names other than localhost fail here, at once.
+
+    Tests aim at loopback addresses; a name is only ever resolved by a resolver a test passes
+    in. This net catches the case where code under test (or a deliberately broken copy of it)
+    would ask the system's DNS.
+    """
+    real = socket.getaddrinfo
+
+    def loopback_only(host: object, *args: object, **kwargs: object) -> object:
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if name and name != "localhost" and not _is_address(name):
+            raise socket.gaierror(socket.EAI_NONAME, f"tests resolve no names ({name})")
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
+
+
+def _is_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.strip("[]").split("%")[0])
+    except ValueError:
+        return False
+    return True
 
 
 @pytest.fixture
