@@ -280,7 +280,13 @@ def history(ctx: click.Context, channel: str, post_id: int) -> None:
         previous = version
     timeline += [(e.at, f"{e.kind} {e.at}  {e.detail or ''}".rstrip()) for e in events]
     for _, entry in sorted(timeline, key=lambda item: item[0]):
-        click.echo(entry)
+        click.echo(terminal_safe(entry))
+
+
+def terminal_safe(text: str, keep: str = "") -> str:
+    """Text as the archive holds it, less control characters (ESC, BEL, OSC...) that would
+    steer the terminal; line breaks and tabs stay."""
+    return "".join(c for c in text if c in keep or c in "\n\t" or not (ord(c) < 32 or 0x7F <= ord(c) <= 0x9F))
 
 
 def _indent(text: str) -> str:
@@ -320,7 +326,8 @@ def search(ctx: click.Context, query: str, channel: str | None, since: str | Non
     opening, closing = ("\033[1m", "\033[0m") if tty else ("[", "]")
     web = config.telegram.web_url
     for hit in hits:
-        snippet = " ".join(hit.snippet.split()).replace(SNIPPET_OPEN, opening).replace(SNIPPET_CLOSE, closing)
+        snippet = terminal_safe(" ".join(hit.snippet.split()), keep=SNIPPET_OPEN + SNIPPET_CLOSE)
+        snippet = snippet.replace(SNIPPET_OPEN, opening).replace(SNIPPET_CLOSE, closing)
         click.echo(f"{hit.date or '-'}  {web}/{hit.username}/{hit.post_id}\n    {snippet}")
     if not hits:
         click.echo("no matches", err=True)

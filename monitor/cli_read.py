@@ -13,7 +13,7 @@ import click
 from monitor.alerts.replay import replay_alerts
 from monitor.alerts.rules import Matcher
 from monitor.browse import datasette_available, datasette_command, write_metadata
-from monitor.cli import EXIT_FAILED, EXIT_USAGE, _config, _fail, _run, _since, cli
+from monitor.cli import EXIT_FAILED, EXIT_USAGE, _config, _fail, _run, _since, cli, terminal_safe
 from monitor.config import Config
 from monitor.export import write_csv, write_jsonl
 from monitor.links import normalise_url
@@ -43,7 +43,8 @@ def pages(ctx: click.Context, status_: str | None, limit: int) -> None:
 
     for row in _run(read_pages()):
         detail = row.title if row.status == "ok" else row.error
-        click.echo(f"{row.status:8} {row.fetched_at or '-':20} {row.attempts:>2}  {row.url}  {detail or ''}".rstrip())
+        click.echo(terminal_safe(f"{row.status:8} {row.fetched_at or '-':20} {row.attempts:>2}  {row.url}  "
+                                 f"{detail or ''}".rstrip()))
 
 
 @cli.command()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from monitor import __version__
 from monitor.config_checks import (
@@ -193,14 +194,14 @@ class Config:
     source: Path | None = None
 
     def secrets(self) -> list[str]:
-        """What must never be logged: the API hash, proxy credentials, notification URLs and their tokens."""
+        """What must never be logged: the API hash, proxy credentials, and every part of a
+        notification URL that can carry a token (user, password, host, path segments, query
+        values), whatever its length; a service's token may be short."""
         found = [self.telegram.api_hash or ""]
         if self.network.proxy:
             found.append(urlsplit(self.network.proxy).password or "")
         for url in [*self.alerts.notify, *(u for rule in self.alerts.rules for u in rule.notify)]:
-            parts = urlsplit(url)
-            found += [url, parts.netloc, parts.password or ""]
-            found += [segment for segment in parts.path.split("/") if len(segment) >= 8]
+            found += notification_secrets(url)
         return [value for value in found if value]
 
     def poll_interval(self, channel: ChannelConfig) -> float:
@@ -219,6 +220,23 @@ class Config:
         if unknown:
             raise ConfigError("channels", f"not configured: {', '.join(unknown)}")
         return [by_key[normalise_channel_name(w).lower()] for w in wanted]
+
+
+AUTH_SCHEMES = ("bearer", "basic", "token")  # words of an Authorization value, not secrets
+
+
+def notification_secrets(url: str) -> list[str]:
+    """The parts of an Apprise URL that may be secret, by the URL's structure."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return [url]
+    # user, password, host and "port": discord://webhook_id/..., tgram://bot_id:token/... hold tokens there
+    values = [url, parts.netloc, *(unquote(piece) for piece in re.split(r"[:@]", parts.netloc))]
+    values += [unquote(segment) for segment in parts.path.split("/")]
+    for _, value in parse_qsl(parts.query, keep_blank_values=False):
+        values += [value, *value.split()]  # "Bearer tk_..." and "tk_..."
+    return [v for v in values if v and v.lower() not in AUTH_SCHEMES]
 
 
 def load_config(path: str | Path | None) -> Config:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from monitor.errors import ConfigError
+from monitor.log import mask_credentials
 
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 # Telegram usernames: a letter, then letters, digits and underscores; 4 to 32 long.
@@ -183,7 +184,7 @@ def as_http_url(key: str, value: Any) -> str:
     url = as_string(key, value).rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(key, f"expected an http(s) URL such as https://t.me, got {value!r}")
+        raise ConfigError(key, f"expected an http(s) URL such as https://t.me, got {mask_credentials(str(value))!r}")
     return url
 
 

@@ -14,10 +14,15 @@ QUIET_LIBRARIES = ("apscheduler", "httpx", "httpcore", "telethon", "trafilatura"
 
 # user:password@ in URLs (proxy credentials) never reaches a log line.
 URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]+:[^/@\s]*@", re.I)
+# Credentials in headers and query strings, as libraries (Apprise at debug level) print them.
+HEADER_CREDENTIALS = re.compile(r"(?i)\b(bearer|basic|token)(\s+)[A-Za-z0-9._~+/=-]{4,}")
+KEY_CREDENTIALS = re.compile(
+    r"(?i)\b(authorization|x-api-key|api[-_]?key|access[-_]?token|token|secret|password|passwd)"
+    r"(\s*[:=]\s*|%3a%20|=)(?!\*\*\*)[^\s&,;'\"]+")
 
 
 _SECRETS: set[str] = set()
-MIN_SECRET = 6  # shorter fragments would mask ordinary words
+MIN_SECRET = 4  # shorter fragments would mask ordinary words
 
 
 def register_secrets(values: Iterable[str | None]) -> None:
@@ -35,13 +40,19 @@ def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Mutab
     return event
 
 
+def mask_credentials(value: str) -> str:
+    """``scheme://user:password@host`` as ``scheme://***:***@host``."""
+    return URL_CREDENTIALS.sub(r"\g<scheme>***:***@", value) if "@" in value else value
+
+
 def redact_text(value: str) -> str:
-    if "@" in value:
-        value = URL_CREDENTIALS.sub(r"\g<scheme>***:***@", value)
+    """Mask registered secrets, URL credentials and header or query credentials."""
+    value = mask_credentials(value)
     for secret in sorted(_SECRETS, key=len, reverse=True):
         if secret in value:
             value = value.replace(secret, "***")
-    return value
+    value = HEADER_CREDENTIALS.sub(r"\1\2***", value)
+    return KEY_CREDENTIALS.sub(r"\1\2***", value)
 
 
 def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
@@ -60,8 +71,9 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact,
     ]
+    # Redacted again once the traceback is text: an exception's message may hold a secret.
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=[*shared, structlog.processors.format_exc_info, redact, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
@@ -75,7 +87,7 @@ def _route_stdlib_logging(stream: TextIO, renderer: Any, shared: list[Any], leve
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info, renderer],
+                    structlog.processors.format_exc_info, redact, renderer],
     ))
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_legation", False)]:

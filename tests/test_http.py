@@ -174,3 +174,34 @@ def test_retry_after_forms():
     assert retry_after("Tue, 14 May 2024 16:00:30 GMT", now) == 30
     assert retry_after("Tue, 14 May 2024 15:00:00 GMT", now) == 0
     assert retry_after("soon") is None and retry_after(None) is None
+
+
+async def test_a_trickling_answer_ends_at_the_timeout_not_when_the_server_stops():
+    class Trickle(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            for _ in range(100):  # a byte every 0.1 s: no single read ever waits long
+                try:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.1)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        started = time.monotonic()
+        async with client(timeout=0.5, max_retries=0) as http:
+            with pytest.raises(FetchFailed, match=r"no complete answer within 0\.5 s"):
+                await http.get(f"http://127.0.0.1:{server.server_address[1]}/")
+        assert time.monotonic() - started < 3
+    finally:
+        server.shutdown()
+        server.server_close()
