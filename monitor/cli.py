@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from collections.abc import Coroutine
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -82,17 +83,55 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+class Interrupted(Exception):
+    """A signal asked a one-shot command to stop; its open transaction was rolled back."""
+
+
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     try:
-        return asyncio.run(coroutine)
+        return asyncio.run(_stopped_by_signals(coroutine))
     except ArchiveLocked as exc:
         _fail(str(exc), EXIT_FAILED)
     except KeyboardInterrupt:
         _fail("interrupted; run the same command again to resume", EXIT_INTERRUPTED)
+    except Interrupted as exc:
+        _fail(f"stopped by {exc}; nothing half-written was kept, run the same command again to resume",
+              EXIT_INTERRUPTED)
     except SearchQueryError as exc:
         _fail(str(exc), EXIT_USAGE)
     except StorageError as exc:
         _fail(str(exc), EXIT_FAILED)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+async def _stopped_by_signals(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine``; SIGTERM or SIGHUP cancel it (transactions roll back) and raise Interrupted.
+
+    The daemon installs its own handlers for a clean stop, which take the place of these.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        received.append(signum)
+        task.cancel()
+
+    handled = STOP_SIGNALS if threading.current_thread() is threading.main_thread() else ()  # not in tests' threads
+    for signum in handled:
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        return await coroutine
+    except asyncio.CancelledError:
+        if received:
+            raise Interrupted(signal.Signals(received[0]).name) from None
+        raise
+    finally:
+        for signum in handled:
+            loop.remove_signal_handler(signum)
 
 
 def _channels(config: Config, wanted: tuple[str, ...]) -> list[str]:
@@ -164,7 +203,7 @@ async def _until_signalled(config: Config) -> None:
         structlog.get_logger(__name__).info("signal_received", signal=signal.Signals(signum).name)
         stop.set()
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # SIGHUP: the terminal went away
         loop.add_signal_handler(signum, on_signal, signum)
     await run_daemon(config, stop)
 

@@ -29,10 +29,10 @@ from monitor.config_checks import (
     as_string,
     as_string_list,
     as_strings,
-    existing_file,
     expand_env,
     normalise_channel_name,
     one_of,
+    pem_certificates,
 )
 from monitor.errors import ConfigError
 
@@ -307,7 +307,7 @@ def _parse_network(section: Section, base: Path) -> NetworkConfig:
     ca_bundle = section.get("ca_bundle", as_string, "")
     return NetworkConfig(
         proxy=section.get("proxy", as_proxy_url, None),
-        ca_bundle=existing_file("network.ca_bundle", base / ca_bundle) if ca_bundle else None,
+        ca_bundle=pem_certificates("network.ca_bundle", base / ca_bundle) if ca_bundle else None,
         user_agent=section.get("user_agent", as_string, d.user_agent),
         timeout=section.get("timeout", as_positive_duration, d.timeout),
         request_delay=section.get("request_delay", as_duration, d.request_delay),

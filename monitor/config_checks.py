@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import ssl
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +24,8 @@ ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 T = TypeVar("T")
+MAX_DURATION = 100 * 365 * 86400.0  # a century: anything longer is a typo, and overflows dates
+MAX_WHOLE = 2**63 - 1  # what SQLite and every limit here can hold
 
 
 class Section:
@@ -147,8 +151,8 @@ def as_bool(key: str, value: Any) -> bool:
 
 
 def as_count(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(key, f"expected a whole number >= 0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_WHOLE:
+        raise ConfigError(key, f"expected a whole number from 0 to {MAX_WHOLE}, got {value!r}")
     return value
 
 
@@ -168,8 +172,12 @@ def as_duration(key: str, value: Any) -> float:
             seconds = parse_duration(as_string(key, value))
         except ValueError as exc:
             raise ConfigError(key, str(exc)) from None
+    if not math.isfinite(seconds):
+        raise ConfigError(key, f"expected a finite duration like \"2s\", got {value!r}")
     if seconds < 0:
         raise ConfigError(key, "must not be negative")
+    if seconds > MAX_DURATION:
+        raise ConfigError(key, f"{value!r} is too long (at most 100 years)")
     return seconds
 
 
@@ -192,7 +200,11 @@ def as_proxy_url(key: str, value: Any) -> str | None:
     url = as_string(key, value).strip()
     if not url:
         return None
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        _ = parts.hostname
+    except ValueError:
+        raise ConfigError(key, "not a valid proxy URL (an unbalanced [ in the host?)") from None
     if parts.scheme not in PROXY_SCHEMES or not parts.hostname:
         raise ConfigError(
             key, "expected a proxy URL such as socks5://127.0.0.1:1080 or http://proxy:3128 "
@@ -218,4 +230,15 @@ def one_of(options: tuple[str, ...]) -> Callable[[str, Any], str]:
 def existing_file(key: str, path: Path) -> Path:
     if not path.is_file():
         raise ConfigError(key, f"file not found: {path}")
+    return path
+
+
+def pem_certificates(key: str, path: Path) -> Path:
+    """A file of PEM certificates that OpenSSL can load as trust anchors."""
+    existing_file(key, path)
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=str(path))
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise ConfigError(key, f"{path} is not a PEM certificate file ({exc}); convert a DER .cer with "
+                               "'openssl x509 -inform der -in FILE.cer -out FILE.pem'") from None
     return path

@@ -33,6 +33,7 @@ MAX_JITTER = 30.0  # ... and at most this many seconds
 MISFIRE_GRACE = 300  # a job late by more than this is skipped, not run twice
 
 Body = Callable[[], Awaitable[Mapping[str, Any]]]
+CHANNEL_ERROR = "error"  # a poll's counts carry this when its channel's round failed
 
 
 class Jobs:
@@ -82,21 +83,29 @@ class Jobs:
                 counts = await body()
             except Stopped:
                 outcome = "stopped"
+            except asyncio.CancelledError:  # cut off at shutdown: still recorded, then cancelled
+                await asyncio.shield(self._end(run_id, "stopped", None, "cancelled at shutdown"))
+                raise
             except Exception as exc:  # one failing job must not stop the daemon
                 outcome, error = "failed", f"{type(exc).__name__}: {exc}"
                 log.exception("job_failed", error=error)
-            async with transaction(self.conn):
-                await save_run_end(self.conn, run_id, outcome, utc_now(), counts, error)
+            if counts is not None and counts.get(CHANNEL_ERROR):  # the poll's channel failed: so did the run
+                outcome, error = "failed", str(counts[CHANNEL_ERROR])
+            await self._end(run_id, outcome, counts, error)
         finally:
             structlog.contextvars.unbind_contextvars("job")
             self.running.discard(task)
+
+    async def _end(self, run_id: int, outcome: str, counts: Mapping[str, Any] | None, error: str | None) -> None:
+        async with transaction(self.conn):
+            await save_run_end(self.conn, run_id, outcome, utc_now(), counts, error)
 
     async def poll(self, channel: ChannelConfig) -> Mapping[str, Any]:
         """Sync the channel; while its backfill is unfinished (and wanted), continue it."""
         step = backfill_channel if channel.backfill else sync_channel
         [outcome] = await run_round(self.conn, self.source, [channel.name],
                                     functools.partial(step, settings=self.settings))
-        return {"error": outcome.error} if outcome.error else dataclasses.asdict(outcome.saved)
+        return {CHANNEL_ERROR: outcome.error} if outcome.error else dataclasses.asdict(outcome.saved)
 
     async def pages(self) -> Mapping[str, Any]:
         assert self.web is not None

@@ -21,7 +21,11 @@ class WriterLock:
         self._fd: int | None = None
 
     def acquire(self) -> WriterLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:  # no such directory, not writable, a directory in the way
+            raise ArchiveLocked(f"cannot take the writer lock {self.path}: {exc.strerror or exc}; the archive's "
+                                "directory must exist and be writable") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -35,6 +35,7 @@ from monitor.pages.guard import AddressGuard
 from monitor.sources.tg_client import AccountSource, MediaPolicy, RoutedSource, telethon_proxy
 from monitor.sources.webpreview import WebPreviewSource
 from storage.db import open_archive
+from storage.errors import StorageError
 
 log = structlog.get_logger(__name__)
 
@@ -134,7 +135,12 @@ async def archive_channels(
         pages = None
         if config.pages.follow:
             web = await stack.enter_async_context(pages_client(config))
-            pages = await run_pages(conn, web, config.pages, settings.alerts)
+            try:
+                pages = await run_pages(conn, web, config.pages, settings.alerts)
+            except StorageError:
+                raise
+            except Exception as exc:  # alerts are delivered whatever became of the pages
+                log.exception("pages_round_failed", error=str(exc))
         delivered = None
         if settings.alerts is not None:
             delivered = await deliver_alerts(conn, config.alerts, AppriseNotifier(), config.telegram.web_url)

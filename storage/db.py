@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from storage.errors import ArchiveMissing, WriteFailed
+from storage.errors import ArchiveMissing, ArchiveUnusable, storage_error
 from storage.migrate import migrate
 
 BUSY_TIMEOUT_MS = 10_000
@@ -29,12 +29,37 @@ PRAGMAS = (
 
 
 async def connect(path: str | Path) -> aiosqlite.Connection:
-    """Open ``path`` in autocommit mode (transactions are explicit) with the house pragmas."""
-    conn = await aiosqlite.connect(str(path), isolation_level=None)
+    """Open ``path`` in autocommit mode (transactions are explicit) with the house pragmas.
+
+    A file that cannot serve as an archive raises :class:`ArchiveUnusable` (and leaves no
+    connection, or thread, behind).
+    """
+    if str(path) != ":memory:":
+        _check_path(Path(path))
+    try:
+        conn = await aiosqlite.connect(str(path), isolation_level=None)
+    except sqlite3.Error as exc:
+        raise _converted(exc, path) from None
     conn.row_factory = sqlite3.Row
-    for pragma in PRAGMAS:
-        await conn.execute(pragma)
+    try:
+        for pragma in PRAGMAS:
+            await conn.execute(pragma)
+    except sqlite3.Error as exc:
+        await conn.close()
+        raise _converted(exc, path) from None
     return conn
+
+
+def _check_path(path: Path) -> None:
+    if path.is_dir():
+        raise ArchiveUnusable(f"cannot open the archive ({path}): it is a directory, not a file")
+    if not path.parent.is_dir():
+        raise ArchiveUnusable(f"cannot open the archive ({path}): the directory {path.parent} does not exist")
+
+
+def _converted(exc: sqlite3.Error, path: str | Path | None = None) -> Exception:
+    converted = storage_error(exc, path)
+    return converted if converted is not None else exc
 
 
 @asynccontextmanager
@@ -48,7 +73,13 @@ async def open_archive(path: str | Path, *, create: bool = True) -> AsyncIterato
         raise ArchiveMissing(str(path))
     conn = await connect(path)
     try:
-        await migrate(conn)
+        try:
+            tables = {row[0] for row in await conn.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "schema_migrations" not in tables:
+                raise ArchiveUnusable(f"not a legation archive ({path}): an SQLite database of something else")
+            await migrate(conn)
+        except sqlite3.Error as exc:
+            raise _converted(exc, path) from None
         yield conn
     finally:
         await conn.close()
@@ -82,14 +113,14 @@ async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Con
     async with _WRITERS.setdefault(conn, asyncio.Lock()):
         try:
             await conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:  # locked past busy_timeout
-            raise WriteFailed(str(exc)) from exc
+        except sqlite3.Error as exc:  # locked past busy_timeout, read-only, ...
+            raise _converted(exc) from exc
         try:
             yield conn
             await asyncio.shield(conn.commit())
-        except sqlite3.OperationalError as exc:  # disk full, I/O error: nothing of it stays
+        except sqlite3.Error as exc:  # disk full, I/O error: nothing of it stays; a schema error is a bug
             await _rollback(conn)
-            raise WriteFailed(str(exc)) from exc
+            raise _converted(exc) from exc
         except BaseException:
             await _rollback(conn)
             raise

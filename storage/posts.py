@@ -11,7 +11,7 @@ import aiosqlite
 
 from storage.db import run_in_connection
 from storage.deletions import save_restorations
-from storage.errors import SearchQueryError
+from storage.errors import SearchQueryError, storage_error
 from storage.models import Post, PostEvent, PostVersion, SaveResult, SearchHit
 
 UPSERT_POST = """
@@ -191,7 +191,6 @@ async def get_due_post_problems(conn: aiosqlite.Connection, channel_id: int, now
 
 
 SNIPPET_OPEN, SNIPPET_CLOSE = "\x02", "\x03"
-DATABASE_TROUBLE = ("locked", "busy", "disk", "malformed", "readonly", "unable to open")
 
 
 async def search_posts(
@@ -225,8 +224,8 @@ async def search_posts(
         rows = await conn.execute_fetchall(sql, params)
     except sqlite3.OperationalError as exc:
         # The statement is fixed, so an error is the query's, unless the database itself ails.
-        if any(word in str(exc) for word in DATABASE_TROUBLE):
-            raise
+        if (trouble := storage_error(exc)) is not None:
+            raise trouble from exc
         raise SearchQueryError(query, str(exc)) from exc
     return [SearchHit(*row) for row in rows]
 

@@ -197,14 +197,13 @@ async def test_a_truncated_page_is_an_error_not_a_gap(tme, make_config):
     config = make_config("cut_channel")
     whole = channel.render(41).encode()
     cut = whole[: whole.index(b'data-post="cut_channel/35"')]  # posts 35..40 lost in transit
-    original = tme.respond
-    tme.respond = lambda path: (200, {}, cut, 0.0) if "before=41" in path else original(path)  # type: ignore[method-assign]
+    tme.override("/s/cut_channel?before=41", cut)
 
     [failed] = (await archive_channels(config, ["cut_channel"], mode="backfill")).channels
 
     assert "truncated page" in failed.error
     assert rows(config.database, "SELECT tail_id FROM channels") == [(41,)]
-    tme.respond = original  # type: ignore[method-assign]
+    tme.overrides.clear()
     [outcome] = (await archive_channels(config, ["cut_channel"], mode="backfill")).channels
     assert outcome.error is None
     assert [r[0] for r in rows(config.database, "SELECT post_id FROM posts ORDER BY post_id")] == list(range(1, 61))

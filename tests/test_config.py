@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import trustme
 
 from monitor.config import ChannelConfig, Config, load_config, parse_config
 from monitor.config_checks import parse_duration
@@ -91,6 +92,14 @@ BAD = [
     ('[telegram]\napi_id = "abc"\n[[channels]]\nname = "MFARussia"', "telegram.api_id", "numeric api_id"),
     ('[[channels]]\nbackfill = true', "channels[0].name", "missing"),
     ("[[channels]\nname=", "config", "not valid TOML"),
+    ('[network]\ntimeout = nan\n[[channels]]\nname = "MFARussia"', "network.timeout", "finite duration"),
+    ('[schedule]\npoll_interval = inf\n[[channels]]\nname = "MFARussia"', "schedule.poll_interval", "finite duration"),
+    ('[network]\ntimeout = "99999999999d"\n[[channels]]\nname = "MFARussia"', "network.timeout", "too long"),
+    ('[[channels]]\nname = "MFARussia"\nstale_after = nan', "channels[0].stale_after", "finite duration"),
+    ('[network]\nmax_retries = 9223372036854775808\n[[channels]]\nname = "MFARussia"', "network.max_retries",
+     "whole number from 0 to"),
+    ('[network]\nproxy = "http://u:secretpw@[host"\n[[channels]]\nname = "MFARussia"', "network.proxy",
+     "not a valid proxy URL"),
 ]
 
 
@@ -100,6 +109,14 @@ def test_bad_config_names_the_key(tmp_path, text, key, reason):
         parse(text, tmp_path)
     assert caught.value.key == key
     assert reason in caught.value.reason
+    assert "secretpw" not in str(caught.value)  # credentials are never echoed
+
+
+def test_a_ca_bundle_that_is_not_pem_is_a_config_error(tmp_path):
+    (tmp_path / "root.cer").write_bytes(b"\x30\x82\x05\x00 DER bytes, not PEM")
+    with pytest.raises(ConfigError) as caught:
+        parse('[network]\nca_bundle = "root.cer"\n[[channels]]\nname = "MFARussia"', tmp_path)
+    assert caught.value.key == "network.ca_bundle" and "is not a PEM certificate file" in caught.value.reason
 
 
 def test_bad_config_exits_2_with_one_line_and_no_traceback(tmp_path):
@@ -124,7 +141,7 @@ def test_a_missing_config_file_exits_2(tmp_path):
 
 
 def test_parse_config_takes_relative_paths_from_the_config_directory(tmp_path):
-    (tmp_path / "ca.pem").write_text("not really a certificate")
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     config = parse_config({"database": "a.sqlite3", "network": {"ca_bundle": "ca.pem"},
                            "channels": [{"name": "MFARussia"}]}, base=tmp_path)
     assert (config.database, config.network.ca_bundle) == (tmp_path / "a.sqlite3", tmp_path / "ca.pem")

@@ -180,3 +180,66 @@ def test_an_outage_is_logged_and_recovered_from(tmp_path, tme, daemons):
     assert daemon.wait(timeout=15) == 0
     events = [json.loads(line) for line in log.read_text().splitlines()]
     assert any(e["event"] == "channel_failed" and "503" in e["error"] for e in events)
+
+
+@pytest.mark.parametrize(("command", "signum"), [("backfill", signal.SIGTERM), ("sync", signal.SIGHUP)])
+def test_a_one_shot_command_stopped_by_a_signal_says_so_and_resumes(tmp_path, tme, daemons, command, signum):
+    channel_with(tme, 200)
+    tme.delay = 0.3  # each page takes a while: the signal lands mid-walk
+    config = write_config(tmp_path, tme)
+    log = tmp_path / "err.log"
+    daemons.append(process := legation(config, command, stderr=log))
+    wait_for(lambda: posts(config) >= 20)
+
+    process.send_signal(signum)
+
+    assert process.wait(timeout=15) == 130
+    lines = log.read_text().splitlines()
+    assert "Traceback" not in log.read_text()
+    assert lines[-1] == (f"legation: stopped by {signal.Signals(signum).name}; nothing half-written was kept, "
+                         "run the same command again to resume")
+    tme.delay = 0.0
+    again = subprocess.run([sys.executable, "-m", "monitor", "-c", str(config), "backfill"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert query(config, "SELECT count(*), min(post_id), max(post_id) FROM posts") == [(200, 1, 200)]
+
+
+def test_sighup_stops_the_daemon_cleanly_and_every_run_has_an_outcome(tmp_path, tme, daemons):
+    channel_with(tme, 200)
+    tme.delay = 0.3
+    config = write_config(tmp_path, tme)
+    daemons.append(daemon := legation(config, "run"))
+    wait_for(lambda: posts(config) >= 20)
+
+    daemon.send_signal(signal.SIGHUP)
+
+    assert daemon.wait(timeout=20) == 0
+    assert query(config, "SELECT count(*) FROM runs WHERE finished_at IS NULL OR outcome IS NULL") == [(0,)]
+
+
+def test_a_job_cut_off_at_shutdown_is_recorded_as_stopped(tmp_path, tme, daemons):
+    channel_with(tme, 30)
+    config = write_config(tmp_path, tme)
+    config.write_text(config.read_text().replace('shutdown_timeout = "5s"', 'shutdown_timeout = "500ms"'))
+    daemons.append(daemon := legation(config, "run"))
+    wait_for(lambda: posts(config) == 30)
+    tme.delay = 2.5  # the next poll hangs in a request longer than the shutdown allows
+    wait_for(lambda: query(config, "SELECT count(*) FROM runs WHERE finished_at IS NULL")[0][0] > 0)
+    time.sleep(0.3)
+
+    daemon.send_signal(signal.SIGTERM)
+
+    assert daemon.wait(timeout=20) == 0
+    assert query(config, "SELECT count(*) FROM runs WHERE finished_at IS NULL OR outcome IS NULL") == [(0,)]
+    assert ("stopped", "cancelled at shutdown") in query(config, "SELECT outcome, error FROM runs")
+
+
+def test_a_poll_whose_channel_failed_is_a_failed_run(tmp_path, tme, daemons):
+    config = write_config(tmp_path, tme)  # "ministry" has no public preview on this t.me
+    daemons.append(daemon := legation(config, "run"))
+    wait_for(lambda: bool(query(config, "SELECT 1 FROM runs WHERE job = 'poll:ministry' AND finished_at IS NOT NULL")))
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=15) == 0
+    [(outcome, error)] = query(config, "SELECT outcome, error FROM runs WHERE job = 'poll:ministry' LIMIT 1")
+    assert outcome == "failed" and "no public web preview" in error

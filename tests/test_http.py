@@ -112,7 +112,7 @@ async def test_a_body_over_the_cap_is_refused_without_retry(tme):
     for post_id in range(1, 21):
         channel.add(post_id)
     async with client(max_response_size=4096) as http:
-        with pytest.raises(ResponseTooLarge):
+        with pytest.raises(ResponseTooLarge, match="body exceeds 4096 bytes"):
             await http.get(f"{tme.url}/s/huge_page")
     assert len(tme.requests) == 1
 
@@ -163,9 +163,14 @@ async def test_requests_to_one_host_keep_the_delay(tme):
 
 async def test_a_stop_wakes_a_long_wait():
     async with client() as http:
-        http.stop.set()
-        with pytest.raises(Stopped):
-            await asyncio.wait_for(http.sleep(3600), timeout=5)
+        waiting = asyncio.create_task(http.sleep(3600))
+        await asyncio.sleep(0.1)  # the wait has begun ...
+        assert not waiting.done()
+        started = asyncio.get_running_loop().time()
+        http.stop.set()  # ... when the stop comes
+        with pytest.raises(Stopped, match="stop requested"):
+            await asyncio.wait_for(waiting, timeout=5)
+        assert asyncio.get_running_loop().time() - started < 1
 
 
 def test_retry_after_forms():

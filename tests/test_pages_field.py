@@ -200,3 +200,21 @@ async def test_an_untrusted_certificate_fails_at_once_and_says_how_to_fix_it(tme
     shown = await asyncio.to_thread(CliRunner().invoke, cli, ["-c", str(config.source), "status"])
     [line] = [line for line in shown.stdout.splitlines() if line.startswith("pages failed on mid.ru")]
     assert line == f"pages failed on mid.ru (1): {error}"
+
+
+async def test_a_page_that_breaks_processing_is_its_own_failure_and_the_queue_goes_on(tme, linking):
+    broken = fixture("midru_current.html").replace('href="/upload/iblock/5a1/charter_ru.pdf"', 'href="http://[oops/x.pdf"')
+    site = tme.site("mid.ru")
+    site.page("/ru/1/", broken)
+    site.page("/ru/2/", fixture("midru_current.html"))
+    config = linking("https://mid.ru/ru/1/", "https://mid.ru/ru/2/")
+
+    report = await archive_channels(config, ["MFARussia"], mode="sync")
+    again = await archive_channels(config, ["MFARussia"], mode="sync")  # not due: no second try yet
+
+    assert report.pages.fetched == {"failed": 1, "ok": 1} and again.pages.fetched == {}
+    [(status, error, retry_at)] = rows(config.database, "SELECT status, error, next_attempt_at FROM pages "
+                                                        "WHERE url = 'https://mid.ru/ru/1/'")
+    assert (status, error) == ("failed", "could not process the page: ValueError: Invalid IPv6 URL")
+    assert retry_at is not None
+    assert rows(config.database, "SELECT status FROM pages WHERE url = 'https://mid.ru/ru/2/'") == [("ok",)]

@@ -76,7 +76,7 @@ def test_notification_tokens_never_reach_debug_logs(tme, write_config, tmp_path)
             f"json://127.0.0.1:{endpoint.port}/hook?+Authorization=Bearer%20jsonbearer77",
             f"json://127.0.0.1:{endpoint.port}/hook2?+X-Api-Key=apikey5150"]
     tme.channel("MFARussia").add(1, text="Лавров о хартии")
-    extra = (f'\n[alerts]\nnotify = {json.dumps(urls)}\nmax_age = "100000d"\n'
+    extra = (f'\n[alerts]\nnotify = {json.dumps(urls)}\nmax_age = "36500d"\n'
              '[[alerts.rules]]\nname = "charter"\nkeywords = ["хартия"]\nlanguage = "ru"\n')
     path = write_config("MFARussia", extra=extra)
 

@@ -186,3 +186,30 @@ async def test_posts_archived_before_the_time_keyed_index_are_searchable_after_i
     finally:
         await conn.close()
     assert [(h.post_id, h.snippet) for h in hits] == [(2, "\x02Lavrov\x03 in Minsk"), (1, "\x02Lavrov\x03 in Beijing")]
+
+
+async def test_a_schema_error_is_a_bug_not_a_write_failure(db):
+    from storage.errors import WriteFailed
+
+    with pytest.raises(sqlite3.OperationalError, match="no such column: no_such_column") as caught:
+        async with transaction(db):
+            await db.execute("UPDATE posts SET no_such_column = 1")
+    assert not isinstance(caught.value, WriteFailed)
+
+
+@pytest.mark.slow
+async def test_search_keys_stay_unique_when_a_hundred_thousand_posts_share_a_second(tmp_path):
+    path = tmp_path / "archive.sqlite3"
+    async with open_archive(path) as conn, transaction(conn):
+        await ensure_channel(conn, "MFARussia", "2024-06-01T00:00:00Z")
+    with sqlite3.connect(path) as raw:  # undated posts all share second 0; then one that is dated
+        raw.executemany(
+            "INSERT INTO posts (channel_id, post_id, date, text, content_hash, first_seen_at, last_seen_at) "
+            "VALUES (1, ?, NULL, ?, 'h', 't', 't')", [(i, f"post {i}") for i in range(1, 100_006)])
+        raw.execute("INSERT INTO posts (channel_id, post_id, date, text, content_hash, first_seen_at, last_seen_at) "
+                    "VALUES (1, 200000, '1970-01-01T00:00:01Z', 'dated', 'h', 't', 't')")
+        raw.execute("UPDATE posts SET text = 'edited' WHERE post_id = 100005")
+        keys = raw.execute("SELECT count(*), count(DISTINCT key), min(key) FROM post_search").fetchone()
+        dated = raw.execute("SELECT key FROM post_search WHERE post_id = 200000").fetchone()
+    assert keys == (100_006, 100_006, -5)  # five past the full second, the edited one keeping its place
+    assert dated == (100_000,)  # the next second's first key, untouched by the overflow

@@ -183,6 +183,8 @@ class FakeTelegram:
         self.requests: list[str] = []
         self.delay = 0.0
         self.outage: Callable[[str], bool] | None = None  # paths that answer 503 while set
+        # Answers that take the place of the channel's own for one path (logged like any request).
+        self.overrides: dict[str, tuple[int, dict[str, str], bytes]] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -212,6 +214,11 @@ class FakeTelegram:
                 self.ca.issue_cert(host).configure_cert(context)
                 self._tls[host] = context
             return self._tls[host]
+
+    def override(self, path: str, body: str | bytes, status: int = 200,
+                 content_type: str = "text/html; charset=utf-8") -> None:
+        """Answer ``path`` (with its query) with this instead of what the channel would show."""
+        self.overrides[path] = (status, {"Content-Type": content_type}, body.encode() if isinstance(body, str) else body)
 
     def fail_next(self, status: int, count: int = 1, **kwargs: object) -> None:
         for _ in range(count):
@@ -247,6 +254,9 @@ class FakeTelegram:
                 return fault.status, fault.headers, fault.body, fault.stall
             if self.outage is not None and self.outage(path):
                 return 503, {}, b"temporarily down", 0.0
+            if path in self.overrides:
+                status, headers, body = self.overrides[path]
+                return status, headers, body, self.delay
         parts = urlsplit(path)
         segments = [s for s in parts.path.split("/") if s]
         if len(segments) == 2 and segments[0] == "s":

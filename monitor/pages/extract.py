@@ -253,14 +253,19 @@ def _drop_table_of_contents(body: Tag) -> None:
     """Briefings open with their contents as in-page links (a list, or paragraphs of links) under
     a heading ("Table of contents", "Содержание"), and end sections with "К оглавлению" /
     "Back to table of contents". All of that is navigation, not text."""
+    blocks: dict[int, Tag] = {}  # the blocks that hold in-page links, each once
     for anchor in body.find_all("a", href=True):
         if BACK_TO_CONTENTS.match(anchor.get_text()):
             anchor.decompose()
-    for block in body.find_all(["ul", "ol", "p", "div"]):
+        elif str(anchor["href"]).startswith("#"):
+            block = anchor.find_parent(["ul", "ol", "p", "div"])
+            if block is not None and block is not body:
+                blocks.setdefault(id(block), block)
+    for block in blocks.values():
         if block.decomposed:
             continue
         anchors = block.find_all("a", href=True)
-        if not anchors or not all(str(a["href"]).startswith("#") for a in anchors):
+        if not all(str(a["href"]).startswith("#") for a in anchors):
             continue
         label = " ".join(block.get_text().split())
         if block.name in ("ul", "ol") or "".join(label.split()) == "".join("".join(a.get_text().split())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import urllib.robotparser
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from monitor.errors import CertificateUntrusted, FetchError, ResponseTooLarge, S
 from monitor.http import HttpClient, Response
 from monitor.pages.extract import Extracted, challenge_marker, extract_with_fallback
 from storage.db import transaction
+from storage.errors import StorageError
 from storage.models import PageCapture, PageTask, age_of, utc_in, utc_now
 from storage.pages import (
     count_pages,
@@ -69,7 +71,14 @@ async def run_pages(conn: aiosqlite.Connection, http: HttpClient, config: PagesC
     for task in await get_due_pages(conn, utc_now(), config.max_per_round):
         if task.host in unreachable:
             continue
-        status = await fetch_page(conn, http, task, config, alerts)
+        try:
+            status = await fetch_page(conn, http, task, config, alerts)
+        except (Stopped, StorageError):
+            raise  # the daemon stopping, or the archive failing: not this page's problem
+        except Exception as exc:  # anything else is this page's failure, never the queue's
+            log.exception("page_processing_failed", url=task.url)
+            status = await _problem(conn, task, config, "failed",
+                                    f"could not process the page: {type(exc).__name__}: {exc}", retry=True)
         if status in (ROBOTS_UNAVAILABLE, HOST_UNTRUSTED):
             unreachable.add(task.host)
             status = "failed"
@@ -126,8 +135,9 @@ async def fetch_page(conn: aiosqlite.Connection, http: HttpClient, task: PageTas
     if content_type and content_type not in HTML_TYPES:
         return await _problem(conn, task, config, "failed", f"not an HTML page ({content_type})", False, 200)
     html = response.text
-    extractor, extracted = extract_with_fallback(
-        config.extractor_for(urlsplit(response.url).hostname or task.host), html, response.url)
+    # Off the event loop: a hostile page may take seconds to pick apart, and signals must not wait.
+    extractor, extracted = await asyncio.to_thread(
+        extract_with_fallback, config.extractor_for(urlsplit(response.url).hostname or task.host), html, response.url)
     wall = challenge_marker(html)
     if wall and len(extracted.text or "") < MIN_REAL_TEXT:
         return await _problem(conn, task, config, "blocked", f"anti-bot page: {wall}", True, 200)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -68,7 +69,7 @@ class WebPreviewSource:
             # lxml would repair it silently and the page's newest posts would be missing:
             # moving the cursor past them would leave a gap.
             raise FetchFailed(url, "truncated page (no closing </html>)")
-        parsed = parse_document(text, username)
+        parsed = await asyncio.to_thread(parse_document, text, username)  # off the loop: signals stay prompt
         if parsed.unread:
             # The cursor must never move past posts the parser did not read.
             raise FetchFailed(url, f"the page could not be parsed whole ({parsed.unread} of its posts unread; "
