@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import importlib.util
 import json
+import signal
 from pathlib import Path
 from typing import Any
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h: the signal a child gets when its parent dies
 
 TABLES: dict[str, dict[str, Any]] = {
     "post_feed": {"description": "Every post, newest version, with links to t.me and the titles of its pages.",
@@ -55,3 +60,10 @@ def datasette_command(python: str, database: Path, metadata_file: Path, host: st
 def write_metadata(database: Path, target: Path) -> Path:
     target.write_text(json.dumps(metadata(database), ensure_ascii=False, indent=2), encoding="utf-8")
     return target
+
+
+def die_with_parent() -> None:
+    """In the Datasette child (``preexec_fn``): SIGTERM when ``legation browse`` dies, however it
+    dies (SIGTERM, SIGINT, kill -9), so that no server is left holding the port."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)

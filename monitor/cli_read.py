@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import tempfile
@@ -12,7 +13,7 @@ import click
 
 from monitor.alerts.replay import replay_alerts
 from monitor.alerts.rules import Matcher
-from monitor.browse import datasette_available, datasette_command, write_metadata
+from monitor.browse import datasette_available, datasette_command, die_with_parent, write_metadata
 from monitor.cli import EXIT_FAILED, EXIT_USAGE, _config, _fail, _run, _since, cli, terminal_safe
 from monitor.config import Config
 from monitor.export import write_csv, write_jsonl
@@ -207,8 +208,17 @@ def browse(ctx: click.Context, host: str, port: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         meta = write_metadata(Path(config.database), Path(tmp) / "metadata.json")
         click.echo(f"browse the archive at http://{host}:{port}/ (Ctrl-C stops)", err=True)
-        done = subprocess.run(datasette_command(sys.executable, Path(config.database), meta, host, port))
-    sys.exit(0 if done.returncode in (0, -2, 130) else EXIT_FAILED)
+        server = subprocess.Popen(datasette_command(sys.executable, Path(config.database), meta, host, port),
+                                  preexec_fn=die_with_parent)
+        for signum in (signal.SIGTERM, signal.SIGHUP):  # pass a stop on; Ctrl-C reaches both already
+            signal.signal(signum, lambda received, _frame: server.send_signal(received))
+        while True:
+            try:
+                returncode = server.wait()
+                break
+            except KeyboardInterrupt:
+                continue  # the server got the same Ctrl-C: wait for it to finish
+    sys.exit(0 if returncode in (0, -2, -15, -1, 130) else EXIT_FAILED)
 
 
 async def _migrated(config: Config) -> None:

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -154,8 +155,48 @@ def datasette(archive):
             assert time.monotonic() < deadline and process.poll() is None, "datasette did not start"
             time.sleep(0.2)
     yield url
+    server = children(process.pid)
     process.terminate()
     process.wait(timeout=10)
+    for pid in server:  # Datasette goes with `legation browse`: no server left behind
+        wait_gone(pid)
+
+
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def wait_gone(pid: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text(errors="ignore"):
+        assert time.monotonic() < deadline, f"process {pid} outlived legation browse"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL, signal.SIGHUP])
+def test_browse_leaves_no_server_behind(archive, how):
+    pytest.importorskip("datasette", reason="browse needs the browse extra: pip install 'legation[browse]'")
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "monitor", "-c", str(archive.source), "browse", "--port",
+                                str(port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}", timeout=1)
+            break
+        except httpx.TransportError:
+            assert time.monotonic() < deadline and process.poll() is None, "datasette did not start"
+            time.sleep(0.2)
+    [server] = children(process.pid)
+
+    process.send_signal(how)
+    process.wait(timeout=10)
+
+    wait_gone(server)
+    with socket.socket() as probe:  # the port is free for the next browse
+        probe.bind(("127.0.0.1", port))
 
 
 def test_browse_serves_the_archive_with_search(datasette, archive):
