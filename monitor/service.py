@@ -41,6 +41,7 @@ log = structlog.get_logger(__name__)
 
 # t.me localises "edited" and counters; legation parses the English page.
 TELEGRAM_HEADERS = {"Accept-Language": "en-US,en;q=0.9"}
+TELEGRAM_PAGE_CAP = 64 * 1024 * 1024  # 20 posts of Telegram's longest, with their markup, fit many times
 
 Mode = Literal["sync", "backfill", "recheck"]
 
@@ -80,7 +81,10 @@ def pages_client(config: Config, stop: asyncio.Event | None = None) -> HttpClien
 async def open_sources(stack: AsyncExitStack, config: Config, stop: asyncio.Event | None = None,
                        account_client: Any = None) -> RoutedSource:
     """The web preview, and the account when one is logged in (or a client is given, as in tests)."""
-    telegram = await stack.enter_async_context(HttpClient(config.network, stop=stop, headers=TELEGRAM_HEADERS))
+    # t.me pages of long posts run to megabytes: their cap is never below TELEGRAM_PAGE_CAP.
+    network = dataclasses.replace(config.network,
+                                  max_response_size=max(config.network.max_response_size, TELEGRAM_PAGE_CAP))
+    telegram = await stack.enter_async_context(HttpClient(network, stop=stop, headers=TELEGRAM_HEADERS))
     web = WebPreviewSource(telegram, config.telegram.web_url)
     client = account_client if account_client is not None else await _logged_in_client(stack, config)
     media = MediaPolicy(config.telegram.media_dir, config.telegram.max_media_size,

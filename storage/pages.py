@@ -18,20 +18,24 @@ async def get_link_hosts(conn: aiosqlite.Connection) -> list[str]:
     return [row[0] for row in rows]
 
 
-async def enqueue_links(conn: aiosqlite.Connection, hosts: Sequence[str], now: str) -> int:
-    """Queue every linked URL on ``hosts`` that is not queued yet (t.me post links excepted)."""
-    before = conn.total_changes
-    await conn.execute(
+async def enqueue_links(conn: aiosqlite.Connection, hosts: Sequence[str], now: str, per_post: int) -> int:
+    """Queue the linked URLs on ``hosts`` that are not queued yet (t.me post links excepted), at most
+    ``per_post`` of one post (its first ones), so that no post can flood the queue."""
+    cursor = await conn.execute(
         """
         INSERT INTO pages (url, host, first_seen_at)
-        SELECT DISTINCT l.url, l.host, ? FROM links l
-        WHERE l.host IN (SELECT value FROM json_each(?)) AND l.ref_post_id IS NULL
-            AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.url = l.url)
+        SELECT url, host, ? FROM (
+            SELECT l.url, l.host,
+                row_number() OVER (PARTITION BY l.channel_id, l.post_id ORDER BY l.rowid) AS n
+            FROM links l
+            WHERE l.host IN (SELECT value FROM json_each(?)) AND l.ref_post_id IS NULL
+        ) AS followed
+        WHERE n <= ? AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.url = followed.url)
         ON CONFLICT (url) DO NOTHING
         """,
-        (now, json.dumps(list(hosts))),
+        (now, json.dumps(list(hosts)), per_post),
     )
-    return conn.total_changes - before
+    return cursor.rowcount  # the rows this INSERT added (total_changes would count its triggers too)
 
 
 async def requeue_stale(conn: aiosqlite.Connection, fetched_before: str) -> int:
@@ -67,13 +71,24 @@ async def get_page_text(conn: aiosqlite.Connection, url: str) -> str | None:
 
 
 async def get_due_pages(conn: aiosqlite.Connection, now: str, limit: int) -> list[PageTask]:
-    """Pending pages, and blocked or failed ones whose retry time has come; oldest first."""
+    """Pending pages, and blocked or failed ones whose retry time has come.
+
+    Fair between posts: each post's oldest due page first, then each post's second, and so on.
+    """
     rows = await conn.execute_fetchall(
         """
-        SELECT url, host, status, attempts, version FROM pages
-        WHERE status = 'pending'
-            OR (status IN ('blocked', 'failed') AND next_attempt_at IS NOT NULL AND next_attempt_at <= ?)
-        ORDER BY first_seen_at, url
+        SELECT url, host, status, attempts, version FROM (
+            SELECT d.*, row_number() OVER (PARTITION BY d.origin ORDER BY d.first_seen_at, d.url) AS turn
+            FROM (
+                SELECT p.url, p.host, p.status, p.attempts, p.version, p.first_seen_at,
+                    (SELECT l.channel_id || '/' || l.post_id FROM links l WHERE l.url = p.url LIMIT 1) AS origin
+                FROM pages p
+                WHERE p.status = 'pending'
+                    OR (p.status IN ('blocked', 'failed') AND p.next_attempt_at IS NOT NULL
+                        AND p.next_attempt_at <= ?)
+            ) AS d
+        )
+        ORDER BY turn, first_seen_at, url
         LIMIT ?
         """,
         (now, limit),

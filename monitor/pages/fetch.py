@@ -45,6 +45,7 @@ GONE_STATUSES = frozenset({404, 410})
 # A page carrying a challenge script is only a wall if it has hardly any text.
 MIN_REAL_TEXT = 200
 MAX_ATTACHMENTS_PER_ROUND = 20
+MAX_PAGES_PER_POST = 10  # followed links one post may queue: a post with thousands cannot starve the rest
 ROBOTS_UNAVAILABLE = "robots_unavailable"
 HOST_UNTRUSTED = "host_untrusted"
 NO_TEXT = "no article text found (neither the site's layout nor the generic extractor found a body)"
@@ -93,7 +94,7 @@ async def enqueue_followed(conn: aiosqlite.Connection, config: PagesConfig) -> i
     """Put every linked URL on a followed domain in the queue (idempotent)."""
     hosts = [h for h in await get_link_hosts(conn) if config.follows(h)]
     async with transaction(conn):
-        queued = await enqueue_links(conn, hosts, utc_now()) if hosts else 0
+        queued = await enqueue_links(conn, hosts, utc_now(), MAX_PAGES_PER_POST) if hosts else 0
         if config.refetch_after is not None:
             await requeue_stale(conn, utc_in(-config.refetch_after))
     if queued:
