@@ -50,7 +50,7 @@ def test_no_config_means_built_in_defaults(tmp_path, monkeypatch):
 
 def test_durations():
     assert [parse_duration(v) for v in ("500ms", "2s", "5m", "1h", "1.5s", "1d")] == [0.5, 2, 300, 3600, 1.5, 86400]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="'5 minutes' is not a duration"):
         parse_duration("5 minutes")
 
 

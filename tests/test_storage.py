@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 import pytest
@@ -89,7 +90,7 @@ def test_statements_split_with_trigger_bodies_whole():
 
 
 async def test_reading_commands_do_not_create_an_archive(tmp_path):
-    with pytest.raises(ArchiveMissing):
+    with pytest.raises(ArchiveMissing, match="no archive at .*none.sqlite3; run 'legation backfill'"):
         async with open_archive(tmp_path / "none.sqlite3", create=False):
             pass
     assert not (tmp_path / "none.sqlite3").exists()
@@ -153,7 +154,7 @@ async def test_search_follows_edits_and_rejects_bad_syntax(db):
     assert [h.post_id for h in await search_posts(db, "lavrov", since="2024-05-03T00:00:00Z")] == [3]
     assert [h.post_id for h in await search_posts(db, "lavrov", limit=1)] == [3]
     for bad in ('"unclosed', "AND", "lavrov OR", "col:x", "(", "*"):
-        with pytest.raises(SearchQueryError):
+        with pytest.raises(SearchQueryError, match=f"invalid search query {re.escape(repr(bad))}: "):
             await search_posts(db, bad)
 
 
