@@ -25,7 +25,7 @@ from monitor.history import word_diff
 from monitor.lock import ArchiveLocked
 from monitor.log import configure_logging, register_secrets
 from monitor.service import Mode, archive_channels, run_daemon
-from monitor.sources.tg_client import create_session_file, telethon_proxy
+from monitor.sources.tg_client import create_session_file, make_client
 from storage.alerts import get_undelivered_summary
 from storage.channels import get_status
 from storage.db import open_archive
@@ -223,10 +223,9 @@ def login(ctx: click.Context) -> None:
     session = create_session_file(config.telegram.session)
 
     async def log_in() -> str:
-        from telethon import TelegramClient
-
-        client = TelegramClient(str(config.telegram.session), config.telegram.api_id, config.telegram.api_hash,
-                                proxy=telethon_proxy(config.network.proxy))
+        assert config.telegram.api_id is not None and config.telegram.api_hash is not None
+        client = make_client(config.telegram.session, config.telegram.api_id, config.telegram.api_hash,
+                             config.network.proxy)
         await client.start(
             phone=lambda: click.prompt("Phone number (international format, e.g. +44...)"),
             code_callback=lambda: click.prompt("Login code Telegram sent you"),

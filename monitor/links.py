@@ -91,7 +91,7 @@ def _has_host(url: str) -> bool:
 def is_autolink(label: str, href: str) -> bool:
     """Is a link's visible text the URL itself (an auto-link), rather than a hidden link?"""
     def bare(url: str) -> str:
-        return re.sub(r"^https?://(www\.)?", "", url, flags=re.I).rstrip("/").lower()
+        return re.sub(r"^(https?://)?(www\.)?", "", url, flags=re.I).rstrip("/").lower()
 
     if not label:
         return False

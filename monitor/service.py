@@ -32,7 +32,7 @@ from monitor.jobs import Jobs
 from monitor.lock import WriterLock
 from monitor.pages.fetch import PagesOutcome, run_pages
 from monitor.pages.guard import AddressGuard
-from monitor.sources.tg_client import AccountSource, MediaPolicy, RoutedSource, telethon_proxy
+from monitor.sources.tg_client import AccountSource, MediaPolicy, RoutedSource, make_client
 from monitor.sources.webpreview import WebPreviewSource
 from storage.db import open_archive
 from storage.errors import StorageError
@@ -89,8 +89,8 @@ async def open_sources(stack: AsyncExitStack, config: Config, stop: asyncio.Even
     client = account_client if account_client is not None else await _logged_in_client(stack, config)
     media = MediaPolicy(config.telegram.media_dir, config.telegram.max_media_size,
                         frozenset(c.name.lower() for c in config.channels if c.download_media))
-    account = AccountSource(client, max_flood_sleep=config.telegram.max_flood_sleep, stop=stop,
-                            media=media) if client else None
+    account = AccountSource(client, max_flood_sleep=config.telegram.max_flood_sleep, stop=stop, media=media,
+                            request_timeout=config.telegram.request_timeout) if client else None
     return RoutedSource(web, account, {c.name: c.source for c in config.channels})
 
 
@@ -98,10 +98,9 @@ async def _logged_in_client(stack: AsyncExitStack, config: Config) -> Any:
     session = Path(f"{config.telegram.session}.session")
     if not config.telegram.account_configured or not session.exists():
         return None
-    from telethon import TelegramClient  # imported late: only account mode needs it
-
-    client = TelegramClient(str(config.telegram.session), config.telegram.api_id, config.telegram.api_hash,
-                            proxy=telethon_proxy(config.network.proxy))
+    assert config.telegram.api_id is not None and config.telegram.api_hash is not None
+    client = make_client(config.telegram.session, config.telegram.api_id, config.telegram.api_hash,
+                         config.network.proxy)
     try:
         await client.connect()
     except OSError as exc:

@@ -27,14 +27,32 @@ class FakeTelethon:
     """Stands in for ``TelegramClient`` where the network would be: three calls, real types."""
 
     def __init__(self) -> None:
-        self.entities: dict[str, types.Channel] = {}
+        self.entities: dict[str, types.Channel | types.User] = {}
         self.messages: dict[str, dict[int, types.Message]] = {}
         self.floods: list[int] = []  # FloodWait seconds to raise, one per request
         self.fail_history_after: int | None = None  # a connection drop after N history calls
         self.calls: list[str] = []
+        self.connected = True  # False: Telethon gave up reconnecting after an outage
+        self.hang = False  # True: requests never answer (a dead connection Telethon has not noticed)
+        self.errors: list[BaseException] = []  # raised by the next requests, one each
+
+    def is_connected(self) -> bool:
+        return self.connected
+
+    async def connect(self) -> None:
+        self.calls.append("connect")
+        self.connected = True
+
+    async def _trouble(self) -> None:
+        if not self.connected:
+            raise ConnectionError("Cannot send requests while disconnected")
+        if self.hang:
+            await asyncio.Event().wait()
+        if self.errors:
+            raise self.errors.pop(0)
 
     def channel(self, username: str, channel_id: int = 1115334455) -> dict[int, types.Message]:
-        self.entities[username.lower()] = types.Channel(id=channel_id, title=f"{username} title",
+        self.entities[username.lower()] = types.Channel(id=channel_id, title=f"{username} title", broadcast=True,
                                                         photo=types.ChatPhotoEmpty(), date=START, username=username)
         return self.messages.setdefault(username.lower(), {})
 
@@ -42,16 +60,18 @@ class FakeTelethon:
         if self.floods:
             raise errors.FloodWaitError(request=None, capture=self.floods.pop(0))
 
-    async def get_entity(self, username: str) -> types.Channel:
+    async def get_entity(self, username: str) -> types.Channel | types.User:
         self.calls.append(f"get_entity {username}")
         self._flood()
+        await self._trouble()
         if username.lower() not in self.entities:
             raise ValueError(f'No user has "{username}" as username')
-        return self.entities[username.lower()]
+        return self.entities[username.lower()]  # users and bots too, as Telethon's does
 
     async def iter_messages(self, entity: types.Channel, limit: int, offset_id: int = 0):
         self.calls.append(f"iter_messages {entity.username} offset_id={offset_id}")
         self._flood()
+        await self._trouble()
         if self.fail_history_after is not None:
             if self.fail_history_after == 0:
                 raise ConnectionError("connection reset by peer")
@@ -64,6 +84,7 @@ class FakeTelethon:
     async def get_messages(self, entity: types.Channel, ids: list[int]) -> list[types.Message | None]:
         self.calls.append(f"get_messages {entity.username} {ids}")
         self._flood()
+        await self._trouble()
         return [self.messages[entity.username.lower()].get(i) for i in ids]
 
 
@@ -317,3 +338,94 @@ async def test_an_auto_channel_reads_what_the_preview_cannot_show_through_the_ac
     assert rows(config.database, "SELECT post_id, text, media FROM posts ORDER BY post_id") == [
         (1, "Заявление 1", None), (2, "Текст, который веб-версия не показывает", None)]
     assert "get_messages MFARussia [2]" in telethon.calls
+
+
+def two_channels(telethon, make_config, tmp_path_factory=None):
+    for name in ("MFARussia", "MID_Russia"):
+        messages = telethon.channel(name)
+        messages[1] = message(1, f"{name} 1")
+    config = make_config("MFARussia", "MID_Russia")
+    return replace(config, channels=tuple(replace(c, source="account") for c in config.channels))
+
+
+@pytest.mark.parametrize("bot", [False, True])
+async def test_a_user_or_bot_is_refused_before_a_single_message_is_read(telethon, make_config, bot):
+    telethon.entities["someone"] = types.User(id=42, bot=bot, username="someone", first_name="Someone")
+    telethon.messages["someone"] = {1: message(1, "Your login code: 12345")}
+    config = account_config(make_config, "someone")
+
+    [outcome] = (await archive_channels(config, ["someone"], mode="backfill", account_client=telethon)).channels
+
+    kind = "a bot" if bot else "a user"
+    assert outcome.error == f"someone: @someone is {kind}, not a channel: not archived"
+    assert [c for c in telethon.calls if not c.startswith("get_entity")] == []
+    assert rows(config.database, "SELECT count(*) FROM posts") == [(0,)]
+
+
+@pytest.mark.parametrize(("error", "said"), [
+    (errors.ChannelPrivateError(request=None), "Telegram says ChannelPrivateError"),
+    (errors.ChannelInvalidError(request=None), "Telegram says ChannelInvalidError"),
+    (errors.UsernameNotOccupiedError(request=None), "Telegram says UsernameNotOccupiedError"),
+    (errors.AuthKeyUnregisteredError(request=None), "run 'legation login' again"),
+    (errors.SessionRevokedError(request=None), "run 'legation login' again"),
+    (errors.RPCError(request=None, message="INTERNAL_SERVER_ERROR", code=500), "Telegram error RPCError"),
+    (ValueError("Request was unsuccessful 5 time(s)"), "Telegram did not answer: Request was unsuccessful"),
+])
+async def test_every_telegram_error_is_the_channels_and_the_next_channel_goes_on(telethon, make_config, error, said):
+    config = two_channels(telethon, make_config)
+    telethon.errors = [error]  # the first request, for the first channel
+
+    failed, fine = (await archive_channels(config, ["MFARussia", "MID_Russia"], mode="sync",
+                                           account_client=telethon)).channels
+
+    assert failed.error is not None and said in failed.error
+    assert fine.error is None
+    assert rows(config.database, "SELECT c.username, c.last_error IS NOT NULL FROM channels c ORDER BY c.id") == [
+        ("MFARussia", 1), ("MID_Russia", 0)]
+
+
+async def test_a_request_that_hangs_ends_at_the_timeout(telethon, make_config):
+    config = two_channels(telethon, make_config)
+    config = replace(config, telegram=replace(config.telegram, request_timeout=0.3))
+    telethon.hang = True
+
+    started = asyncio.get_running_loop().time()
+    outcomes = (await archive_channels(config, ["MFARussia", "MID_Russia"], mode="sync",
+                                       account_client=telethon)).channels
+
+    assert asyncio.get_running_loop().time() - started < 5
+    assert [o.error for o in outcomes] == ["channel MFARussia: no answer from Telegram within 0.3 s",
+                                           "channel MID_Russia: no answer from Telegram within 0.3 s"]
+
+
+async def test_a_client_that_gave_up_after_an_outage_is_reconnected(telethon, make_config):
+    config = two_channels(telethon, make_config)
+    telethon.connected = False  # Telethon stopped reconnecting while the network was down
+
+    outcomes = (await archive_channels(config, ["MFARussia", "MID_Russia"], mode="sync",
+                                       account_client=telethon)).channels
+
+    assert [o.error for o in outcomes] == [None, None]
+    assert telethon.calls.count("connect") == 1
+    assert rows(config.database, "SELECT count(*) FROM posts") == [(2,)]
+
+
+def test_the_client_hands_every_flood_wait_to_legation(tmp_path):
+    from monitor.sources.tg_client import make_client
+
+    client = make_client(tmp_path / "session", 12345, "0123456789abcdef0123456789abcdef", None)
+    assert client.flood_sleep_threshold == 0  # Telethon itself sleeps through none
+
+
+def test_scheme_less_links_are_the_same_rows_from_both_sources():
+    text = "Заявление: mid.ru/ru/foreign_policy/news/1982011/ и www.belta.by/x"
+    entities = [types.MessageEntityUrl(offset=11, length=38), types.MessageEntityUrl(offset=52, length=14)]
+    [account] = map_messages([message(5, text, entities=entities)], "MFARussia")
+    [web] = parse_channel_page(
+        '<div class="tgme_widget_message js-widget_message" data-post="MFARussia/5"><div class="tgme_widget_message_text'
+        ' js-message_text">Заявление: <a href="http://mid.ru/ru/foreign_policy/news/1982011/">mid.ru/ru/foreign_policy'
+        '/news/1982011/</a> и <a href="http://www.belta.by/x">www.belta.by/x</a></div></div>', "MFARussia").posts
+
+    assert [(link.url, link.kind) for link in account.links] == [(link.url, link.kind) for link in web.links] == [
+        ("http://mid.ru/ru/foreign_policy/news/1982011/", "text"), ("http://www.belta.by/x", "text")]
+    assert account.content_hash() == web.content_hash()

@@ -31,6 +31,11 @@ log = structlog.get_logger(__name__)
 
 PAGE = 100  # iter_messages fetches 100 messages a request
 ALBUM_MAX = 10  # an album has at most ten members
+REQUEST_TIMEOUT = 60  # seconds: an account request never waits longer (Telethon's own may hang forever)
+CHANNEL_GONE = (errors.ChannelPrivateError, errors.ChannelInvalidError, errors.UsernameNotOccupiedError,
+                errors.UsernameInvalidError, errors.ChannelPublicGroupNaError)
+SESSION_GONE = (errors.AuthKeyUnregisteredError, errors.SessionRevokedError, errors.SessionExpiredError,
+                errors.AuthKeyInvalidError, errors.UserDeactivatedError, errors.UserDeactivatedBanError)
 T = TypeVar("T")
 
 
@@ -46,9 +51,10 @@ class AccountSource:
     """Pages of posts and single-post checks through a logged-in Telegram client."""
 
     def __init__(self, client: Any, *, max_flood_sleep: float = 60.0, stop: asyncio.Event | None = None,
-                 media: MediaPolicy | None = None) -> None:
+                 media: MediaPolicy | None = None, request_timeout: float = REQUEST_TIMEOUT) -> None:
         self.client = client
         self.max_flood_sleep = max_flood_sleep
+        self.request_timeout = request_timeout
         self.stop = stop or asyncio.Event()
         self.media = media
         self._channels: dict[str, Any] = {}
@@ -110,20 +116,29 @@ class AccountSource:
         return messages
 
     async def _entity(self, username: str) -> Any:
+        """The channel, refused before a message is read unless it is a broadcast channel or a
+        public supergroup (``get_entity`` also finds users and bots: their chats are private)."""
         if username not in self._channels:
             try:
-                self._channels[username] = await self._call(f"channel {username}",
-                                                            lambda: self.client.get_entity(username))
-            except (ValueError, errors.UsernameInvalidError, errors.UsernameNotOccupiedError,
-                    errors.ChannelPrivateError) as exc:
+                entity = await self._call(f"channel {username}", lambda: self.client.get_entity(username))
+            except ValueError as exc:
                 raise ChannelUnavailable(username, f"the account cannot see it ({exc})") from exc
+            if isinstance(entity, types.User):
+                kind = "a bot" if entity.bot else "a user"
+                raise ChannelUnavailable(username, f"@{username} is {kind}, not a channel: not archived")
+            if not isinstance(entity, types.Channel) or not (entity.broadcast or (entity.megagroup
+                                                                                  and entity.username)):
+                raise ChannelUnavailable(username, f"@{username} is not a channel or public supergroup: not archived")
+            self._channels[username] = entity
         return self._channels[username]
 
     async def _call(self, what: str, request: Callable[[], Awaitable[T]]) -> T:
-        """One request; a short FloodWait is slept through once, a long one raised as RateLimited."""
+        """One request, converted at the boundary: a short FloodWait is slept through once (waking on
+        stop), a long one raised as RateLimited; every other Telegram error is the channel's."""
         for attempt in (1, 2):
             try:
-                return await request()
+                await self._ensure_connected(what)
+                return await asyncio.wait_for(request(), self.request_timeout)
             except errors.FloodWaitError as exc:
                 if exc.seconds > self.max_flood_sleep or attempt == 2:
                     raise RateLimited(what, exc.seconds) from exc
@@ -133,9 +148,34 @@ class AccountSource:
                 except TimeoutError:
                     continue
                 raise Stopped(what, "stop requested") from exc
+            except CHANNEL_GONE as exc:
+                raise ChannelUnavailable(what, f"Telegram says {type(exc).__name__}: {exc}") from exc
+            except SESSION_GONE as exc:
+                raise AccountUnavailable(what, f"the session is no longer valid ({type(exc).__name__}); "
+                                               "run 'legation login' again") from exc
+            except errors.RPCError as exc:
+                raise FetchError(what, f"Telegram error {type(exc).__name__}: {exc}") from exc
+            except TimeoutError as exc:
+                raise FetchError(what, f"no answer from Telegram within {self.request_timeout:g} s") from exc
             except (ConnectionError, OSError) as exc:
                 raise FetchError(what, f"Telegram connection failed: {exc}") from exc
+            except ValueError as exc:  # "Request was unsuccessful 5 time(s)": persistent server errors
+                if "unsuccessful" not in str(exc):
+                    raise
+                raise FetchError(what, f"Telegram did not answer: {exc}") from exc
         raise AssertionError("unreachable")
+
+    async def _ensure_connected(self, what: str) -> None:
+        """Reconnect a client that Telethon gave up on after an outage."""
+        is_connected = getattr(self.client, "is_connected", None)
+        if is_connected is None or is_connected():
+            return
+        log.info("account_reconnecting", what=what)
+        await asyncio.wait_for(self.client.connect(), self.request_timeout)
+
+
+class AccountUnavailable(FetchError):
+    """The account cannot be used now (session revoked); the channel's round fails, others go on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +249,19 @@ class RoutedSource:
             log.warning("account_rate_limited_using_web", channel=username, seconds=exc.seconds)
             self._fallen_back.add(username.lower())
             return await call(self.web)
+
+
+def make_client(session: Path, api_id: int, api_hash: str, proxy_url: str | None) -> Any:
+    """The one place a ``TelegramClient`` is made (no network yet).
+
+    ``flood_sleep_threshold = 0``: Telethon would otherwise sleep FloodWaits of up to a
+    minute silently and uninterruptibly; every wait reaches :meth:`AccountSource._call`.
+    """
+    from telethon import TelegramClient  # imported late: only account mode needs it
+
+    return TelegramClient(str(session), api_id, api_hash, proxy=telethon_proxy(proxy_url),
+                          flood_sleep_threshold=0, request_retries=3, connection_retries=3, retry_delay=2,
+                          timeout=REQUEST_TIMEOUT)
 
 
 def create_session_file(path: Path) -> Path:

@@ -118,7 +118,10 @@ def _links(text: str, entities: list[Any], preview: dict[str, Any] | None,
     candidates: list[tuple[str, str]] = []
     for entity in entities:
         label = helpers.del_surrogate(surrogate[entity.offset:entity.offset + entity.length])
-        if isinstance(entity, types.MessageEntityTextUrl):
+        if isinstance(entity, types.MessageEntityUrl):  # Telegram's own auto-link, also without a scheme
+            url = label.strip()
+            candidates.append((url if "://" in url else f"http://{url}", "text"))
+        elif isinstance(entity, types.MessageEntityTextUrl):
             kind = "text" if is_autolink(label.strip(), entity.url) else "hidden"
             candidates.extend((url, kind) for url in (find_urls(entity.url) if kind == "text" else [entity.url]))
         elif isinstance(entity, types.MessageEntityMention) and label.startswith("@"):
