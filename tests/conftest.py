@@ -101,6 +101,19 @@ def make_config(write_config: Callable[..., Path]) -> Callable[..., Config]:
 
 
 @pytest.fixture
+def linking(tme: FakeTelegram, make_config: Callable[..., Config]) -> Callable[..., tuple[object, Config]]:
+    """A channel whose posts link to ``urls`` (one post each), and its config."""
+
+    def make(*urls: str, extra: str = ""):
+        channel = tme.channel("MFARussia")
+        for post_id, url in enumerate(urls, start=1):
+            channel.add(post_id, text=f'Заявление <a href="{url}" onclick="return confirm(1)">здесь</a>')
+        return channel, make_config("MFARussia", extra=extra)
+
+    return make
+
+
+@pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[aiosqlite.Connection]:
     async with open_archive(tmp_path / "archive.sqlite3") as conn:
         yield conn

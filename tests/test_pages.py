@@ -27,19 +27,6 @@ def fixture(name: str) -> bytes:
     return (SITES / name).read_bytes()
 
 
-@pytest.fixture
-def linking(tme, make_config):
-    """A channel whose posts link to ``urls`` (one post each), and its config."""
-
-    def make(*urls: str, extra: str = ""):
-        channel = tme.channel("MFARussia")
-        for post_id, url in enumerate(urls, start=1):
-            channel.add(post_id, text=f'Заявление <a href="{url}" onclick="return confirm(1)">здесь</a>')
-        return channel, make_config("MFARussia", extra=extra)
-
-    return make
-
-
 async def test_linked_release_pages_are_archived_clean(tme, linking):
     tme.site("mid.ru").page("/ru/foreign_policy/news/1944000/", fixture("midru_current.html"))
     tme.site("mid.ru").page("/upload/iblock/5a1/charter_ru.pdf", b"%PDF-1.4 charter", content_type="application/pdf")

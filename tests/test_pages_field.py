@@ -124,20 +124,9 @@ def test_real_pages_as_a_reader_sees_them(real):
             assert needle not in (page.text or ""), (name, needle)
 
 
-@pytest.fixture
-def linking(tme, make_config):
-    def make(*urls: str, extra: str = ""):
-        channel = tme.channel("MFARussia")
-        for post_id, url in enumerate(urls, start=1):
-            channel.add(post_id, text=f'Заявление <a href="{url}">здесь</a>')
-        return make_config("MFARussia", extra=extra)
-
-    return make
-
-
 async def test_a_plain_install_extracts_other_sites_with_trafilatura(tme, linking):
     tme.site("embassy.example").page("/news/statement/", fixture("generic_article.html"))
-    config = linking("https://embassy.example/news/statement/")
+    _, config = linking("https://embassy.example/news/statement/")
 
     report = await archive_channels(config, ["MFARussia"], mode="sync")
 
@@ -154,7 +143,7 @@ async def test_a_page_without_text_is_failed_and_retried_never_an_empty_ok(tme, 
     site = tme.site("mid.ru")
     site.page("/stub/", '<html><head><title></title><meta http-equiv="refresh" content="1; url=/home"></head>'
                         "<body></body></html>")
-    config = linking("https://mid.ru/stub/")
+    _, config = linking("https://mid.ru/stub/")
 
     report = await archive_channels(config, ["MFARussia"], mode="sync")
 
@@ -169,7 +158,7 @@ async def test_a_page_without_text_is_failed_and_retried_never_an_empty_ok(tme, 
 
 async def test_the_f5_block_page_answering_200_is_blocked(tme, linking, real):
     tme.site("mid.ru").page("/ru/foreign_policy/news/1944000/", (REAL / "f5_asm_request_rejected.html").read_bytes())
-    config = linking("https://mid.ru/ru/foreign_policy/news/1944000/")
+    _, config = linking("https://mid.ru/ru/foreign_policy/news/1944000/")
 
     report = await archive_channels(config, ["MFARussia"], mode="sync")
 
@@ -182,7 +171,7 @@ async def test_an_untrusted_certificate_fails_at_once_and_says_how_to_fix_it(tme
     site = tme.site("mid.ru")
     site.page("/ru/a/", fixture("midru_current.html"))
     site.page("/ru/b/", fixture("midru_current.html"))
-    config = linking("https://mid.ru/ru/a/", "https://mid.ru/ru/b/")
+    _, config = linking("https://mid.ru/ru/a/", "https://mid.ru/ru/b/")
     config = replace(config, network=replace(config.network, ca_bundle=None))  # the test CA is not trusted
 
     report = await archive_channels(config, ["MFARussia"], mode="sync")
@@ -207,7 +196,7 @@ async def test_a_page_that_breaks_processing_is_its_own_failure_and_the_queue_go
     site = tme.site("mid.ru")
     site.page("/ru/1/", broken)
     site.page("/ru/2/", fixture("midru_current.html"))
-    config = linking("https://mid.ru/ru/1/", "https://mid.ru/ru/2/")
+    _, config = linking("https://mid.ru/ru/1/", "https://mid.ru/ru/2/")
 
     report = await archive_channels(config, ["MFARussia"], mode="sync")
 
