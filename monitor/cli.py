@@ -231,11 +231,21 @@ def login(ctx: click.Context) -> None:
             code_callback=lambda: click.prompt("Login code Telegram sent you"),
             password=lambda: click.prompt("Two-step verification password", hide_input=True),
         )
-        me = await client.get_me()
-        await client.disconnect()
+        try:
+            me = await client.get_me()
+        finally:
+            await client.disconnect()
         return str(getattr(me, "username", None) or getattr(me, "id", "?"))
 
-    who = _run(log_in())
+    from telethon import errors as telegram_errors
+
+    try:
+        who = _run(log_in())
+    except telegram_errors.ApiIdInvalidError:
+        _fail("config error: telegram.api_id: Telegram does not accept this api_id and api_hash "
+              "(check them at my.telegram.org)", EXIT_USAGE)
+    except (telegram_errors.RPCError, OSError) as exc:
+        _fail(f"login failed: {type(exc).__name__}: {exc}", EXIT_FAILED)
     os.chmod(session, 0o600)
     click.echo(f"logged in as {who}; session saved to {session} (mode 0600). Keep it secret: it is the account.")
 

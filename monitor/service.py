@@ -107,7 +107,15 @@ async def _logged_in_client(stack: AsyncExitStack, config: Config) -> Any:
         log.warning("account_unreachable", error=str(exc))
         return None
     stack.push_async_callback(client.disconnect)
-    if not await client.is_user_authorized():
+    from telethon import errors
+
+    try:
+        authorized = await client.is_user_authorized()
+    except errors.ApiIdInvalidError:  # a config error; the web preview channels still run
+        log.error("account_config_invalid", key="telegram.api_id", reason="Telegram does not accept this "
+                  "api_id and api_hash (check them at my.telegram.org)")
+        return None
+    if not authorized:
         log.warning("account_not_logged_in", session=str(session))
         return None
     return client
