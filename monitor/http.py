@@ -42,7 +42,11 @@ class Response:
 
     @property
     def text(self) -> str:
-        return self.content.decode(self.encoding or "utf-8", errors="replace")
+        """The body decoded by its declared charset; UTF-8 where none, or one Python does not know."""
+        try:
+            return self.content.decode(self.encoding or "utf-8", errors="replace")
+        except LookupError:  # "charset=x-bogus"
+            return self.content.decode("utf-8", errors="replace")
 
 
 @dataclass(slots=True)

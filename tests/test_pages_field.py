@@ -205,3 +205,14 @@ async def test_a_page_that_breaks_processing_is_its_own_failure_and_the_queue_go
                                                      "WHERE url = 'https://mid.ru/ru/1/'")
     assert (status, error, later) == ("failed", "could not process the page: ValueError: Invalid IPv6 URL", 1)
     assert rows(config.database, "SELECT status FROM pages WHERE url = 'https://mid.ru/ru/2/'") == [("ok",)]
+
+
+async def test_a_release_page_with_an_unknown_charset_is_archived_as_utf8(tme, linking):
+    tme.site("mid.ru").page("/ru/1/", fixture("midru_current.html"), content_type="text/html; charset=x-bogus")
+    _, config = linking("https://mid.ru/ru/1/")
+
+    report = await archive_channels(config, ["MFARussia"], mode="sync")
+
+    assert report.pages.fetched == {"ok": 1}
+    assert rows(config.database, "SELECT title FROM pages") == [
+        ("Заявление МИД России в связи с годовщиной Евразийской хартии",)]
