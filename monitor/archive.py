@@ -307,7 +307,8 @@ async def _save_page(
     """
     now = utc_now()
     async with transaction(conn):
-        saved = await save_posts(conn, state.channel_id, posts, now) if posts else SaveResult()
+        read_at = page.fetched_at if page is not None else None
+        saved = await save_posts(conn, state.channel_id, posts, now, read_at) if posts else SaveResult()
         if settings.alerts is not None and (saved.new or saved.changed):
             await settings.alerts.on_saved_posts(conn, state.channel_id, state.username,
                                                  [p.post_id for p in posts], now)

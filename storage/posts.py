@@ -66,32 +66,40 @@ def _json(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def _versions_of(db: sqlite3.Connection, channel_id: int, post_ids: Sequence[int]) -> dict[int, tuple[str, int, bool]]:
-    """``post_id -> (content_hash, version, deleted)`` for those of ``post_ids`` already archived."""
+def _versions_of(db: sqlite3.Connection, channel_id: int,
+                 post_ids: Sequence[int]) -> dict[int, tuple[str, int, str | None]]:
+    """``post_id -> (content_hash, version, deleted_at)`` for those of ``post_ids`` already archived."""
     rows = db.execute(
         """
-        SELECT post_id, content_hash, version, deleted_at IS NOT NULL AS deleted FROM posts
+        SELECT post_id, content_hash, version, deleted_at FROM posts
         WHERE channel_id = ? AND post_id IN (SELECT value FROM json_each(?))
         """,
         (channel_id, json.dumps(list(post_ids))),
     ).fetchall()
-    return {row[0]: (row[1], row[2], bool(row[3])) for row in rows}
+    return {row[0]: (row[1], row[2], row[3]) for row in rows}
 
 
 async def save_posts(
-    conn: aiosqlite.Connection, channel_id: int, posts: Sequence[Post], seen_at: str
+    conn: aiosqlite.Connection, channel_id: int, posts: Sequence[Post], seen_at: str, read_at: str | None = None
 ) -> SaveResult:
     """Insert new posts, version changed ones, touch unchanged ones, restore deleted ones.
 
-    Call inside a transaction, with the resume state that the batch advances. The
-    whole batch runs on the connection's thread in one hop.
+    ``read_at`` is when the source read the posts: a deletion recorded after that (a live
+    update that came while the page was in flight) wins over the page, which is older news.
+    Call inside a transaction, with the resume state that the batch advances. The whole
+    batch runs on the connection's thread in one hop.
     """
-    return await run_in_connection(conn, _save_posts, channel_id, posts, seen_at)
+    return await run_in_connection(conn, _save_posts, channel_id, posts, seen_at, read_at)
 
 
-def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], seen_at: str) -> SaveResult:
+def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], seen_at: str,
+                read_at: str | None = None) -> SaveResult:
     known = _versions_of(db, channel_id, [p.post_id for p in posts])
-    restored = sorted(post_id for post_id, (_, _, deleted) in known.items() if deleted)
+    newer = {post_id for post_id, (_, _, deleted_at) in known.items()
+             if deleted_at is not None and read_at is not None and deleted_at >= read_at}
+    posts = [post for post in posts if post.post_id not in newer]
+    restored = sorted(post_id for post_id, (_, _, deleted_at) in known.items()
+                      if deleted_at is not None and post_id not in newer)
     upserts: list[tuple[Any, ...]] = []
     versions: list[tuple[Any, ...]] = []
     touches: list[tuple[Any, ...]] = []
@@ -111,7 +119,7 @@ def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], 
              post.forwarded_from, int(post.edited), seen_at, digest, buttons)
         )
         relinked.append(post)
-        known[post.post_id] = (digest, version, False)  # a batch may hold a post twice
+        known[post.post_id] = (digest, version, None)  # a batch may hold a post twice
     db.executemany(UPSERT_POST, upserts)
     db.executemany(INSERT_VERSION, versions)
     if touches:

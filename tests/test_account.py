@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,9 @@ from monitor.service import archive_channels
 from monitor.sources.tg_client import create_session_file, telethon_proxy
 from monitor.sources.tg_map import map_messages
 from monitor.sources.webpreview import parse_channel_page
+from storage.db import open_archive, transaction
+from storage.deletions import save_deletion
+from storage.models import utc_now
 
 START = datetime(2024, 5, 1, tzinfo=UTC)
 
@@ -35,6 +39,7 @@ class FakeTelethon:
         self.connected = True  # False: Telethon gave up reconnecting after an outage
         self.hang = False  # True: requests never answer (a dead connection Telethon has not noticed)
         self.errors: list[BaseException] = []  # raised by the next requests, one each
+        self.after_history: Callable[[], Awaitable[None]] | None = None  # runs once a history page is read
 
     def is_connected(self) -> bool:
         return self.connected
@@ -78,8 +83,12 @@ class FakeTelethon:
             self.fail_history_after -= 1
         ids = sorted((i for i in self.messages[entity.username.lower()] if not offset_id or i < offset_id),
                      reverse=True)[:limit]
-        for post_id in ids:
-            yield self.messages[entity.username.lower()][post_id]
+        page = [self.messages[entity.username.lower()][post_id] for post_id in ids]
+        if self.after_history is not None:
+            hook, self.after_history = self.after_history, None
+            await hook()
+        for item in page:
+            yield item
 
     async def get_messages(self, entity: types.Channel, ids: list[int]) -> list[types.Message | None]:
         self.calls.append(f"get_messages {entity.username} {ids}")
@@ -429,3 +438,21 @@ def test_scheme_less_links_are_the_same_rows_from_both_sources():
     assert [(link.url, link.kind) for link in account.links] == [(link.url, link.kind) for link in web.links] == [
         ("http://mid.ru/ru/foreign_policy/news/1982011/", "text"), ("http://www.belta.by/x", "text")]
     assert account.content_hash() == web.content_hash()
+
+
+async def test_a_live_deletion_wins_over_a_page_read_before_it(telethon, make_config):
+    messages = telethon.channel("MFARussia")
+    for post_id in range(1, 6):
+        messages[post_id] = message(post_id, f"Post {post_id}")
+    config = account_config(make_config, "MFARussia")
+    await archive_channels(config, ["MFARussia"], mode="backfill", account_client=telethon)
+
+    async def deleted_while_the_page_was_in_flight() -> None:  # what the live listener records
+        async with open_archive(config.database) as other, transaction(other):
+            await save_deletion(other, 1, 3, utc_now(), "deleted in Telegram (live update)")
+
+    telethon.after_history = deleted_while_the_page_was_in_flight
+    await archive_channels(config, ["MFARussia"], mode="sync", account_client=telethon)
+
+    assert rows(config.database, "SELECT deleted_at IS NOT NULL FROM posts WHERE post_id = 3") == [(1,)]
+    assert rows(config.database, "SELECT kind FROM post_events WHERE post_id = 3") == [("deleted",)]

@@ -25,7 +25,7 @@ from telethon.tl import types
 from monitor.errors import ChannelUnavailable, FetchError, Stopped
 from monitor.sources.tg_map import map_channel, map_messages
 from monitor.sources.webpreview import ChannelPage, PostCheck
-from storage.models import Post
+from storage.models import Post, utc_now
 
 log = structlog.get_logger(__name__)
 
@@ -62,6 +62,7 @@ class AccountSource:
     async def fetch_page(self, username: str, before: int | None = None) -> ChannelPage:
         """Up to 100 posts older than ``before`` (newest when None); albums never split."""
         entity = await self._entity(username)
+        asked = utc_now()
         messages = await self._call(f"history of {username}", lambda: self._history(entity, before))
         files = await self._download(username, messages) if self.media and self.media.wants(username) else {}
         posts = [_with_files(post, files) for post in map_messages(messages, username)]
@@ -69,6 +70,7 @@ class AccountSource:
             channel=map_channel(entity, username),
             posts=tuple(posts),
             before=posts[0].post_id if len(messages) >= PAGE else None,
+            fetched_at=asked,
         )
 
     async def fetch_posts(self, username: str, post_ids: list[int]) -> list[Post]:

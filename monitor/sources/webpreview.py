@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -11,7 +12,7 @@ from monitor.errors import ChannelUnavailable, FetchFailed
 from monitor.http import HttpClient
 from monitor.sources.tme_parse import ParsedPage, parse_count, parse_document, parse_duration, plain_text
 from monitor.sources.tme_values import PageDecodeError, decode_page
-from storage.models import ChannelInfo, Post
+from storage.models import ChannelInfo, Post, utc_now
 
 __all__ = ["ChannelPage", "PostCheck", "WebPreviewSource", "is_complete", "parse_channel_page", "parse_count",
            "parse_duration", "parse_embed", "plain_text"]
@@ -28,6 +29,7 @@ class ChannelPage:
     has_history: bool = True  # False: not a channel preview page at all
     parse_errors: int = 0  # posts that did not parse (left out): the page proves no deletion
     failures: tuple[tuple[int, str], ...] = ()  # (post id, reason) of those posts
+    fetched_at: str | None = None  # when the source was asked: later news (a live deletion) wins
 
 
 class PostCheck(enum.Enum):
@@ -52,6 +54,7 @@ class WebPreviewSource:
     async def fetch_page(self, username: str, before: int | None = None) -> ChannelPage:
         """The newest page, or the page of posts older than ``before``."""
         url = self.page_url(username, before)
+        asked = utc_now()
         response = await self.http.get(url)
         if response.status == 404 or not urlsplit(response.url).path.startswith("/s/"):
             raise ChannelUnavailable(
@@ -76,7 +79,7 @@ class WebPreviewSource:
                                    "nested too deeply?)")
         if not parsed.has_history:
             raise ChannelUnavailable(username, f"{url} is not a channel preview page")
-        return _channel_page(parsed)
+        return dataclasses.replace(_channel_page(parsed), fetched_at=asked)
 
     async def check_post(self, username: str, post_id: int) -> PostCheck:
         """Ask the single-post page (``/<channel>/<id>?embed=1``) whether a post still exists."""
