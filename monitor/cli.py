@@ -22,6 +22,7 @@ from monitor.config import LOG_FORMATS, LOG_LEVELS, Config, load_config, normali
 from monitor.errors import ConfigError
 from monitor.health import alerts_problem, channel_problems
 from monitor.history import word_diff
+from monitor.links import post_reference
 from monitor.lock import ArchiveLocked
 from monitor.log import configure_logging, register_secrets
 from monitor.service import Mode, archive_channels, run_daemon
@@ -300,15 +301,24 @@ def recheck(ctx: click.Context, channels: tuple[str, ...], since: str | None) ->
 
 @cli.command()
 @click.argument("channel")
-@click.argument("post_id", type=int)
+@click.argument("post_id", type=int, required=False)
 @click.pass_context
-def history(ctx: click.Context, channel: str, post_id: int) -> None:
+def history(ctx: click.Context, channel: str, post_id: int | None) -> None:
     """Print every version of one post with a word-level diff, and its deletions.
 
-    Removed words show as [-word-], added words as {+word+}.
+    CHANNEL POST_ID, or a pasted post URL (https://t.me/MFARussia/22958). Removed
+    words show as [-word-], added words as {+word+}.
     """
     config = _config(ctx)
+    if post_id is None:
+        named_channel, post_id = post_reference(channel.strip())
+        if named_channel is None or post_id is None:
+            _fail(f"{channel!r} is not a post URL such as https://t.me/MFARussia/22958; or give CHANNEL POST_ID",
+                  EXIT_USAGE)
+        channel = named_channel
     username = normalise_channel_name(channel)
+    configured = {name.lower(): name for name in config.channel_names()}
+    username = configured.get(username.lower(), username)  # as configured, whatever case was typed
 
     async def read_history() -> tuple[list[PostVersion], list[PostEvent]] | None:
         async with open_archive(config.database, create=False) as conn:
@@ -367,7 +377,8 @@ def search(ctx: click.Context, query: str, channel: str | None, since: str | Non
 
     async def query_archive() -> list[SearchHit]:
         async with open_archive(config.database, create=False) as conn:
-            return await search_posts(conn, query, channel=channel, since=since_at, limit=limit)
+            return await search_posts(conn, query, channel=normalise_channel_name(channel) if channel else None,
+                                      since=since_at, limit=limit)
 
     hits = _run(query_archive())
     tty = sys.stdout.isatty()

@@ -15,7 +15,7 @@ from monitor.alerts.replay import replay_alerts
 from monitor.alerts.rules import Matcher
 from monitor.browse import datasette_available, datasette_command, die_with_parent, write_metadata
 from monitor.cli import EXIT_FAILED, EXIT_USAGE, _config, _fail, _run, _since, cli, terminal_safe
-from monitor.config import Config
+from monitor.config import Config, normalise_channel_name
 from monitor.export import write_csv, write_jsonl
 from monitor.links import normalise_url
 from monitor.warc import write_warc
@@ -177,7 +177,8 @@ def export(ctx: click.Context, fmt: str, output: str | None, channel: str | None
 
     async def stream(out: TextIO) -> int:
         async with open_archive(config.database, create=False) as conn:
-            posts = iter_posts(conn, channel=channel, since=since_at, until=until_at, query=query,
+            posts = iter_posts(conn, channel=normalise_channel_name(channel) if channel else None,
+                               since=since_at, until=until_at, query=query,
                                with_pages=with_pages, with_versions=with_versions)
             return await (write_csv(posts, out, bom=bom) if fmt == "csv" else write_jsonl(posts, out))
 

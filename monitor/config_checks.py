@@ -102,8 +102,8 @@ def as_patterns(key: str, value: Any) -> list[str]:
 def normalise_channel_name(value: str) -> str:
     """``@MFARussia`` and ``https://t.me/s/MFARussia`` both mean ``MFARussia``."""
     value = value.strip()
-    for prefix in ("https://t.me/s/", "https://t.me/", "http://t.me/s/", "http://t.me/", "t.me/", "@"):
-        if value.startswith(prefix):
+    for prefix in ("https://t.me/s/", "https://t.me/", "http://t.me/s/", "http://t.me/", "t.me/s/", "t.me/", "@"):
+        if value.lower().startswith(prefix):
             return value[len(prefix):].rstrip("/")
     return value
 

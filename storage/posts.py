@@ -246,7 +246,7 @@ async def get_post_history(
         """
         SELECT v.version, v.text, v.edited, v.seen_at
         FROM post_versions v JOIN channels c ON c.id = v.channel_id
-        WHERE c.username = ? AND v.post_id = ? ORDER BY v.version
+        WHERE c.username = ? COLLATE NOCASE AND v.post_id = ? ORDER BY v.version
         """,
         (username, post_id),
     )
@@ -256,7 +256,7 @@ async def get_post_history(
         """
         SELECT e.kind, e.at, e.detail
         FROM post_events e JOIN channels c ON c.id = e.channel_id
-        WHERE c.username = ? AND e.post_id = ? ORDER BY e.at, e.id
+        WHERE c.username = ? COLLATE NOCASE AND e.post_id = ? ORDER BY e.at, e.id
         """,
         (username, post_id),
     )

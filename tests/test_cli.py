@@ -130,3 +130,26 @@ def test_version():
     result = CliRunner().invoke(cli, ["--version"])
     assert result.output.strip() == f"legation, version {__version__}"
     assert isinstance(cli, click.Group)
+
+
+@pytest.mark.parametrize("name", ["MFARussia", "@MFARussia", "https://t.me/MFARussia", "mfarussia", "t.me/s/MFARussia"])
+def test_a_channel_is_named_any_way_everywhere(archived, name):
+    found = invoke(archived, "search", "charter", "--channel", name, "--limit", "3")
+    exported = invoke(archived, "export", "--channel", name)
+    shown = invoke(archived, "history", name, "5")
+
+    assert found.exit_code == 0 and found.stdout.count("/MFARussia/") == 3
+    assert exported.exit_code == 0 and len(exported.stdout.splitlines()) == 32
+    assert shown.exit_code == 0 and shown.stdout.startswith(f"{archived_web_url(archived)}/MFARussia/5: 1 version(s)")
+
+
+def test_history_takes_a_pasted_post_url(archived):
+    shown = invoke(archived, "history", "https://t.me/MFARussia/5")
+    bad = invoke(archived, "history", "https://example.org/x")
+
+    assert shown.exit_code == 0 and "/MFARussia/5: 1 version(s)" in shown.stdout.splitlines()[0]
+    assert bad.exit_code == 2 and "is not a post URL such as https://t.me/MFARussia/22958" in bad.stderr
+
+
+def archived_web_url(config: Path) -> str:
+    return next(line.split('"')[1] for line in config.read_text().splitlines() if line.startswith("web_url"))
