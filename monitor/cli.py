@@ -409,7 +409,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
                                      tuple[int, str | None, int], list[tuple[str, str, str, int]]]:
         async with open_archive(config.database, create=False) as conn:
             return (await get_status(conn, day_ago), await count_pages(conn), await get_recent_runs(conn, 5),
-                    await get_undelivered_summary(conn), await get_page_problems(conn))
+                    await get_undelivered_summary(conn, config.alerts.deliverable_rules()),
+                    await get_page_problems(conn))
 
     rows, page_counts, runs, (undelivered, oldest, failing), page_problems = _run(read_status())
     problems = {r.username: channel_problems(r, config) for r in rows}
@@ -423,7 +424,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({
             "healthy": not unhealthy,
-            "channels": [asdict(r) | {"problems": problems[r.username]} for r in rows],
+            "channels": [asdict(r) | {"problems": problems[r.username]} for r in rows] + [
+                asdict(ChannelStatus(name, None, 0, None, None, None, None, None, None)) | {"problems": ["never synced"]}
+                for name in config.channel_names() if name.lower() not in {r.username.lower() for r in rows}],
             "pages": page_counts,
             "page_problems": [dict(zip(("host", "status", "error", "pages"), p, strict=True)) for p in page_problems],
             "alerts": {"undelivered": undelivered, "oldest_undelivered": oldest, "failing": failing},

@@ -150,6 +150,10 @@ class AlertsConfig:
     max_attempts: int = 10
     unhealthy_after: float = 3600.0
 
+    def deliverable_rules(self) -> list[str]:
+        """The rules whose alerts have somewhere to go (their own notify, or [alerts] notify)."""
+        return [rule.name for rule in self.rules if rule.notify or self.notify]
+
 
 @dataclass(frozen=True, slots=True)
 class LogConfig:

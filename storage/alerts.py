@@ -123,10 +123,14 @@ async def save_delivery_failure(
     )
 
 
-async def get_undelivered_summary(conn: aiosqlite.Connection) -> tuple[int, str | None, int]:
-    """``(undelivered, oldest created_at, failed attempts among them)``."""
+async def get_undelivered_summary(conn: aiosqlite.Connection,
+                                  rules: Sequence[str] | None = None) -> tuple[int, str | None, int]:
+    """``(undelivered, oldest created_at, failed attempts among them)``, of ``rules`` only if given
+    (alerts of a rule with nowhere to send them are recorded, not pending)."""
     cursor = await conn.execute(
-        "SELECT count(*), min(created_at), sum(attempts > 0) FROM alerts WHERE delivered_at IS NULL"
+        "SELECT count(*), min(created_at), sum(attempts > 0) FROM alerts WHERE delivered_at IS NULL "
+        "AND (? IS NULL OR rule IN (SELECT value FROM json_each(?)))",
+        (None if rules is None else 1, json.dumps(list(rules or []))),
     )
     row = await cursor.fetchone()
     return (int(row[0]), row[1], int(row[2] or 0)) if row else (0, None, 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from pathlib import Path
 
 import click
@@ -153,3 +154,30 @@ def test_history_takes_a_pasted_post_url(archived):
 
 def archived_web_url(config: Path) -> str:
     return next(line.split('"')[1] for line in config.read_text().splitlines() if line.startswith("web_url"))
+
+
+def test_alerts_with_nowhere_to_go_are_recorded_not_pending(tme, write_config):
+    tme.channel("MFARussia").add(1, text="Лавров о хартии")
+    config = write_config("MFARussia", extra=(
+        '\n[alerts]\nmax_age = "36500d"\n'
+        '[[alerts.rules]]\nname = "quiet"\nkeywords = ["хартия"]\nlanguage = "ru"\n'  # no notify: recorded only
+        '[[alerts.rules]]\nname = "loud"\nkeywords = ["nothing matches this"]\nnotify = ["json://127.0.0.1:9/x"]\n'))
+    assert invoke(config, "sync").exit_code == 0
+    database = next(line.split('"')[1] for line in config.read_text().splitlines() if line.startswith("database"))
+    with sqlite3.connect(database) as conn:
+        assert conn.execute("SELECT rule, delivered_at FROM alerts").fetchall() == [("quiet", None)]
+        conn.execute("UPDATE alerts SET created_at = '2000-01-01T00:00:00Z'")  # long past unhealthy_after
+
+    status = invoke(config, "status")
+
+    assert "alerts: 0 undelivered" in status.stdout.splitlines()
+
+
+def test_status_json_lists_never_synced_channels_too(archived):
+    text = archived.read_text().replace('name = "MFARussia"', 'name = "MFARussia"\n[[channels]]\nname = "BelTA_eng"')
+    archived.write_text(text)
+
+    data = json.loads(invoke(archived, "status", "--json").stdout)
+
+    assert [(c["username"], c["posts"]) for c in data["channels"]] == [("MFARussia", 32), ("BelTA_eng", 0)]
+    assert data["channels"][1]["problems"] == ["never synced"] and data["healthy"] is False
