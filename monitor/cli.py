@@ -56,7 +56,7 @@ EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 )
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), help="Override [log] level.")
 @click.option("--log-format", type=click.Choice(LOG_FORMATS), help="Override [log] format.")
-@click.version_option(__version__, prog_name="legation")
+@click.version_option(__version__, "-V", "--version", prog_name="legation")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, log_level: str | None, log_format: str | None) -> None:
     """Archive Telegram channels, their edits and deletions, into SQLite."""
@@ -139,7 +139,8 @@ def _channels(config: Config, wanted: tuple[str, ...]) -> list[str]:
     try:
         return config.channel_names(wanted)
     except ConfigError as exc:
-        _fail(str(exc), EXIT_USAGE)
+        where = config.source or "legation.toml (none yet: copy config.example.toml)"
+        _fail(f"{exc}; add each as [[channels]] name = \"...\" in {where}", EXIT_USAGE)
 
 
 class ProgressLine:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, BinaryIO, TextIO
 
 import click
 
@@ -71,7 +73,7 @@ def refetch(ctx: click.Context, urls: tuple[str, ...], status_: str | None) -> N
 
 
 @cli.command("export-warc")
-@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@click.argument("path", type=click.Path(dir_okay=False, allow_dash=True))
 @click.pass_context
 def export_warc(ctx: click.Context, path: str) -> None:
     """Write every archived page version to PATH as a gzipped WARC file.
@@ -80,12 +82,33 @@ def export_warc(ctx: click.Context, path: str) -> None:
     """
     config = _config(ctx)
 
-    async def export() -> int:
+    async def export(out: BinaryIO) -> int:
         async with open_archive(config.database, create=False) as conn:
-            with open(path, "wb") as out:
-                return await write_warc(iter_page_versions(conn), out)
+            return await write_warc(iter_page_versions(conn), out)
 
-    click.echo(f"{_run(export())} record(s) written to {path}")
+    if path == "-":
+        count = _run(export(sys.stdout.buffer))
+        click.echo(f"{count} record(s) written to standard output", err=True)
+        return
+    with _written(path, "wb") as out:
+        count = _run(export(out))
+    click.echo(f"{count} record(s) written to {path}")
+
+
+@contextlib.contextmanager
+def _written(path: str, mode: str) -> Iterator[Any]:
+    """``path`` opened for writing through a temporary name: complete, or not there at all."""
+    partial = Path(f"{path}.partial")
+    try:
+        out = partial.open(mode, encoding=None if "b" in mode else "utf-8", newline=None if "b" in mode else "")
+    except OSError as exc:
+        _fail(f"cannot write {path}: {exc.strerror or exc}", EXIT_USAGE)
+    try:
+        with out:
+            yield out
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 @cli.group(invoke_without_command=True)
@@ -157,7 +180,7 @@ def alerts_replay(ctx: click.Context, since: str, send: bool) -> None:
 
 @cli.command()
 @click.option("--format", "fmt", type=click.Choice(("jsonl", "csv")), default="jsonl", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File (default: stdout).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), help="File (default or -: stdout).")
 @click.option("--channel", help="Only this channel.")
 @click.option("--since", help="Posts dated on or after this day (2024-05-01).")
 @click.option("--until", help="Posts dated before this day.")
@@ -182,10 +205,10 @@ def export(ctx: click.Context, fmt: str, output: str | None, channel: str | None
                                with_pages=with_pages, with_versions=with_versions)
             return await (write_csv(posts, out, bom=bom) if fmt == "csv" else write_jsonl(posts, out))
 
-    if output is None:
+    if output is None or output == "-":
         count = _run(stream(sys.stdout))
     else:
-        with open(output, "w", encoding="utf-8", newline="") as out:
+        with _written(output, "w") as out:
             count = _run(stream(out))
     click.echo(f"{count} post(s) exported", err=True)
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiosqlite
+
+from storage.errors import SearchQueryError, storage_error
 
 EXPORT_SQL = """
 SELECT c.username AS channel, p.post_id, 'https://t.me/' || c.username || '/' || p.post_id AS url,
@@ -32,20 +35,30 @@ async def iter_posts(
 ) -> AsyncIterator[dict[str, Any]]:
     """Posts oldest first, as dicts; memory stays constant however many there are."""
     params = {"channel": channel, "since": since, "until": until, "query": query}
-    async with conn.execute(EXPORT_SQL, params) as cursor:
-        names = [d[0] for d in cursor.description]
-        async for row in cursor:
-            post = dict(zip(names, row, strict=True))
-            for column in JSON_COLUMNS:
-                post[column] = json.loads(post[column]) if post[column] else None
-            post["edited"], post["service"] = bool(post["edited"]), bool(post["service"])
-            channel_id = post.pop("channel_id")
-            post["links"] = await _links(conn, channel_id, post["post_id"])
-            if with_pages:
-                post["pages"] = await _pages(conn, channel_id, post["post_id"])
-            if with_versions:
-                post["version_history"] = await _versions(conn, channel_id, post["post_id"])
-            yield post
+    try:
+        async with conn.execute(EXPORT_SQL, params) as cursor:
+            names = [d[0] for d in cursor.description]
+            async for row in cursor:
+                yield await _post(conn, names, row, with_pages, with_versions)
+    except sqlite3.OperationalError as exc:  # the statement is fixed: the query's fault, unless the database ails
+        if (trouble := storage_error(exc)) is not None:
+            raise trouble from exc
+        raise SearchQueryError(query or "", str(exc)) from exc
+
+
+async def _post(conn: aiosqlite.Connection, names: list[str], row: Any, with_pages: bool,
+                with_versions: bool) -> dict[str, Any]:
+    post = dict(zip(names, row, strict=True))
+    for column in JSON_COLUMNS:
+        post[column] = json.loads(post[column]) if post[column] else None
+    post["edited"], post["service"] = bool(post["edited"]), bool(post["service"])
+    channel_id = post.pop("channel_id")
+    post["links"] = await _links(conn, channel_id, post["post_id"])
+    if with_pages:
+        post["pages"] = await _pages(conn, channel_id, post["post_id"])
+    if with_versions:
+        post["version_history"] = await _versions(conn, channel_id, post["post_id"])
+    return post
 
 
 async def _links(conn: aiosqlite.Connection, channel_id: int, post_id: int) -> list[dict[str, Any]]:

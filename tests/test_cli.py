@@ -101,7 +101,7 @@ def test_sync_reports_a_failing_channel_and_exits_1(tme, write_config):
 def test_unconfigured_channel_argument_is_a_usage_error(tme, write_config):
     result = invoke(write_config("MFARussia"), "sync", "SomeoneElse")
     assert result.exit_code == 2
-    assert result.stderr.strip() == "legation: channels: not configured: SomeoneElse"
+    assert result.stderr.strip().startswith("legation: channels: not configured: SomeoneElse; add each as [[channels]]")
 
 
 def test_status_without_an_archive_says_so(tmp_path, write_config):
@@ -181,3 +181,31 @@ def test_status_json_lists_never_synced_channels_too(archived):
 
     assert [(c["username"], c["posts"]) for c in data["channels"]] == [("MFARussia", 32), ("BelTA_eng", 0)]
     assert data["channels"][1]["problems"] == ["never synced"] and data["healthy"] is False
+
+
+def test_version_short_flag():
+    result = CliRunner().invoke(cli, ["-V"])
+    assert result.exit_code == 0 and result.stdout.startswith("legation, version ")
+
+
+def test_outputs_that_cannot_be_written_are_one_clear_line(archived, tmp_path):
+    exported = invoke(archived, "export", "-o", str(tmp_path / "nonexistent" / "x.jsonl"))
+    warc = invoke(archived, "export-warc", str(tmp_path / "nonexistent" / "x.warc.gz"))
+    bad_query = invoke(archived, "export", "--query", '"unclosed', "-o", str(tmp_path / "q.jsonl"))
+
+    for result in (exported, warc):
+        assert result.exit_code == 2 and result.stderr.startswith("legation: cannot write ")
+    assert bad_query.exit_code == 2 and "invalid search query" in bad_query.stderr
+    assert not (tmp_path / "q.jsonl").exists() and list(tmp_path.glob("q.jsonl*")) == []  # nothing left behind
+
+
+def test_export_warc_to_stdout(archived, tmp_path):
+    result = CliRunner().invoke(cli, ["-c", str(archived), "export-warc", "-"], catch_exceptions=False)
+    assert result.exit_code == 0 and not (tmp_path / "-").exists()
+    assert "record(s) written to standard output" in result.stderr
+
+
+def test_an_unconfigured_channel_says_how_to_add_it(archived):
+    result = invoke(archived, "sync", "NoSuchChannel")
+    assert result.exit_code == 2
+    assert "not configured: NoSuchChannel" in result.stderr and "[[channels]]" in result.stderr
