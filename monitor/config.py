@@ -41,6 +41,7 @@ DEFAULT_CHANNEL = "MFARussia"
 DEFAULT_CONFIG_FILE = "legation.toml"
 DEFAULT_WEB_URL = "https://t.me"
 DEFAULT_USER_AGENT = f"legation/{__version__} (Telegram channel archiver)"
+DEFAULT_REQUEST_TIMEOUT = 60.0  # seconds: the longest an account request may take
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "console", "json")
 
@@ -55,7 +56,7 @@ class TelegramConfig:
     api_hash: str | None = None  # or LEGATION_API_HASH; never logged
     session: Path = Path("legation")  # Telethon writes <session>.session, mode 0600
     max_flood_sleep: float = 60.0  # longer FloodWaits move an "auto" channel to the web preview
-    request_timeout: float = 60.0  # no account request waits longer (Telethon's may hang after an outage)
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT  # no account request waits longer (Telethon's may hang)
     media_dir: Path = Path("media")  # where download_media channels' files go
     max_media_size: int = 20 * 1024 * 1024
 
@@ -289,7 +290,7 @@ def _parse_telegram(section: Section, base: Path) -> TelegramConfig:
         api_hash=api_hash or None,
         session=base / section.get("session", as_string, "legation"),
         max_flood_sleep=section.get("max_flood_sleep", as_duration, 60.0),
-        request_timeout=section.get("request_timeout", as_positive_duration, 60.0),
+        request_timeout=section.get("request_timeout", as_positive_duration, DEFAULT_REQUEST_TIMEOUT),
         media_dir=base / section.get("media_dir", as_string, "media"),
         max_media_size=section.get("max_media_size", as_positive_int, 20 * 1024 * 1024),
     )

@@ -219,20 +219,20 @@ async def _untrusted(conn: aiosqlite.Connection, task: PageTask, config: PagesCo
                      exc: CertificateUntrusted) -> str:
     """A certificate error is the host's until the config changes: no back-off ladder, one
     attempt per host a round, and a retry only after ``max_retry_wait`` (or on ``refetch``)."""
-    retry_at = utc_in(config.max_retry_wait)
-    async with transaction(conn):
-        await save_page_problem(conn, task.url, "failed", exc.reason, utc_now(), retry_at=retry_at)
-    log.warning("page_not_archived", url=task.url, status="failed", error=exc.reason, retry_at=retry_at)
+    await _problem(conn, task, config, "failed", exc.reason, retry=True, wait=config.max_retry_wait)
     return HOST_UNTRUSTED
 
 
 async def _problem(
     conn: aiosqlite.Connection, task: PageTask, config: PagesConfig, status: str, error: str,
-    retry: bool, http_status: int | None = None,
+    retry: bool, http_status: int | None = None, wait: float | None = None,
 ) -> str:
+    """Record why the page was not archived; a retry after ``wait``, or on the back-off ladder."""
     attempt = task.attempts + 1
     retry_at = None
-    if retry and attempt < config.max_attempts:
+    if wait is not None:
+        retry_at = utc_in(wait)
+    elif retry and attempt < config.max_attempts:
         wait = min(config.max_retry_wait, config.retry_backoff * 2 ** (attempt - 1))
         retry_at = utc_in(wait)
     async with transaction(conn):

@@ -48,6 +48,11 @@ def is_public(ip: IPAddress) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+def is_localhost(name: str) -> bool:
+    """``localhost`` and its subdomains: loopback by definition (RFC 6761), whatever DNS says."""
+    return name == "localhost" or name.endswith(".localhost")
+
+
 def parse_address(host: str) -> IPAddress | None:
     """``host`` as the address a resolver would take it for, or None for a name.
 
@@ -95,7 +100,7 @@ class AddressGuard:
         host = (parts.hostname or "").rstrip(".").lower()
         if not host:
             raise UnsafeURL(url, "no host")
-        literal = parse_address(host) is not None or host == "localhost" or host.endswith(".localhost")
+        literal = parse_address(host) is not None or is_localhost(host)
         if literal and not self.allow_private:
             self.check_addresses(url, host, [host])
         if self.follows is not None and not self.follows(host):
@@ -113,7 +118,7 @@ class AddressGuard:
 
     def check_addresses(self, url: str, host: str, addresses: Iterable[str]) -> None:
         for address in addresses:
-            ip = parse_address(address) if address != "localhost" and not address.endswith(".localhost") else None
+            ip = None if is_localhost(address) else parse_address(address)
             if ip is None or not self.public(ip):
                 shown = host if address == host else f"{host} resolves to {address}, which"
                 raise UnsafeURL(url, f"{shown} is not a public address (loopback, private, link-local or multicast)")

@@ -22,6 +22,7 @@ import structlog
 from telethon import errors
 from telethon.tl import types
 
+from monitor.config import DEFAULT_REQUEST_TIMEOUT
 from monitor.errors import ChannelUnavailable, FetchError, Stopped
 from monitor.sources.tg_map import map_channel, map_messages
 from monitor.sources.webpreview import ChannelPage, PostCheck
@@ -31,7 +32,6 @@ log = structlog.get_logger(__name__)
 
 PAGE = 100  # iter_messages fetches 100 messages a request
 ALBUM_MAX = 10  # an album has at most ten members
-REQUEST_TIMEOUT = 60  # seconds: an account request never waits longer (Telethon's own may hang forever)
 CHANNEL_GONE = (errors.ChannelPrivateError, errors.ChannelInvalidError, errors.UsernameNotOccupiedError,
                 errors.UsernameInvalidError, errors.ChannelPublicGroupNaError)
 SESSION_GONE = (errors.AuthKeyUnregisteredError, errors.SessionRevokedError, errors.SessionExpiredError,
@@ -51,7 +51,7 @@ class AccountSource:
     """Pages of posts and single-post checks through a logged-in Telegram client."""
 
     def __init__(self, client: Any, *, max_flood_sleep: float = 60.0, stop: asyncio.Event | None = None,
-                 media: MediaPolicy | None = None, request_timeout: float = REQUEST_TIMEOUT) -> None:
+                 media: MediaPolicy | None = None, request_timeout: float = DEFAULT_REQUEST_TIMEOUT) -> None:
         self.client = client
         self.max_flood_sleep = max_flood_sleep
         self.request_timeout = request_timeout
@@ -263,7 +263,7 @@ def make_client(session: Path, api_id: int, api_hash: str, proxy_url: str | None
 
     return TelegramClient(str(session), api_id, api_hash, proxy=telethon_proxy(proxy_url),
                           flood_sleep_threshold=0, request_retries=3, connection_retries=3, retry_delay=2,
-                          timeout=REQUEST_TIMEOUT)
+                          timeout=int(DEFAULT_REQUEST_TIMEOUT))
 
 
 def create_session_file(path: Path) -> Path:
