@@ -115,7 +115,7 @@ async def sync_channel(
     reread = _Reread(settings.window)
     total = SaveResult()
     if state.walk_cursor is not None:  # an interrupted walk: close that gap first
-        state, saved = await _walk_to_head(conn, source, state, reread, settings, progress)
+        state, saved = await _walk(conn, source, state, GAP, settings, progress, reread)
         total += saved
     page = await source.fetch_page(username)
     covers = (page.posts[0].post_id, None) if page.posts else None
@@ -124,9 +124,9 @@ async def sync_channel(
     reread.add(page.posts)
     total += saved
     if state.walk_cursor is not None:
-        state, saved = await _walk_to_head(conn, source, state, reread, settings, progress)
+        state, saved = await _walk(conn, source, state, GAP, settings, progress, reread)
         total += saved
-    state, saved = await _recheck_recent(conn, source, state, reread, settings)
+    state, saved = await _walk(conn, source, state, _reread_walk(reread), settings, None, reread)
     total += saved
     total += await _retry_problems(conn, source, state, settings)
     total += SaveResult(deleted=await confirm_deletions(conn, source, state, settings.window.max_confirmations,
@@ -145,19 +145,10 @@ async def backfill_channel(
     """Sync, then walk back to the channel's first post; resumable at any point."""
     total = await sync_channel(conn, source, username, progress, settings)
     state = await get_channel_state(conn, await _ensure(conn, username))
-    while state.backfill_done_at is None:
-        tail = state.tail_id
-        page = await source.fetch_page(username, before=tail) if tail and tail > 1 else None
-        older = [p for p in page.posts if tail and p.post_id < tail] if page else []
-        if older:
-            next_state = dataclasses.replace(state, tail_id=older[0].post_id)
-        else:
-            next_state = dataclasses.replace(state, backfill_done_at=utc_now())
-        covers = (older[0].post_id, tail - 1) if older and tail else None
-        state, saved = await _save_page(conn, state, page, older, next_state, settings, covers)
-        total += saved
-        _report(progress, state, total)
-    return total
+    if state.backfill_done_at is None and (state.tail_id or 0) <= 1:  # empty channel, or at post 1
+        state = await _commit_state(conn, dataclasses.replace(state, backfill_done_at=utc_now()))
+    _, saved = await _walk(conn, source, state, BACKFILL, settings, progress)
+    return total + saved
 
 
 async def recheck_channel(
@@ -176,17 +167,7 @@ async def recheck_channel(
             return SaveResult()
         state = await _commit_state(conn, dataclasses.replace(
             state, recheck_cursor=state.head_id + 1, recheck_until=until))
-    total = SaveResult()
-    while (cursor := state.recheck_cursor) is not None:
-        page = await source.fetch_page(username, before=cursor)
-        older = [p for p in page.posts if p.post_id < cursor]
-        done = not older or older[0].post_id <= (state.recheck_until or 0)
-        next_state = dataclasses.replace(
-            state, recheck_cursor=None if done else older[0].post_id, recheck_until=None if done else state.recheck_until)
-        covers = (older[0].post_id, cursor - 1) if older else None
-        state, saved = await _save_page(conn, state, page, older, next_state, settings, covers)
-        total += saved
-        _report(progress, state, total)
+    state, total = await _walk(conn, source, state, RECHECK, settings, progress)
     async with transaction(conn):
         await save_recheck_done(conn, state.channel_id, utc_now())
     return total + SaveResult(deleted=await confirm_deletions(conn, source, state, None, settings.alerts))
@@ -221,42 +202,76 @@ async def run_round(
     return outcomes
 
 
-async def _walk_to_head(
-    conn: aiosqlite.Connection, source: PageSource, state: ChannelState, reread: _Reread,
-    settings: RoundSettings, progress: Progress | None,
+@dataclass(frozen=True, slots=True)
+class Walk:
+    """A walk down a channel's history, page by page, each page saved with the state it advances.
+
+    ``cursor`` says where the next page ends (it holds the posts below it), ``None`` when
+    the walk is over; ``advance`` is the state once a page of ``older`` posts is saved (a
+    page with nothing older ends every walk). This is the only loop that moves through
+    the history: sync's gap walk, the backfill, the re-check sweep and the re-read of the
+    recent window are its parameters.
+    """
+
+    name: str
+    cursor: Callable[[ChannelState], int | None]
+    advance: Callable[[ChannelState, Sequence[Post]], ChannelState]
+    logged: bool = False  # one progress event per page: long walks (a first backfill, a sweep)
+
+
+def _close_gap(state: ChannelState, older: Sequence[Post]) -> ChannelState:
+    if not older or older[0].post_id <= (state.head_id or 0):
+        return dataclasses.replace(state, head_id=state.walk_target, walk_target=None, walk_cursor=None)
+    return dataclasses.replace(state, walk_cursor=older[0].post_id)
+
+
+def _extend_tail(state: ChannelState, older: Sequence[Post]) -> ChannelState:
+    if not older:
+        return dataclasses.replace(state, backfill_done_at=utc_now())
+    first = older[0].post_id  # post 1 is the channel's first: nothing older to ask for
+    return dataclasses.replace(state, tail_id=first, backfill_done_at=utc_now() if first <= 1 else None)
+
+
+def _sweep(state: ChannelState, older: Sequence[Post]) -> ChannelState:
+    if not older or older[0].post_id <= (state.recheck_until or 0):
+        return dataclasses.replace(state, recheck_cursor=None, recheck_until=None)
+    return dataclasses.replace(state, recheck_cursor=older[0].post_id)
+
+
+GAP = Walk("gap", lambda state: state.walk_cursor, _close_gap)
+BACKFILL = Walk("backfill", lambda s: s.tail_id if s.backfill_done_at is None and (s.tail_id or 0) > 1 else None,
+                _extend_tail, logged=True)
+RECHECK = Walk("recheck", lambda state: state.recheck_cursor, _sweep, logged=True)
+
+
+def _reread_walk(reread: _Reread) -> Walk:
+    """Below what this round has read, until the re-check window is covered; no state of its own."""
+    def cursor(state: ChannelState) -> int | None:
+        lowest = reread.lowest
+        return lowest if not reread.satisfied() and lowest is not None and lowest > (state.tail_id or 1) else None
+    return Walk("reread", cursor, lambda state, older: state)
+
+
+async def _walk(
+    conn: aiosqlite.Connection, source: PageSource, state: ChannelState, walk: Walk, settings: RoundSettings,
+    progress: Progress | None, reread: _Reread | None = None,
 ) -> tuple[ChannelState, SaveResult]:
-    """Fetch pages below ``walk_cursor`` until they reach ``head_id``; then move the head up."""
+    """Fetch and save pages below ``walk.cursor`` until the walk is over."""
     total = SaveResult()
-    while (cursor := state.walk_cursor) is not None:
+    while (cursor := walk.cursor(state)) is not None:
         page = await source.fetch_page(state.username, before=cursor)
         older = [p for p in page.posts if p.post_id < cursor]
-        if not older or older[0].post_id <= (state.head_id or 0):
-            next_state = dataclasses.replace(state, head_id=state.walk_target, walk_target=None, walk_cursor=None)
-        else:
-            next_state = dataclasses.replace(state, walk_cursor=older[0].post_id)
         covers = (older[0].post_id, cursor - 1) if older else None
-        state, saved = await _save_page(conn, state, page, older, next_state, settings, covers)
-        reread.add(older)
+        state, saved = await _save_page(conn, state, page, older, walk.advance(state, older), settings, covers)
+        if reread is not None:
+            reread.add(older)
         total += saved
         _report(progress, state, total)
-    return state, total
-
-
-async def _recheck_recent(
-    conn: aiosqlite.Connection, source: PageSource, state: ChannelState, reread: _Reread,
-    settings: RoundSettings,
-) -> tuple[ChannelState, SaveResult]:
-    """Re-read below what this round has read until the re-check window is covered."""
-    total = SaveResult()
-    while not reread.satisfied() and reread.lowest is not None and reread.lowest > (state.tail_id or 1):
-        cursor = reread.lowest
-        page = await source.fetch_page(state.username, before=cursor)
-        older = [p for p in page.posts if p.post_id < cursor]
+        if walk.logged:
+            log.info(f"{walk.name}_progress", channel=state.username, read_down_to=older[0].post_id if older else None,
+                     until=state.recheck_until if walk is RECHECK else None, new=total.new, changed=total.changed)
         if not older:
             break
-        state, saved = await _save_page(conn, state, page, older, state, settings, (older[0].post_id, cursor - 1))
-        reread.add(older)
-        total += saved
     return state, total
 
 

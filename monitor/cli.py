@@ -24,7 +24,7 @@ from monitor.health import alerts_problem, channel_problems
 from monitor.history import word_diff
 from monitor.links import post_reference
 from monitor.lock import ArchiveLocked
-from monitor.log import configure_logging, register_secrets
+from monitor.log import STATUS, configure_logging, register_secrets
 from monitor.service import Mode, archive_channels, run_daemon
 from monitor.sources.tg_client import create_session_file, make_client
 from storage.alerts import get_undelivered_summary
@@ -148,19 +148,15 @@ class ProgressLine:
 
     def __init__(self) -> None:
         self.enabled = sys.stderr.isatty()
-        self.width = 0
 
     def __call__(self, username: str, state: ChannelState, total: SaveResult) -> None:
         if not self.enabled:
             return
-        line = (f"{username}: {total.new} new, {total.changed} changed; "
-                f"newest id {state.head_id or '-'}, oldest id {state.tail_id or '-'}")
-        click.echo("\r" + line.ljust(self.width), nl=False, err=True)
-        self.width = len(line)
+        STATUS.show(f"{username}: {total.new} new, {total.changed} changed; "
+                    f"newest id {state.head_id or '-'}, oldest id {state.tail_id or '-'}", sys.stderr)
 
     def done(self) -> None:
-        if self.enabled and self.width:
-            click.echo(err=True)
+        STATUS.finish()
 
 
 def _archive(ctx: click.Context, channels: tuple[str, ...], mode: Mode, since: str | None = None) -> None:

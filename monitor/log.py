@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterable, MutableMapping
@@ -55,13 +56,76 @@ def redact_text(value: str) -> str:
     return KEY_CREDENTIALS.sub(r"\1\2***", value)
 
 
+class StatusLine:
+    """One line of live progress at the bottom of a terminal: log lines are written above it
+    (erased, the log line written, redrawn), never glued onto it."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.stream: TextIO | None = None
+
+    def show(self, text: str, stream: TextIO) -> None:
+        self.stream = stream
+        self.erase()
+        self.text = text
+        stream.write("\r" + text)
+        stream.flush()
+
+    def erase(self) -> None:
+        if self.text and self.stream is not None:
+            self.stream.write("\r" + " " * len(self.text) + "\r")
+
+    def redraw(self) -> None:
+        if self.text and self.stream is not None:
+            self.stream.write(self.text)
+            self.stream.flush()
+
+    def finish(self) -> None:
+        """Leave the last progress on screen, and the cursor on the next line."""
+        if self.text and self.stream is not None:
+            self.stream.write("\n")
+            self.stream.flush()
+        self.text = ""
+
+
+STATUS = StatusLine()
+
+
+class _AboveStatus:
+    """A log stream that writes each line above the :data:`STATUS` line."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream, self.mid_line = stream, False
+
+    def write(self, text: str) -> int:
+        if not self.mid_line:
+            STATUS.erase()
+        written = self.stream.write(text)
+        self.mid_line = not text.endswith("\n")
+        if not self.mid_line:
+            STATUS.redraw()
+        return written
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+
+def colors_wanted(stream: TextIO) -> bool:
+    """Colour on a terminal, unless NO_COLOR is set (https://no-color.org)."""
+    return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
 def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
     """Send structlog events to ``stream`` (stderr) at ``level``; ``fmt`` is auto, console or json."""
     stream = stream or sys.stderr
     if fmt == "auto":
         fmt = "console" if stream.isatty() else "json"
+    stream = _AboveStatus(stream)  # type: ignore[assignment]
     renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        structlog.dev.ConsoleRenderer(colors=colors_wanted(stream))
         if fmt == "console"
         else structlog.processors.JSONRenderer(ensure_ascii=False)
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import structlog.testing
 from helpers import rows
 from tmeserver import swiftui_channel
 
@@ -207,3 +208,18 @@ async def test_a_truncated_page_is_an_error_not_a_gap(tme, make_config):
     [outcome] = (await archive_channels(config, ["cut_channel"], mode="backfill")).channels
     assert outcome.error is None
     assert [r[0] for r in rows(config.database, "SELECT post_id FROM posts ORDER BY post_id")] == list(range(1, 61))
+
+
+async def test_a_long_walk_says_where_it_is_page_by_page(tme, make_config):
+    channel = tme.channel("ministry")
+    for post_id in range(1, 61):
+        channel.add(post_id)
+    config = make_config("ministry")
+    with structlog.testing.capture_logs() as events:
+        await archive_channels(config, ["ministry"], mode="backfill")
+        await archive_channels(config, ["ministry"], mode="recheck")
+
+    backfill = [(e["read_down_to"], e["new"]) for e in events if e["event"] == "backfill_progress"]
+    assert backfill == [(21, 20), (1, 40)]  # the newest page (sync) had 41-60
+    recheck = [(e["read_down_to"], e["until"]) for e in events if e["event"] == "recheck_progress"]
+    assert recheck[0] == (41, 1) and recheck[-1][1] is None

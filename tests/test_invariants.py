@@ -84,22 +84,34 @@ async def test_edited_once_stays_edited(tme, make_config):
     assert rows(config.database, "SELECT edited, version FROM posts WHERE post_id = 2") == [(1, 1)]
 
 
-async def test_a_page_and_the_state_it_advances_commit_together(tme, make_config):
+# One walk moves through the history (monitor/archive.py:_walk); each page it saves commits
+# together with the state it advances. A failure injected by SQLite itself between the two
+# (a trigger that aborts the state update, or aborts one post of the page) must leave
+# neither visible, and the next run must close the walk without a gap.
+ABORT_STATE = """CREATE TRIGGER injected BEFORE UPDATE OF tail_id ON channels WHEN NEW.tail_id < 60
+                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END"""
+ABORT_POST = """CREATE TRIGGER injected BEFORE INSERT ON posts WHEN NEW.post_id = 50
+                BEGIN SELECT RAISE(ABORT, 'injected failure'); END"""
+
+
+@pytest.mark.parametrize("trigger", [ABORT_STATE, ABORT_POST], ids=["state fails", "a post fails"])
+async def test_a_page_and_the_state_it_advances_commit_together(tme, make_config, trigger):
     channel = tme.channel("ministry")
-    for post_id in range(1, 61):
+    for post_id in range(1, 101):
         channel.add(post_id)
     config = make_config("ministry")
-    await archive_channels(config, ["ministry"], mode="sync")  # the newest page: 41..60
-    before = rows(config.database, "SELECT head_id, tail_id FROM channels")
-    with sqlite3.connect(config.database) as conn:  # the write of post 25 fails inside its transaction
-        conn.execute("CREATE TRIGGER fail_25 BEFORE INSERT ON posts WHEN new.post_id = 25 "
-                     "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+    await archive_channels(config, ["ministry"], mode="sync")  # creates the archive: head 100, tail 81
+    with sqlite3.connect(config.database) as conn:
+        conn.execute(trigger)
 
     with pytest.raises(sqlite3.IntegrityError, match="injected failure"):
         await archive_channels(config, ["ministry"], mode="backfill")
 
-    after = rows(config.database, "SELECT head_id, tail_id FROM channels")
-    saved = [r[0] for r in rows(config.database, "SELECT post_id FROM posts ORDER BY post_id")]
-    # the page of 21..40 failed whole: none of its posts, and a tail that did not move past it
-    assert after == [(60, 41)] and before == [(60, 41)]
-    assert saved == list(range(41, 61))
+    # pages 61-80 committed with tail 61; the page 41-60 and its tail are both absent
+    assert rows(config.database, "SELECT tail_id, backfill_done_at FROM channels") == [(61, None)]
+    assert rows(config.database, "SELECT min(post_id), count(*) FROM posts") == [(61, 40)]
+    with sqlite3.connect(config.database) as conn:
+        conn.execute("DROP TRIGGER injected")
+    await archive_channels(config, ["ministry"], mode="backfill")
+    assert rows(config.database, "SELECT count(*), min(post_id), max(post_id) FROM posts") == [(100, 1, 100)]
+    assert rows(config.database, "SELECT tail_id, backfill_done_at IS NOT NULL FROM channels") == [(1, 1)]

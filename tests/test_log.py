@@ -31,3 +31,57 @@ def test_progress_line_on_a_terminal(capsys):
     progress("MFARussia", ChannelState(1, "MFARussia", head_id=22960, tail_id=21003), SaveResult(new=1240))
     progress.done()
     assert capsys.readouterr().err == "\rMFARussia: 1240 new, 0 changed; newest id 22960, oldest id 21003\n"
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal (what is drawn on it is under test)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_log_lines_are_written_above_the_progress_line_not_glued_to_it(monkeypatch):
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    configure_logging("info", "json", terminal)
+    progress = ProgressLine()
+    progress("MFARussia", ChannelState(1, "MFARussia", head_id=100, tail_id=81), SaveResult(new=20))
+    structlog.get_logger().info("page_fetched", url="https://mid.ru/ru/1/")
+    progress("MFARussia", ChannelState(1, "MFARussia", head_id=100, tail_id=61), SaveResult(new=40))
+    progress.done()
+
+    screen = _render(terminal.getvalue())
+    assert json.loads(screen[0])["event"] == "page_fetched"
+    assert screen[1] == "MFARussia: 40 new, 0 changed; newest id 100, oldest id 61"
+
+
+def test_no_color_turns_colours_off(monkeypatch):
+    terminal = Terminal()
+    configure_logging("info", "console", terminal)
+    structlog.get_logger().warning("coloured")
+    assert "\x1b[" in terminal.getvalue()
+    monkeypatch.setenv("NO_COLOR", "1")
+    terminal = Terminal()
+    configure_logging("info", "console", terminal)
+    structlog.get_logger().warning("plain")
+    assert "plain" in terminal.getvalue() and "\x1b[" not in terminal.getvalue()
+
+
+def _render(written: str) -> list[str]:
+    """What a terminal shows: a carriage return goes back to the start of the line."""
+    lines, line, column = [], [], 0
+    for char in written:
+        if char == "\n":
+            lines.append("".join(line).rstrip())
+            line, column = [], 0
+        elif char == "\r":
+            column = 0
+        else:
+            if column < len(line):
+                line[column] = char
+            else:
+                line.append(char)
+            column += 1
+    if line:
+        lines.append("".join(line).rstrip())
+    return lines
