@@ -8,6 +8,7 @@ import os
 import re
 import ssl
 from collections.abc import Callable, Mapping
+from dataclasses import MISSING, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -24,8 +25,62 @@ ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 T = TypeVar("T")
+R = TypeVar("R")
 MAX_DURATION = 100 * 365 * 86400.0  # a century: anything longer is a typo, and overflows dates
 MAX_WHOLE = 2**63 - 1  # what SQLite and every limit here can hold
+
+
+def setting(default: Any = None, check: Callable[[str, Any], Any] | None = None, *, env: str | None = None,
+            path: bool | Callable[[str, Path], Path] = False, section: type | None = None,
+            factory: Callable[[], Any] | None = None) -> Any:
+    """A config key declared once, on its record: its default, and the checker its value passes.
+
+    ``env``: a variable read when the key is absent or empty. ``path``: taken relative to the
+    config file's directory (a callable checks the resolved path). ``section``: a table
+    parsed into that record. A field declared without ``setting`` is not a key of the file.
+    """
+    metadata = {"check": check, "env": env, "path": path, "section": section}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def keys_of(record: type) -> set[str]:
+    """The keys a table of ``record`` may hold."""
+    return {f.name for f in fields(record) if f.metadata.get("check") or f.metadata.get("section")}
+
+
+def parse_record(record: type[R], section: Section, base: Path, **given: Any) -> R:
+    """``record`` from a table: each key through its checker, absent keys at their default."""
+    values = dict(given)
+    for f in fields(record):
+        if f.name in given:
+            continue
+        meta, key = f.metadata, section.key(f.name)
+        if meta.get("section"):
+            child = Section.child(section.table, f.name, keys_of(meta["section"]), key)
+            values[f.name] = parse_record(meta["section"], child, base)
+            continue
+        if not meta.get("check"):
+            continue
+        raw = section.table.get(f.name)
+        env = meta.get("env")
+        if raw in (None, "") and env and os.environ.get(env):
+            value = meta["check"](env, os.environ[env])
+        elif f.name in section.table:
+            value = meta["check"](key, raw)
+        else:
+            value = f.default if f.default is not MISSING else MISSING
+            if value is MISSING:
+                continue  # a default_factory's value: the record makes it
+        if isinstance(value, list):
+            value = tuple(value)
+        if meta.get("path"):
+            value = None if value in (None, "") else base / value
+            if value is not None and callable(meta["path"]):
+                value = meta["path"](key, value)
+        values[f.name] = value
+    return record(**values)
 
 
 class Section:
@@ -38,11 +93,11 @@ class Section:
                 raise ConfigError(self.key(key), f"unknown key (known: {', '.join(sorted(known))})")
 
     @classmethod
-    def child(cls, raw: Mapping[str, Any], name: str, known: set[str]) -> Section:
+    def child(cls, raw: Mapping[str, Any], name: str, known: set[str], key: str | None = None) -> Section:
         table = raw.get(name, {})
         if not isinstance(table, Mapping):
-            raise ConfigError(name, "must be a table, e.g. [" + name + "]")
-        return cls(name, table, known)
+            raise ConfigError(key or name, "must be a table, e.g. [" + (key or name) + "]")
+        return cls(key or name, table, known)
 
     def key(self, name: str) -> str:
         return f"{self.prefix}.{name}" if self.prefix else name
@@ -242,3 +297,28 @@ def pem_certificates(key: str, path: Path) -> Path:
         raise ConfigError(key, f"{path} is not a PEM certificate file ({exc}); convert a DER .cer with "
                                "'openssl x509 -inform der -in FILE.cer -out FILE.pem'") from None
     return path
+
+
+def as_optional_string(key: str, value: Any) -> str | None:
+    """A string; empty means not set."""
+    return as_string(key, value) or None
+
+
+def as_notify_urls(key: str, urls: list[str]) -> list[str]:
+    """Notification URLs that Apprise can load, checked now rather than at the first alert.
+
+    The error names the key, the position and the scheme only: the rest of a URL holds tokens.
+    """
+    if not urls:
+        return urls
+    import apprise  # imported only when notifications are configured
+
+    for index, url in enumerate(urls):
+        with apprise.LogCapture(level=apprise.logging.ERROR):  # Apprise's messages quote the whole URL
+            loaded = apprise.Apprise().add(url)
+        if not loaded:
+            scheme = url.split("://", 1)[0] if "://" in url else ""
+            what = f"scheme {scheme + '://'!r} is not a service Apprise knows, or the URL is incomplete" if scheme \
+                else "not a notification URL (expected service://..., see the Apprise documentation)"
+            raise ConfigError(f"{key}[{index}]", f"{what}; the URL is not shown because it may hold a token")
+    return urls

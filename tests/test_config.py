@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -33,10 +34,11 @@ def test_the_example_loads_and_follows_mfarussia():
 
 
 def test_the_example_documents_every_key():
+    from monitor.config_checks import keys_of
     text = (ROOT / "config.example.toml").read_text()
     from monitor.config import AlertRule, AlertsConfig, NetworkConfig, PagesConfig, ScheduleConfig, SyncConfig
     for record in (NetworkConfig, SyncConfig, PagesConfig, ScheduleConfig, AlertsConfig, AlertRule):
-        for key in record.__slots__:
+        for key in keys_of(record):
             if key != "rules":
                 assert f"\n{key} = " in text or f"\n# {key} = " in text, key
 
@@ -46,6 +48,37 @@ def test_no_config_means_built_in_defaults(tmp_path, monkeypatch):
     config = load_config(None)
     assert config.channels == (ChannelConfig("MFARussia"),)
     assert config.database == Path("legation.sqlite3")
+
+
+def test_a_config_without_channels_follows_the_default_channel(tmp_path):
+    config = parse('database = "mine.sqlite3"\n[network]\nrequest_delay = "3s"\n', tmp_path)
+    assert config.channels == (ChannelConfig("MFARussia"),)
+    assert (config.database, config.network.request_delay) == (tmp_path / "mine.sqlite3", 3.0)
+
+
+def test_every_default_comes_from_its_record(tmp_path, monkeypatch):
+    monkeypatch.delenv("LEGATION_API_ID", raising=False)
+    monkeypatch.delenv("LEGATION_API_HASH", raising=False)
+    from monitor.config import Config, TelegramConfig
+    config = parse("", tmp_path)
+    # an empty file is the built-in configuration, with paths taken from the file's directory
+    built_in = Config()
+    assert config.database == tmp_path / built_in.database
+    assert config.telegram == dataclasses.replace(TelegramConfig(), session=tmp_path / "legation",
+                                                  media_dir=tmp_path / "media")
+    for section in ("network", "sync", "pages", "schedule", "alerts", "log"):
+        assert getattr(config, section) == getattr(built_in, section), section
+
+
+def test_account_keys_come_from_the_environment_when_the_file_has_none(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEGATION_API_ID", "12345")
+    monkeypatch.setenv("LEGATION_API_HASH", "0123456789abcdef")
+    config = parse('[telegram]\napi_hash = ""\n', tmp_path)
+    assert (config.telegram.api_id, config.telegram.api_hash) == (12345, "0123456789abcdef")
+    monkeypatch.setenv("LEGATION_API_ID", "twelve")
+    with pytest.raises(ConfigError) as caught:
+        parse("", tmp_path)
+    assert caught.value.key == "LEGATION_API_ID"
 
 
 def test_durations():
@@ -82,7 +115,10 @@ BAD = [
     ('[log]\nlevel = "loud"\n[[channels]]\nname = "MFARussia"', "log.level", "expected one of"),
     ('database = 5\n[[channels]]\nname = "MFARussia"', "database", "expected a string"),
     ('telegram = 1\n[[channels]]\nname = "MFARussia"', "telegram", "must be a table"),
-    ("", "channels", "no channels configured"),
+    ("channels = []", "channels", "no channels configured"),
+    ('[alerts]\nnotify = ["bogus://token123@x"]', "alerts.notify[0]", "'bogus://' is not a service Apprise knows"),
+    ('[[alerts.rules]]\nname = "r"\nkeywords = ["x"]\nnotify = ["json://localhost", "no-scheme-secretpw"]',
+     "alerts.rules[r].notify[1]", "not a notification URL"),
     ('[[channels]]\nname = "../etc/passwd"', "channels[0].name", "not a public channel username"),
     ('[[channels]]\nname = "MFARussia?before=1"', "channels[0].name", "not a public channel username"),
     ('[[channels]]\nname = "MFАRussia"', "channels[0].name", "not a public channel username"),  # Cyrillic А
@@ -145,3 +181,11 @@ def test_parse_config_takes_relative_paths_from_the_config_directory(tmp_path):
     config = parse_config({"database": "a.sqlite3", "network": {"ca_bundle": "ca.pem"},
                            "channels": [{"name": "MFARussia"}]}, base=tmp_path)
     assert (config.database, config.network.ca_bundle) == (tmp_path / "a.sqlite3", tmp_path / "ca.pem")
+
+
+def test_lists_in_the_file_are_frozen_in_the_records(tmp_path):
+    config = parse('[pages]\nfollow = ["mid.ru", "eng.belta.by"]\n[[alerts.rules]]\nname = "r"\n'
+                   'keywords = ["Лавров"]\nscope = ["posts"]\n', tmp_path)
+    assert config.pages.follow == ("mid.ru", "eng.belta.by")
+    assert config.alerts.rules[0].keywords == ("Лавров",) and config.alerts.rules[0].scope == ("posts",)
+    assert hash(config.alerts.rules[0])  # frozen records all the way down
