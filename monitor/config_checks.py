@@ -10,7 +10,7 @@ import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from monitor.errors import ConfigError
@@ -53,7 +53,7 @@ def keys_of(record: type) -> set[str]:
 def parse_record(record: type[R], section: Section, base: Path, **given: Any) -> R:
     """``record`` from a table: each key through its checker, absent keys at their default."""
     values = dict(given)
-    for f in fields(record):
+    for f in fields(cast(Any, record)):
         if f.name in given:
             continue
         meta, key = f.metadata, section.key(f.name)

@@ -12,7 +12,6 @@ from typing import Any
 import aiosqlite
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from telethon.tl import types
 
 from monitor.alerts.deliver import Notifier, deliver_alerts
 from monitor.archive import PageSource, RoundSettings, backfill_channel, recheck_channel, run_round, sync_channel
@@ -20,6 +19,7 @@ from monitor.config import ChannelConfig, Config
 from monitor.errors import Stopped
 from monitor.http import HttpClient
 from monitor.pages.fetch import run_pages
+from monitor.sources.events import LiveEvent, PostChanged, PostsDeleted
 from storage.channels import ensure_channel, get_username_by_telegram_id
 from storage.db import transaction
 from storage.deletions import get_live_posts, save_deletion
@@ -122,23 +122,22 @@ class Jobs:
         outcome = await deliver_alerts(self.conn, self.config.alerts, self.notifier, self.config.telegram.web_url)
         return dataclasses.asdict(outcome)
 
-    async def on_update(self, update: Any) -> None:
-        """Live updates from the account (Telethon ``events.Raw``).
+    async def on_live(self, event: LiveEvent) -> None:
+        """A live event of the account.
 
         A new or edited post makes the channel's poll run now: the sweep saves it with
         albums, versions and links exactly as a scheduled poll would. A deletion names
         its channel and is authoritative: the posts are marked deleted at once.
         """
-        if isinstance(update, (types.UpdateNewChannelMessage, types.UpdateEditChannelMessage)):
-            peer = getattr(update.message, "peer_id", None)
-            username = await get_username_by_telegram_id(self.conn, getattr(peer, "channel_id", None))
-            if username and self.scheduler is not None and self.scheduler.get_job(f"poll:{username}"):
+        username = await get_username_by_telegram_id(self.conn, event.telegram_id)
+        if not username:
+            return
+        if isinstance(event, PostChanged):
+            if self.scheduler is not None and self.scheduler.get_job(f"poll:{username}"):
                 self.scheduler.modify_job(f"poll:{username}", next_run_time=datetime.now(UTC))
-                log.info("live_update", channel=username, post_id=update.message.id)
-        elif isinstance(update, types.UpdateDeleteChannelMessages):
-            username = await get_username_by_telegram_id(self.conn, update.channel_id)
-            if username:
-                await self._deleted(username, update.messages)
+                log.info("live_update", channel=username, post_id=event.post_id)
+        elif isinstance(event, PostsDeleted):
+            await self._deleted(username, list(event.post_ids))
 
     async def _deleted(self, username: str, post_ids: list[int]) -> None:
         now = utc_now()

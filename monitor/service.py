@@ -33,6 +33,7 @@ from monitor.lock import WriterLock
 from monitor.pages.fetch import PagesOutcome, run_pages
 from monitor.pages.guard import AddressGuard
 from monitor.sources.tg_client import AccountSource, MediaPolicy, RoutedSource, make_client
+from monitor.sources.tg_live import LiveListener
 from monitor.sources.webpreview import WebPreviewSource
 from storage.db import open_archive
 from storage.errors import StorageError
@@ -101,12 +102,13 @@ async def _logged_in_client(stack: AsyncExitStack, config: Config) -> Any:
     assert config.telegram.api_id is not None and config.telegram.api_hash is not None
     client = make_client(config.telegram.session, config.telegram.api_id, config.telegram.api_hash,
                          config.network.proxy)
-    try:
-        await client.connect()
-    except OSError as exc:
-        log.warning("account_unreachable", error=str(exc))
-        return None
     stack.push_async_callback(client.disconnect)
+    try:
+        await asyncio.wait_for(client.connect(), config.telegram.request_timeout)
+    except (OSError, TimeoutError) as exc:  # offline now: each round tries again, with a back-off
+        log.warning("account_unreachable", error=str(exc) or type(exc).__name__,
+                    then="connecting again at the next request; auto channels use the web preview meanwhile")
+        return client
     from telethon import errors
 
     try:
@@ -119,17 +121,6 @@ async def _logged_in_client(stack: AsyncExitStack, config: Config) -> Any:
         log.warning("account_not_logged_in", session=str(session))
         return None
     return client
-
-
-async def listen_live(client: Any, handler: Any) -> None:
-    """Raw updates of the account to ``handler``; ``catch_up`` fetches what came while away."""
-    from telethon import events
-
-    client.add_event_handler(handler, events.Raw)
-    try:
-        await client.catch_up()
-    except Exception as exc:  # catching up is best effort: the sweep covers the gap
-        log.warning("catch_up_failed", error=repr(exc))
 
 
 async def archive_channels(
@@ -158,19 +149,19 @@ async def archive_channels(
         return RoundReport(outcomes, pages, delivered)
 
 
-async def run_daemon(config: Config, stop: asyncio.Event) -> None:
+async def run_daemon(config: Config, stop: asyncio.Event, account_client: Any = None) -> None:
     """``legation run``: the jobs of every round on a schedule, until ``stop`` is set."""
     async with AsyncExitStack() as stack:
         stack.enter_context(WriterLock(config.database))
         conn = await stack.enter_async_context(open_archive(config.database))
-        source = await open_sources(stack, config, stop)
+        source = await open_sources(stack, config, stop, account_client)
         web = await stack.enter_async_context(pages_client(config, stop)) if config.pages.follow else None
         jobs = Jobs(conn, source, web, config, round_settings(config), AppriseNotifier())
         scheduler = AsyncIOScheduler(timezone=UTC)
         jobs.install(scheduler)
         scheduler.start()
         if source.account is not None:
-            await listen_live(source.account.client, jobs.on_update)
+            await LiveListener(source.account, jobs.on_live).start()
         # On the way out, in this order: no new jobs, running ones finish, then the
         # scheduler goes (its shutdown would cancel coroutine jobs mid-transaction).
         stack.callback(scheduler.shutdown, wait=False)

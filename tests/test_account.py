@@ -40,13 +40,34 @@ class FakeTelethon:
         self.hang = False  # True: requests never answer (a dead connection Telethon has not noticed)
         self.errors: list[BaseException] = []  # raised by the next requests, one each
         self.after_history: Callable[[], Awaitable[None]] | None = None  # runs once a history page is read
+        self.network_down = False  # True: connecting fails, as with no route to Telegram
+        self.handlers: list[Callable[[object], Awaitable[None]]] = []
 
     def is_connected(self) -> bool:
         return self.connected
 
     async def connect(self) -> None:
         self.calls.append("connect")
+        if self.network_down:
+            raise ConnectionError("Connection to Telegram failed 3 time(s)")  # what Telethon raises
         self.connected = True
+
+    def outage(self) -> None:
+        """The network goes away, and Telethon's reconnect window passes: it gives up."""
+        self.network_down, self.connected = True, False
+
+    def add_event_handler(self, handler: Callable[[object], Awaitable[None]], event: object) -> None:
+        self.handlers.append(handler)
+
+    async def catch_up(self) -> None:
+        self.calls.append("catch_up")
+        await self._trouble()
+
+    async def push(self, update: object) -> None:
+        """Telegram pushes an update (only while connected)."""
+        assert self.connected
+        for handler in self.handlers:
+            await handler(update)
 
     async def _trouble(self) -> None:
         if not self.connected:
@@ -256,6 +277,7 @@ async def test_live_updates_poll_at_once_and_deletions_apply(telethon, make_conf
     from monitor.jobs import Jobs
     from monitor.service import round_settings
     from monitor.sources.tg_client import AccountSource, RoutedSource
+    from monitor.sources.tg_live import LiveListener
     from storage.db import open_archive
 
     messages = telethon.channel("MFARussia")
@@ -267,15 +289,17 @@ async def test_live_updates_poll_at_once_and_deletions_apply(telethon, make_conf
     async with open_archive(config.database) as conn:
         source = RoutedSource(None, AccountSource(telethon), {"MFARussia": "account"})
         jobs = Jobs(conn, source, None, config, round_settings(config), AppriseNotifier())
+        await LiveListener(source.account, jobs.on_live).start()
         scheduler = AsyncIOScheduler()
         jobs.install(scheduler)  # not started: next_run_time shows what a live update asks for
         later = datetime.now(UTC) + timedelta(hours=1)
         scheduler.modify_job("poll:MFARussia", next_run_time=later)
 
         new = message(6, "Posted just now")
-        await jobs.on_update(types.UpdateNewChannelMessage(message=new, pts=10, pts_count=1))
-        await jobs.on_update(types.UpdateDeleteChannelMessages(channel_id=1115334455, messages=[2, 99],
-                                                               pts=11, pts_count=1))
+        await telethon.push(types.UpdateNewChannelMessage(message=new, pts=10, pts_count=1))
+        await telethon.push(types.UpdateDeleteChannelMessages(channel_id=1115334455, messages=[2, 99],
+                                                              pts=11, pts_count=1))
+        await telethon.push(types.UpdateUserName(user_id=5, first_name="A", last_name="B", usernames=[]))  # not the archive's concern
 
         assert scheduler.get_job("poll:MFARussia").next_run_time < later
     assert rows(config.database, "SELECT post_id FROM posts WHERE deleted_at IS NOT NULL") == [(2,)]
@@ -456,3 +480,85 @@ async def test_a_live_deletion_wins_over_a_page_read_before_it(telethon, make_co
 
     assert rows(config.database, "SELECT deleted_at IS NOT NULL FROM posts WHERE post_id = 3") == [(1,)]
     assert rows(config.database, "SELECT kind FROM post_events WHERE post_id = 3") == [("deleted",)]
+
+
+async def _until(condition: Callable[[], bool], timeout: float) -> float:
+    """Wait until ``condition`` holds; the seconds it took."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while not condition():
+        assert loop.time() - started < timeout, "condition not reached in time"
+        await asyncio.sleep(0.05)
+    return loop.time() - started
+
+
+@pytest.mark.parametrize("start", ["online", "offline"])
+async def test_the_daemon_survives_an_outage_and_archives_what_was_posted_during_it(telethon, make_config, start):
+    from monitor.service import run_daemon
+
+    messages = telethon.channel("MFARussia")
+    for post_id in range(1, 6):
+        messages[post_id] = message(post_id, f"Post {post_id}")
+    config = account_config(make_config, "MFARussia")
+    config = replace(config, schedule=replace(config.schedule, poll_interval=0.5), pages=replace(config.pages, follow=()))
+    count = lambda: rows(config.database, "SELECT count(*) FROM posts")[0][0] if config.database.exists() else 0  # noqa: E731
+    if start == "offline":
+        telethon.outage()  # the daemon starts while Telegram is unreachable
+    stop = asyncio.Event()
+    daemon = asyncio.create_task(run_daemon(config, stop, account_client=telethon))
+    try:
+        if start == "online":
+            await _until(lambda: count() == 5, timeout=10)
+            assert telethon.calls.count("catch_up") == 1
+            telethon.outage()  # Telethon gives up reconnecting: every request would fail or hang
+        for post_id in (6, 7):  # published during the outage
+            messages[post_id] = message(post_id, f"Posted during the outage {post_id}")
+        await asyncio.sleep(2.5)  # polls come and fail meanwhile; the daemon lives on
+        assert not daemon.done()
+        failed = rows(config.database, "SELECT count(*) FROM runs WHERE job = 'poll:MFARussia' AND outcome = 'failed'")
+        assert failed[0][0] >= 2
+        catch_ups = telethon.calls.count("catch_up")
+
+        telethon.network_down = False  # the network is back
+        took = await _until(lambda: count() == 7, timeout=10)
+
+        assert took < 0.5 + 4.0  # one poll interval, plus the reconnect back-off reached in 2.5 s
+        assert telethon.calls.count("catch_up") == catch_ups + 1  # live updates caught up after the reconnect
+        new = message(8, "Live after the outage")
+        messages[8] = new
+        await telethon.push(types.UpdateNewChannelMessage(message=new, pts=20, pts_count=1))
+        await _until(lambda: count() == 8, timeout=5)
+    finally:
+        stop.set()
+        await asyncio.wait_for(daemon, 15)
+
+
+async def test_an_auto_channel_reads_the_web_preview_while_telegram_is_unreachable(telethon, tme, make_config):
+    from monitor.sources.tg_client import AccountSource, RoutedSource
+    from monitor.sources.webpreview import WebPreviewSource
+
+    config = two_channels(telethon, make_config)
+    config = replace(config, channels=tuple(replace(c, source="auto") for c in config.channels))
+    telethon.channel("MFARussia")[1] = message(1, "From the account")
+    tme.channel("MFARussia").add(1)
+    tme.channel("MID_Russia").add(1)
+    telethon.outage()
+
+    outcomes = (await archive_channels(config, ["MFARussia", "MID_Russia"], mode="sync",
+                                       account_client=telethon)).channels
+
+    assert [o.error for o in outcomes] == [None, None]
+    assert tme.page_requests() == ["/s/MFARussia", "/s/MID_Russia"]
+    assert telethon.calls == ["connect"]  # one attempt; the back-off spares Telegram the rest of the round
+    # a FloodWait sends an auto channel to the web only until the wait is over
+    telethon.network_down, telethon.connected = False, True
+    telethon.floods = [1]
+    from monitor.http import HttpClient
+    async with HttpClient(config.network) as http:
+        routed = RoutedSource(WebPreviewSource(http, config.telegram.web_url),
+                              AccountSource(telethon, max_flood_sleep=0), {"MFARussia": "auto"})
+        await routed.fetch_page("MFARussia")
+        assert tme.page_requests()[-1] == "/s/MFARussia" and len(tme.page_requests()) == 3
+        await asyncio.sleep(1.1)
+        page = await routed.fetch_page("MFARussia")
+    assert [p.text for p in page.posts] == ["From the account"]

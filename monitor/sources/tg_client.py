@@ -36,6 +36,8 @@ CHANNEL_GONE = (errors.ChannelPrivateError, errors.ChannelInvalidError, errors.U
                 errors.UsernameInvalidError, errors.ChannelPublicGroupNaError)
 SESSION_GONE = (errors.AuthKeyUnregisteredError, errors.SessionRevokedError, errors.SessionExpiredError,
                 errors.AuthKeyInvalidError, errors.UserDeactivatedError, errors.UserDeactivatedBanError)
+RECONNECT_FIRST_WAIT = 1.0  # seconds after a failed reconnect before the next; doubling ...
+RECONNECT_MAX_WAIT = 60.0  # ... up to this
 T = TypeVar("T")
 
 
@@ -58,6 +60,13 @@ class AccountSource:
         self.stop = stop or asyncio.Event()
         self.media = media
         self._channels: dict[str, Any] = {}
+        self.on_reconnect: list[Callable[[], Awaitable[None]]] = []  # e.g. the live listener's catch_up
+        self._offline_until = 0.0  # monotonic time before which no reconnect is tried
+        self._offline_wait = 0.0
+
+    def connected(self) -> bool:
+        is_connected = getattr(self.client, "is_connected", None)
+        return is_connected is None or bool(is_connected())
 
     async def fetch_page(self, username: str, before: int | None = None) -> ChannelPage:
         """Up to 100 posts older than ``before`` (newest when None); albums never split."""
@@ -168,16 +177,34 @@ class AccountSource:
         raise AssertionError("unreachable")
 
     async def _ensure_connected(self, what: str) -> None:
-        """Reconnect a client that Telethon gave up on after an outage."""
-        is_connected = getattr(self.client, "is_connected", None)
-        if is_connected is None or is_connected():
+        """Reconnect a client that Telethon gave up on after an outage (its reconnect window is
+        about 35 s), with a back-off between attempts; after a reconnect, catch up."""
+        if self.connected():
             return
+        now = asyncio.get_running_loop().time()
+        if now < self._offline_until:
+            raise AccountOffline(what, f"Telegram is unreachable; next connection attempt in "
+                                       f"{self._offline_until - now:.0f} s")
         log.info("account_reconnecting", what=what)
-        await asyncio.wait_for(self.client.connect(), self.request_timeout)
+        try:
+            await asyncio.wait_for(self.client.connect(), self.request_timeout)
+        except (OSError, TimeoutError) as exc:
+            self._offline_wait = min(max(2 * self._offline_wait, RECONNECT_FIRST_WAIT), RECONNECT_MAX_WAIT)
+            self._offline_until = now + self._offline_wait
+            raise AccountOffline(what, f"cannot reach Telegram ({exc or type(exc).__name__}); "
+                                       f"next attempt in {self._offline_wait:g} s") from exc
+        self._offline_wait = 0.0
+        log.info("account_reconnected")
+        for callback in self.on_reconnect:
+            await callback()
 
 
 class AccountUnavailable(FetchError):
     """The account cannot be used now (session revoked); the channel's round fails, others go on."""
+
+
+class AccountOffline(FetchError):
+    """Telegram cannot be reached now; ``auto`` channels use the web preview meanwhile."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,11 +236,11 @@ class RoutedSource:
 
     def __init__(self, web: Any, account: Any | None, sources: dict[str, str]) -> None:
         self.web, self.account, self.sources = web, account, {k.lower(): v for k, v in sources.items()}
-        self._fallen_back: set[str] = set()
+        self._web_until: dict[str, float] = {}  # auto channels on the web preview until then (monotonic)
 
     def _pick(self, username: str) -> Any:
         wanted = self.sources.get(username.lower(), "web")
-        if wanted == "web" or username.lower() in self._fallen_back:
+        if wanted == "web" or asyncio.get_running_loop().time() < self._web_until.get(username.lower(), 0.0):
             return self.web
         if self.account is None:
             if wanted == "account":
@@ -245,11 +272,14 @@ class RoutedSource:
         source = self._pick(username)
         try:
             return await call(source)
-        except RateLimited as exc:
+        except (RateLimited, AccountOffline) as exc:
             if source is self.web or self.sources.get(username.lower()) != "auto":
                 raise
-            log.warning("account_rate_limited_using_web", channel=username, seconds=exc.seconds)
-            self._fallen_back.add(username.lower())
+            if isinstance(exc, RateLimited):  # the account is asked again once the wait is over
+                log.warning("account_rate_limited_using_web", channel=username, seconds=exc.seconds)
+                self._web_until[username.lower()] = asyncio.get_running_loop().time() + exc.seconds
+            else:
+                log.warning("account_offline_using_web", channel=username, error=exc.reason)
             return await call(self.web)
 
 

@@ -10,34 +10,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from telethon.tl import types
 
+from monitor.sources.events import LiveEvent, PostChanged, PostsDeleted
 from monitor.sources.tg_client import AccountSource
 
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class PostChanged:
-    """A post of a channel (by Telegram's channel id) was published or edited."""
-
-    telegram_id: int
-    post_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class PostsDeleted:
-    """Posts of a channel (by Telegram's channel id) were deleted."""
-
-    telegram_id: int
-    post_ids: tuple[int, ...]
-
-
-LiveEvent = PostChanged | PostsDeleted
 Handler = Callable[[LiveEvent], Awaitable[None]]
 
 
