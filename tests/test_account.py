@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import stat
 from collections.abc import Awaitable, Callable
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from helpers import rows
-from telethon import errors
+from telethon import errors, utils
 from telethon.tl import types
 from tmeserver import message_wraps
 
@@ -42,6 +43,18 @@ class FakeTelethon:
         self.after_history: Callable[[], Awaitable[None]] | None = None  # runs once a history page is read
         self.network_down = False  # True: connecting fails, as with no route to Telegram
         self.handlers: list[Callable[[object], Awaitable[None]]] = []
+        self.others: list[types.Channel] = []  # channels an answer names (forward sources) but not configured
+        self._mb_entity_cache: dict[int, object] = {}  # what Message._finish_init reads; empty here
+        self._self_id = None
+
+    def _answer(self, found: list[types.Message | None]) -> list[types.Message | None]:
+        """As Telethon does with an answer: messages learn the chats it names (forward sources)."""
+        chats = [e for e in [*self.entities.values(), *self.others] if isinstance(e, types.Channel)]
+        known = {utils.get_peer_id(types.PeerChannel(c.id)): c for c in chats}
+        for item in found:
+            if item is not None:
+                item._finish_init(self, known, None)
+        return found
 
     def is_connected(self) -> bool:
         return self.connected
@@ -104,7 +117,7 @@ class FakeTelethon:
             self.fail_history_after -= 1
         ids = sorted((i for i in self.messages[entity.username.lower()] if not offset_id or i < offset_id),
                      reverse=True)[:limit]
-        page = [self.messages[entity.username.lower()][post_id] for post_id in ids]
+        page = self._answer([self.messages[entity.username.lower()][post_id] for post_id in ids])
         if self.after_history is not None:
             hook, self.after_history = self.after_history, None
             await hook()
@@ -115,7 +128,7 @@ class FakeTelethon:
         self.calls.append(f"get_messages {entity.username} {ids}")
         self._flood()
         await self._trouble()
-        return [self.messages[entity.username.lower()].get(i) for i in ids]
+        return self._answer([self.messages[entity.username.lower()].get(i) for i in ids])
 
 
 def message(post_id: int, text: str = "", **kwargs) -> types.Message:
@@ -562,3 +575,53 @@ async def test_an_auto_channel_reads_the_web_preview_while_telegram_is_unreachab
         await asyncio.sleep(1.1)
         page = await routed.fetch_page("MFARussia")
     assert [p.text for p in page.posts] == ["From the account"]
+
+
+async def test_a_file_reference_that_expired_is_renewed_once_and_a_failed_file_is_noted(telethon, make_config,
+                                                                                       tmp_path):
+    expired = {1: 1, 3: 99}  # post 1: expired once; post 3: every time
+
+    async def download_media(message, file):
+        if expired.get(message.id):
+            expired[message.id] -= 1
+            raise errors.FileReferenceExpiredError(request=None)
+        path = Path(file + ".jpg")
+        path.write_bytes(b"photo %d" % message.id)
+        return str(path)
+
+    telethon.download_media = download_media
+    messages = telethon.channel("MFARussia")
+    for post_id in (1, 2, 3):
+        messages[post_id] = message(post_id, f"photo {post_id}", media=photo())
+    config = account_config(make_config, "MFARussia")
+    config = replace(config, channels=tuple(replace(c, download_media=True) for c in config.channels),
+                     telegram=replace(config.telegram, media_dir=tmp_path / "media"))
+
+    [outcome] = (await archive_channels(config, ["MFARussia"], mode="backfill", account_client=telethon)).channels
+
+    assert outcome.error is None
+    media = {post_id: json.loads(text)[0] for post_id, text in rows(config.database, "SELECT post_id, media FROM posts")}
+    assert media[1]["file"] == "MFARussia/1.jpg" and media[2]["file"] == "MFARussia/2.jpg"
+    assert "file" not in media[3] and "FileReferenceExpiredError" in media[3]["file_error"]
+    assert telethon.calls.count("get_messages MFARussia [1]") == 1  # the message read again for a fresh reference
+
+
+async def test_a_forward_names_the_channel_and_links_it_as_the_web_preview_does(telethon, make_config):
+    telethon.others = [types.Channel(id=777, title="МИД России", broadcast=True, photo=types.ChatPhotoEmpty(),
+                                     date=START, username="mid_rf")]
+    messages = telethon.channel("MFARussia")
+    signed = dict(date=START, from_id=types.PeerChannel(777), channel_post=42, post_author="Пресс-служба")
+    messages[1] = message(1, "forwarded", fwd_from=types.MessageFwdHeader(**signed))
+    private = dict(date=START, from_id=types.PeerChannel(888), channel_post=7)
+    messages[2] = message(2, "from a private channel", fwd_from=types.MessageFwdHeader(**private))
+    hidden = types.MessageFwdHeader(date=START, from_name="Иван Иванов")
+    messages[3] = message(3, "from a person who hides their account", fwd_from=hidden)
+    config = account_config(make_config, "MFARussia")
+
+    await archive_channels(config, ["MFARussia"], mode="sync", account_client=telethon)
+
+    assert rows(config.database, "SELECT post_id, forwarded_from, forwarded_from_url FROM posts ORDER BY post_id") == [
+        (1, "МИД России", "https://t.me/mid_rf/42"),
+        (2, "channel 888", "https://t.me/c/888/7"),
+        (3, "Иван Иванов", None),
+    ]

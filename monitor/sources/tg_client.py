@@ -73,7 +73,7 @@ class AccountSource:
         entity = await self._entity(username)
         asked = utc_now()
         messages = await self._call(f"history of {username}", lambda: self._history(entity, before))
-        files = await self._download(username, messages) if self.media and self.media.wants(username) else {}
+        files = await self._download(entity, username, messages) if self.media and self.media.wants(username) else {}
         posts = [_with_files(post, files) for post in map_messages(messages, username)]
         return ChannelPage(
             channel=map_channel(entity, username),
@@ -98,8 +98,9 @@ class AccountSource:
             return PostCheck.DELETED
         return PostCheck.EXISTS
 
-    async def _download(self, username: str, messages: list[Any]) -> dict[int, str]:
-        """Save the media of ``messages`` no larger than the limit; post id -> path under media_dir."""
+    async def _download(self, entity: Any, username: str, messages: list[Any]) -> dict[int, dict[str, str]]:
+        """Save the media of ``messages`` no larger than the limit: post id -> ``{"file": path under
+        media_dir}``, or ``{"file_error": why}`` when it could not be saved (the posts are saved either way)."""
         assert self.media is not None
         files = {}
         for message in messages:
@@ -109,13 +110,34 @@ class AccountSource:
             if size > self.media.max_size:
                 log.info("media_too_large", channel=username, post_id=message.id, size=size)
                 continue
-            target = self.media.directory / username / str(message.id)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            saved = await self._call(f"media of {username}/{message.id}",
-                                     functools.partial(self.client.download_media, message, file=str(target)))
+            try:
+                saved = await self._save_media(entity, username, message)
+            except (Stopped, AccountOffline):
+                raise
+            except FetchError as exc:
+                log.warning("media_not_saved", channel=username, post_id=message.id, error=exc.reason)
+                files[message.id] = {"file_error": exc.reason}
+                continue
             if saved:
-                files[message.id] = str(Path(saved).relative_to(self.media.directory))
+                files[message.id] = {"file": str(Path(saved).relative_to(self.media.directory))}
         return files
+
+    async def _save_media(self, entity: Any, username: str, message: Any) -> str | None:
+        """One message's media; an expired file reference is renewed by reading the message again, once."""
+        assert self.media is not None
+        target = self.media.directory / username / str(message.id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        what = f"media of {username}/{message.id}"
+        try:
+            return await self._call(what, functools.partial(self.client.download_media, message, file=str(target)))
+        except FetchError as exc:
+            if not isinstance(exc.__cause__, errors.FileReferenceExpiredError):
+                raise
+        log.info("file_reference_renewed", channel=username, post_id=message.id)
+        [fresh] = await self._call(what, lambda: self.client.get_messages(entity, ids=[message.id]))
+        if fresh is None or isinstance(fresh, types.MessageEmpty):
+            raise FetchError(what, "the message is gone; its file cannot be downloaded")
+        return await self._call(what, functools.partial(self.client.download_media, fresh, file=str(target)))
 
     async def _history(self, entity: Any, before: int | None) -> list[Any]:
         messages: list[Any] = []
@@ -219,10 +241,10 @@ class MediaPolicy:
         return username.lower() in self.channels
 
 
-def _with_files(post: Post, files: dict[int, str]) -> Post:
+def _with_files(post: Post, files: dict[int, dict[str, str]]) -> Post:
     if not files:
         return post
-    media = tuple({**item, "file": files[item.get("post_id", post.post_id)]}
+    media = tuple({**item, **files[item.get("post_id", post.post_id)]}
                   if item.get("post_id", post.post_id) in files else item for item in post.media)
     return dataclasses.replace(post, media=media)
 

@@ -56,8 +56,8 @@ def map_message(message: Any, username: str, *, album: Sequence[Any] = ()) -> Po
         views=getattr(message, "views", None),
         author=getattr(message, "post_author", None),
         edited=bool(getattr(message, "edit_date", None)) and not getattr(message, "edit_hide", False),
-        forwarded_from=_forward_name(message.fwd_from),
-        forwarded_from_url=_forward_url(message.fwd_from),
+        forwarded_from=_forward_name(message),
+        forwarded_from_url=_forward_url(message),
         reply_to=_reply_to(message.reply_to),
         reply_to_url=f"https://t.me/{username}/{_reply_to(message.reply_to)}" if _reply_to(message.reply_to) else None,
         grouped_id=message.id if album else None,
@@ -191,18 +191,30 @@ def _plain(value: Any) -> str:
     return value.text if isinstance(value, types.TextWithEntities) else str(value)
 
 
-def _forward_name(header: Any) -> str | None:
+def _forward_chat(message: Any) -> Any:
+    """The channel a post was forwarded from, as Telethon resolved it from the answer's chats."""
+    forward = getattr(message, "forward", None)
+    return getattr(forward, "chat", None) if forward is not None else None
+
+
+def _forward_name(message: Any) -> str | None:
+    """As the web preview names it: the hidden sender's name, else the channel's title."""
+    header = message.fwd_from
     if header is None:
         return None
-    return header.from_name or header.post_author or (
-        f"channel {header.from_id.channel_id}" if isinstance(header.from_id, types.PeerChannel) else None)
+    channel_id = header.from_id.channel_id if isinstance(header.from_id, types.PeerChannel) else None
+    return (header.from_name or getattr(_forward_chat(message), "title", None) or header.post_author
+            or (f"channel {channel_id}" if channel_id else None))
 
 
-def _forward_url(header: Any) -> str | None:
+def _forward_url(message: Any) -> str | None:
+    """``t.me/<username>/<post>`` for a public channel (as the web preview links it), else ``t.me/c/<id>``."""
+    header = message.fwd_from
     if header is None or not isinstance(header.from_id, types.PeerChannel):
         return None
     post = f"/{header.channel_post}" if header.channel_post else ""
-    return f"https://t.me/c/{header.from_id.channel_id}{post}"
+    username = getattr(_forward_chat(message), "username", None)
+    return f"https://t.me/{username}{post}" if username else f"https://t.me/c/{header.from_id.channel_id}{post}"
 
 
 def _reply_to(header: Any) -> int | None:
