@@ -26,7 +26,7 @@ from monitor.links import post_reference
 from monitor.lock import ArchiveLocked
 from monitor.log import STATUS, configure_logging, register_secrets
 from monitor.service import Mode, archive_channels, run_daemon
-from monitor.sources.tg_client import create_session_file, make_client
+from monitor.sources.tg_client import AccountOffline, connect, create_session_file, make_client
 from storage.alerts import get_undelivered_summary
 from storage.channels import get_status
 from storage.db import open_archive
@@ -222,8 +222,8 @@ def login(ctx: click.Context) -> None:
 
     async def log_in() -> str:
         assert config.telegram.api_id is not None and config.telegram.api_hash is not None
-        client = make_client(config.telegram.session, config.telegram.api_id, config.telegram.api_hash,
-                             config.network.proxy)
+        client = make_client(config.telegram, config.network.proxy)
+        await connect(client, config.telegram)  # before any prompt: an unreachable server says so at once
         await client.start(
             phone=lambda: click.prompt("Phone number (international format, e.g. +44...)"),
             code_callback=lambda: click.prompt("Login code Telegram sent you"),
@@ -242,6 +242,8 @@ def login(ctx: click.Context) -> None:
     except telegram_errors.ApiIdInvalidError:
         _fail("config error: telegram.api_id: Telegram does not accept this api_id and api_hash "
               "(check them at my.telegram.org)", EXIT_USAGE)
+    except AccountOffline as exc:
+        _fail(f"login failed: {exc.reason}", EXIT_FAILED)
     except (telegram_errors.RPCError, OSError) as exc:
         _fail(f"login failed: {type(exc).__name__}: {exc}", EXIT_FAILED)
     os.chmod(session, 0o600)

@@ -20,6 +20,7 @@ from monitor.config_checks import (
     as_domains,
     as_duration,
     as_duration_or_never,
+    as_host_port,
     as_http_url,
     as_notify_urls,
     as_optional_string,
@@ -36,6 +37,7 @@ from monitor.config_checks import (
     one_of,
     parse_record,
     pem_certificates,
+    rsa_public_key_file,
     setting,
 )
 from monitor.errors import ConfigError
@@ -46,6 +48,7 @@ DEFAULT_CONFIG_FILE = "legation.toml"
 DEFAULT_WEB_URL = "https://t.me"
 DEFAULT_USER_AGENT = f"legation/{__version__} (Telegram channel archiver)"
 DEFAULT_REQUEST_TIMEOUT = 60.0  # seconds: the longest an account request may take
+TEST_SERVER = "149.154.167.40:443"  # Telegram's test data center 2
 
 
 T = TypeVar("T")
@@ -62,6 +65,21 @@ class TelegramConfig:
     request_timeout: float = setting(DEFAULT_REQUEST_TIMEOUT, as_positive_duration)  # Telethon's may hang
     media_dir: Path = setting(Path("media"), as_string, path=True)  # where download_media channels' files go
     max_media_size: int = setting(20 * 1024 * 1024, as_positive_int)
+    # Another MTProto server: a data center's host:port and id, and its RSA public key (PEM);
+    # test_servers = true means Telegram's test data center (phone numbers 99966XYYYY).
+    server: str | None = setting(None, as_host_port)
+    dc_id: int = setting(2, as_positive_int)
+    server_key: Path | None = setting(None, as_string, path=lambda key, path: rsa_public_key_file(key, path))
+    test_servers: bool = setting(False, as_bool)
+
+    @property
+    def server_address(self) -> tuple[int, str, int] | None:
+        """(data center id, host, port) to connect to; None: Telegram's production servers."""
+        server = self.server or (TEST_SERVER if self.test_servers else None)
+        if server is None:
+            return None
+        host, _, port = server.rpartition(":")
+        return self.dc_id, host.strip("[]"), int(port)
 
     @property
     def account_configured(self) -> bool:

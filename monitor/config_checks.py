@@ -322,3 +322,30 @@ def as_notify_urls(key: str, urls: list[str]) -> list[str]:
                 else "not a notification URL (expected service://..., see the Apprise documentation)"
             raise ConfigError(f"{key}[{index}]", f"{what}; the URL is not shown because it may hold a token")
     return urls
+
+
+def as_host_port(key: str, value: Any) -> str:
+    """``host:port`` (an IPv6 address in brackets): a server to connect to."""
+    text = as_string(key, value).strip()
+    parts = urlsplit(f"//{text}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not parts.hostname or port is None or parts.path or parts.query or "@" in text:
+        raise ConfigError(key, f"expected host:port such as \"149.154.167.40:443\", got {mask_credentials(text)!r}")
+    return text
+
+
+def rsa_public_key_file(key: str, path: Path) -> Path:
+    """A PEM file holding an RSA public key (PKCS#1 "RSA PUBLIC KEY" or "PUBLIC KEY")."""
+    import rsa  # Telethon's own dependency
+
+    data = existing_file(key, path).read_bytes()
+    for load in (rsa.PublicKey.load_pkcs1, rsa.PublicKey.load_pkcs1_openssl_pem):
+        try:
+            load(data)
+            return path
+        except Exception:  # noqa: BLE001, S112 - the next form is tried; none fits: the error below
+            continue
+    raise ConfigError(key, f"{path} is not an RSA public key in PEM form (-----BEGIN RSA PUBLIC KEY-----)")

@@ -32,7 +32,7 @@ from monitor.jobs import Jobs
 from monitor.lock import WriterLock
 from monitor.pages.fetch import PagesOutcome, run_pages
 from monitor.pages.guard import AddressGuard
-from monitor.sources.tg_client import AccountSource, MediaPolicy, RoutedSource, make_client
+from monitor.sources.tg_client import AccountOffline, AccountSource, MediaPolicy, RoutedSource, connect, make_client
 from monitor.sources.tg_live import LiveListener
 from monitor.sources.webpreview import WebPreviewSource
 from storage.db import open_archive
@@ -100,13 +100,12 @@ async def _logged_in_client(stack: AsyncExitStack, config: Config) -> Any:
     if not config.telegram.account_configured or not session.exists():
         return None
     assert config.telegram.api_id is not None and config.telegram.api_hash is not None
-    client = make_client(config.telegram.session, config.telegram.api_id, config.telegram.api_hash,
-                         config.network.proxy)
+    client = make_client(config.telegram, config.network.proxy)
     stack.push_async_callback(client.disconnect)
     try:
-        await asyncio.wait_for(client.connect(), config.telegram.request_timeout)
-    except (OSError, TimeoutError) as exc:  # offline now: each round tries again, with a back-off
-        log.warning("account_unreachable", error=str(exc) or type(exc).__name__,
+        await connect(client, config.telegram)
+    except AccountOffline as exc:  # offline now: each round tries again, with a back-off
+        log.warning("account_unreachable", error=exc.reason,
                     then="connecting again at the next request; auto channels use the web preview meanwhile")
         return client
     from telethon import errors

@@ -457,10 +457,76 @@ async def test_a_client_that_gave_up_after_an_outage_is_reconnected(telethon, ma
 
 
 def test_the_client_hands_every_flood_wait_to_legation(tmp_path):
+    from monitor.config import TelegramConfig
     from monitor.sources.tg_client import make_client
 
-    client = make_client(tmp_path / "session", 12345, "0123456789abcdef0123456789abcdef", None)
+    client = make_client(TelegramConfig(api_id=12345, api_hash="0123456789abcdef0123456789abcdef",
+                                        session=tmp_path / "session"), None)
     assert client.flood_sleep_threshold == 0  # Telethon itself sleeps through none
+    assert (client.session.server_address, client.session.port) != ("127.0.0.1", 1)
+
+
+def test_another_server_and_its_key_are_what_the_client_uses(tmp_path):
+    import rsa
+    from telethon.crypto import rsa as telethon_rsa
+
+    from monitor.config import load_config
+    from monitor.sources.tg_client import make_client
+
+    public, _ = rsa.newkeys(512)
+    (tmp_path / "server.pem").write_bytes(public.save_pkcs1())
+    path = tmp_path / "legation.toml"
+    path.write_text('[telegram]\napi_id = 12345\napi_hash = "0123456789abcdef"\nserver = "127.0.0.1:4430"\n'
+                    'dc_id = 3\nserver_key = "server.pem"\n', encoding="utf-8")
+    client = make_client(load_config(path).telegram, None)
+
+    assert (client.session.dc_id, client.session.server_address, client.session.port) == (3, "127.0.0.1", 4430)
+    assert telethon_rsa._compute_fingerprint(public) in telethon_rsa._server_keys
+    client.session.close()
+    path.write_text('[telegram]\napi_id = 12345\napi_hash = "0123456789abcdef"\ntest_servers = true\n')
+    client = make_client(load_config(path).telegram, None)
+    assert (client.session.dc_id, client.session.server_address, client.session.port) == (2, "149.154.167.40", 443)
+    client.session.close()
+
+
+def test_login_against_a_server_that_drops_the_connection_fails_in_one_line(tmp_path):
+    import socket
+    import subprocess
+    import sys
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    accepted = []
+
+    def drop_every_connection() -> None:
+        listener.settimeout(0.2)
+        while not stopped.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            accepted.append(connection.recv(64))
+            connection.close()
+
+    stopped = threading.Event()
+    thread = threading.Thread(target=drop_every_connection, daemon=True)
+    thread.start()
+    config = tmp_path / "legation.toml"
+    config.write_text(f'[telegram]\napi_id = 12345\napi_hash = "0123456789abcdefsecret"\n'
+                      f'server = "127.0.0.1:{port}"\nsession = "s"\n', encoding="utf-8")
+    try:
+        done = subprocess.run([sys.executable, "-m", "monitor", "-c", str(config), "login"], input="",
+                              capture_output=True, text=True, timeout=90, cwd=Path(__file__).resolve().parents[1])
+    finally:
+        stopped.set()
+        thread.join()
+        listener.close()
+
+    assert accepted  # the client went to the configured server, nowhere else
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith("legation: login failed: cannot reach 127.0.0.1")
+    assert "Traceback" not in done.stderr and "secret" not in done.stderr + done.stdout
 
 
 def test_scheme_less_links_are_the_same_rows_from_both_sources():

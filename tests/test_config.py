@@ -36,8 +36,19 @@ def test_the_example_loads_and_follows_mfarussia():
 def test_the_example_documents_every_key():
     from monitor.config_checks import keys_of
     text = (ROOT / "config.example.toml").read_text()
-    from monitor.config import AlertRule, AlertsConfig, NetworkConfig, PagesConfig, ScheduleConfig, SyncConfig
-    for record in (NetworkConfig, SyncConfig, PagesConfig, ScheduleConfig, AlertsConfig, AlertRule):
+    from monitor.config import (
+        AlertRule,
+        AlertsConfig,
+        ChannelConfig,
+        LogConfig,
+        NetworkConfig,
+        PagesConfig,
+        ScheduleConfig,
+        SyncConfig,
+        TelegramConfig,
+    )
+    for record in (TelegramConfig, NetworkConfig, SyncConfig, PagesConfig, ScheduleConfig, AlertsConfig, AlertRule,
+                   LogConfig, ChannelConfig):
         for key in keys_of(record):
             if key != "rules":
                 assert f"\n{key} = " in text or f"\n# {key} = " in text, key
@@ -116,6 +127,9 @@ BAD = [
     ('database = 5\n[[channels]]\nname = "MFARussia"', "database", "expected a string"),
     ('telegram = 1\n[[channels]]\nname = "MFARussia"', "telegram", "must be a table"),
     ("channels = []", "channels", "no channels configured"),
+    ('[telegram]\nserver = "149.154.167.40"', "telegram.server", "expected host:port"),
+    ('[telegram]\nserver = "https://u:secretpw@host:443/x"', "telegram.server", "expected host:port"),
+    ('[telegram]\nserver_key = "c.toml"', "telegram.server_key", "not an RSA public key"),
     ('[alerts]\nnotify = ["bogus://token123@x"]', "alerts.notify[0]", "'bogus://' is not a service Apprise knows"),
     ('[[alerts.rules]]\nname = "r"\nkeywords = ["x"]\nnotify = ["json://localhost", "no-scheme-secretpw"]',
      "alerts.rules[r].notify[1]", "not a notification URL"),

@@ -22,7 +22,7 @@ import structlog
 from telethon import errors
 from telethon.tl import types
 
-from monitor.config import DEFAULT_REQUEST_TIMEOUT
+from monitor.config import DEFAULT_REQUEST_TIMEOUT, TelegramConfig
 from monitor.errors import ChannelUnavailable, FetchError, Stopped
 from monitor.sources.tg_map import map_channel, map_messages
 from monitor.sources.webpreview import ChannelPage, PostCheck
@@ -36,6 +36,9 @@ CHANNEL_GONE = (errors.ChannelPrivateError, errors.ChannelInvalidError, errors.U
                 errors.UsernameInvalidError, errors.ChannelPublicGroupNaError)
 SESSION_GONE = (errors.AuthKeyUnregisteredError, errors.SessionRevokedError, errors.SessionExpiredError,
                 errors.AuthKeyInvalidError, errors.UserDeactivatedError, errors.UserDeactivatedBanError)
+# What connecting can raise when Telegram is unreachable or drops the connection (Telethon lets
+# asyncio.IncompleteReadError, an EOFError, through when the server closes during the handshake).
+CONNECT_FAILURES = (OSError, EOFError, TimeoutError)
 RECONNECT_FIRST_WAIT = 1.0  # seconds after a failed reconnect before the next; doubling ...
 RECONNECT_MAX_WAIT = 60.0  # ... up to this
 T = TypeVar("T")
@@ -190,8 +193,8 @@ class AccountSource:
                 raise FetchError(what, f"Telegram error {type(exc).__name__}: {exc}") from exc
             except TimeoutError as exc:
                 raise FetchError(what, f"no answer from Telegram within {self.request_timeout:g} s") from exc
-            except (ConnectionError, OSError) as exc:
-                raise FetchError(what, f"Telegram connection failed: {exc}") from exc
+            except (OSError, EOFError) as exc:
+                raise FetchError(what, f"Telegram connection failed: {exc or type(exc).__name__}") from exc
             except ValueError as exc:  # "Request was unsuccessful 5 time(s)": persistent server errors
                 if "unsuccessful" not in str(exc):
                     raise
@@ -210,7 +213,7 @@ class AccountSource:
         log.info("account_reconnecting", what=what)
         try:
             await asyncio.wait_for(self.client.connect(), self.request_timeout)
-        except (OSError, TimeoutError) as exc:
+        except CONNECT_FAILURES as exc:
             self._offline_wait = min(max(2 * self._offline_wait, RECONNECT_FIRST_WAIT), RECONNECT_MAX_WAIT)
             self._offline_until = now + self._offline_wait
             raise AccountOffline(what, f"cannot reach Telegram ({exc or type(exc).__name__}); "
@@ -305,17 +308,43 @@ class RoutedSource:
             return await call(self.web)
 
 
-def make_client(session: Path, api_id: int, api_hash: str, proxy_url: str | None) -> Any:
+def make_client(telegram: TelegramConfig, proxy_url: str | None) -> Any:
     """The one place a ``TelegramClient`` is made (no network yet).
 
     ``flood_sleep_threshold = 0``: Telethon would otherwise sleep FloodWaits of up to a
     minute silently and uninterruptibly; every wait reaches :meth:`AccountSource._call`.
+    ``[telegram] server``/``test_servers`` point it at another data center, ``server_key``
+    adds that server's RSA key.
     """
     from telethon import TelegramClient  # imported late: only account mode needs it
+    from telethon.crypto import rsa as telethon_rsa
 
-    return TelegramClient(str(session), api_id, api_hash, proxy=telethon_proxy(proxy_url),
-                          flood_sleep_threshold=0, request_retries=3, connection_retries=3, retry_delay=2,
-                          timeout=int(DEFAULT_REQUEST_TIMEOUT))
+    assert telegram.api_id is not None and telegram.api_hash is not None
+    client = TelegramClient(str(telegram.session), telegram.api_id, telegram.api_hash, proxy=telethon_proxy(proxy_url),
+                            flood_sleep_threshold=0, request_retries=3, connection_retries=3, retry_delay=2,
+                            timeout=int(telegram.request_timeout))
+    if telegram.server_address is not None:
+        client.session.set_dc(*telegram.server_address)
+    if telegram.server_key is not None:
+        import rsa
+
+        pem = telegram.server_key.read_bytes()
+        try:
+            key = rsa.PublicKey.load_pkcs1(pem)
+        except ValueError:
+            key = rsa.PublicKey.load_pkcs1_openssl_pem(pem)
+        telethon_rsa.add_key(key.save_pkcs1(), old=False)  # Telethon takes PKCS#1 PEM
+    return client
+
+
+async def connect(client: Any, telegram: TelegramConfig) -> None:
+    """Connect within the request timeout; :class:`AccountOffline` when Telegram cannot be reached."""
+    try:
+        await asyncio.wait_for(client.connect(), telegram.request_timeout)
+    except CONNECT_FAILURES as exc:
+        where = telegram.server or ("Telegram's test servers" if telegram.test_servers else "Telegram")
+        raise AccountOffline("connect", f"cannot reach {where} ({exc or type(exc).__name__}); "
+                                        "check the network and [network] proxy") from exc
 
 
 def create_session_file(path: Path) -> Path:
