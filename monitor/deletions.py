@@ -43,9 +43,9 @@ async def confirm_deletions(
             await _failed(conn, state, post_id, str(exc))
             break
         async with transaction(conn):
-            if check is PostCheck.DELETED:
+            if check.deleted:
                 now = utc_now()
-                await save_deletion(conn, state.channel_id, post_id, now)
+                await save_deletion(conn, state.channel_id, post_id, now, check.note)
                 if alerts is not None:
                     await alerts.on_deletion(conn, state.channel_id, state.username, post_id, now)
                 confirmed += 1

@@ -74,8 +74,7 @@ async def get_live_posts(conn: aiosqlite.Connection, channel_id: int, post_ids: 
     return [row[0] for row in rows]
 
 
-async def save_deletion(conn: aiosqlite.Connection, channel_id: int, post_id: int, now: str,
-                        detail: str = "single-post page says: Post not found") -> None:
+async def save_deletion(conn: aiosqlite.Connection, channel_id: int, post_id: int, now: str, detail: str) -> None:
     """Confirmed: stamp ``deleted_at`` (data and versions stay), note it, drop the candidate."""
     await conn.execute(
         "UPDATE posts SET deleted_at = ? WHERE channel_id = ? AND post_id = ? AND deleted_at IS NULL",

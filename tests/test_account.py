@@ -209,6 +209,8 @@ async def test_sweep_finds_missed_posts_edits_and_deletions(telethon, make_confi
         (2, "Post 20, corrected", 1)]
     assert rows(config.database, "SELECT post_id FROM posts WHERE deleted_at IS NOT NULL") == [(25,)]
     assert "get_messages MFARussia [25]" in telethon.calls
+    assert rows(config.database, "SELECT post_id, detail FROM post_events WHERE kind = 'deleted'") == [
+        (25, "Telegram returns no message with this id (account)")]  # what said so, not a page it never read
 
 
 async def test_a_short_flood_wait_is_slept_through(telethon, make_config):

@@ -98,7 +98,7 @@ class AccountSource:
                                  lambda: self.client.get_messages(entity, ids=[post_id]))
         message = found[0] if found else None
         if message is None or isinstance(message, types.MessageEmpty):
-            return PostCheck.DELETED
+            return PostCheck.GONE_IN_TELEGRAM
         return PostCheck.EXISTS
 
     async def _download(self, entity: Any, username: str, messages: list[Any]) -> dict[int, dict[str, str]]:

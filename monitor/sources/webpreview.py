@@ -36,8 +36,20 @@ class PostCheck(enum.Enum):
     """What a single-post page says about a post."""
 
     EXISTS = "exists"
-    DELETED = "deleted"
+    DELETED = "deleted"  # the single-post page says "Post not found"
+    GONE_IN_TELEGRAM = "deleted in Telegram"  # the account asked Telegram, which has no such message
     UNKNOWN = "unknown"
+
+    @property
+    def deleted(self) -> bool:
+        return self in (PostCheck.DELETED, PostCheck.GONE_IN_TELEGRAM)
+
+    @property
+    def note(self) -> str:
+        """Why the post is recorded as deleted, in the words of whoever said so."""
+        if self is PostCheck.GONE_IN_TELEGRAM:
+            return "Telegram returns no message with this id (account)"
+        return "single-post page says: Post not found"
 
 
 class WebPreviewSource:
