@@ -472,6 +472,9 @@ def _print_status(config: Config, rows: list[ChannelStatus], page_counts: dict[s
         if r.unparsed_posts:
             click.echo(f"{r.username}: {r.unparsed_posts} post(s) did not parse; kept out of the archive and "
                        "retried (table post_problems)")
+        if r.account_member is False:
+            click.echo(f"{r.username}: live updates off: the account is not a member (set join = true, or join it "
+                       "in Telegram); its polls still archive every post")
         if r.unviewable_posts:
             click.echo(f"{r.username}: {r.unviewable_posts} post(s) the web preview cannot show "
                        "(an account with source = \"auto\" reads them)")

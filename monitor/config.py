@@ -235,6 +235,7 @@ class ChannelConfig:
     backfill: bool = setting(True, as_bool)
     source: str = setting("auto", one_of(CHANNEL_SOURCES))  # auto: the account when logged in, else the web
     download_media: bool = setting(False, as_bool)  # account mode: photos and documents into media_dir
+    join: bool = setting(False, as_bool)  # account mode: join the channel (once) so that live updates arrive
     poll_interval: float | None = setting(None, as_positive_duration)  # None: [schedule] poll_interval
     stale_after: float | None = setting(None, as_positive_duration)  # None: [schedule] stale_after
 

@@ -91,7 +91,8 @@ async def open_sources(stack: AsyncExitStack, config: Config, stop: asyncio.Even
     media = MediaPolicy(config.telegram.media_dir, config.telegram.max_media_size,
                         frozenset(c.name.lower() for c in config.channels if c.download_media))
     account = AccountSource(client, max_flood_sleep=config.telegram.max_flood_sleep, stop=stop, media=media,
-                            request_timeout=config.telegram.request_timeout) if client else None
+                            request_timeout=config.telegram.request_timeout,
+                            join=frozenset(c.name.lower() for c in config.channels if c.join)) if client else None
     return RoutedSource(web, account, {c.name: c.source for c in config.channels})
 
 

@@ -49,6 +49,7 @@ async def save_channel_info(
             description = coalesce(?, description),
             subscribers = coalesce(?, subscribers),
             counters = coalesce(?, counters),
+            account_member = coalesce(?, account_member),
             updated_at = ?
         WHERE id = ?
         """,
@@ -58,6 +59,7 @@ async def save_channel_info(
             info.description,
             info.subscribers,
             json.dumps(dict(info.counters), sort_keys=True) if info.counters else None,
+            info.account_member,
             now,
             channel_id,
         ),
@@ -137,17 +139,20 @@ async def get_status(conn: aiosqlite.Connection, day_ago: str) -> list[ChannelSt
     rows = await conn.execute_fetchall(
         """
         SELECT c.username, c.title,
-            (SELECT count(*) FROM posts p WHERE p.channel_id = c.id),
-            (SELECT max(post_id) FROM posts p WHERE p.channel_id = c.id),
-            (SELECT min(post_id) FROM posts p WHERE p.channel_id = c.id),
+            (SELECT count(*) FROM posts p WHERE p.channel_id = c.id) AS posts,
+            (SELECT max(post_id) FROM posts p WHERE p.channel_id = c.id) AS newest_id,
+            (SELECT min(post_id) FROM posts p WHERE p.channel_id = c.id) AS oldest_id,
             c.backfill_done_at, c.last_sync_at, c.last_error, c.last_error_at,
-            (SELECT max(date) FROM posts p WHERE p.channel_id = c.id AND p.deleted_at IS NULL),
-            (SELECT count(*) FROM posts p WHERE p.channel_id = c.id AND p.date >= ?),
-            (SELECT count(*) FROM post_problems q WHERE q.channel_id = c.id),
+            (SELECT max(date) FROM posts p WHERE p.channel_id = c.id AND p.deleted_at IS NULL) AS newest_date,
+            (SELECT count(*) FROM posts p WHERE p.channel_id = c.id AND p.date >= ?) AS posts_last_day,
+            (SELECT count(*) FROM post_problems q WHERE q.channel_id = c.id) AS unparsed_posts,
             (SELECT count(*) FROM posts p WHERE p.channel_id = c.id AND p.media LIKE '%"unviewable"%')
+                AS unviewable_posts,
+            c.account_member
         FROM channels c
         ORDER BY c.username COLLATE NOCASE
         """,
         (day_ago,),
     )
-    return [ChannelStatus(*row) for row in rows]
+    return [ChannelStatus(**{**dict(row), "account_member": None if row["account_member"] is None
+                             else bool(row["account_member"])}) for row in rows]

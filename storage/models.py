@@ -123,6 +123,7 @@ class ChannelInfo:
     description: str | None = None
     subscribers: int | None = None
     counters: Mapping[str, int] = field(default_factory=dict)
+    account_member: bool | None = None  # account mode: has the account joined (live updates)?
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,7 @@ class ChannelStatus:
     posts_last_day: int = 0
     unparsed_posts: int = 0  # posts a page held that did not parse (post_problems), retried
     unviewable_posts: int = 0  # posts the web preview cannot show ("Please open Telegram")
+    account_member: bool | None = None  # account mode: False means no live updates (not joined)
 
 
 @dataclass(frozen=True, slots=True)

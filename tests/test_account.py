@@ -6,6 +6,8 @@ import asyncio
 import json
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from helpers import rows
-from telethon import errors, utils
+from telethon import errors, functions, utils
 from telethon.tl import types
 from tmeserver import message_wraps
 
@@ -46,6 +48,9 @@ class FakeTelethon:
         self.others: list[types.Channel] = []  # channels an answer names (forward sources) but not configured
         self._mb_entity_cache: dict[int, object] = {}  # what Message._finish_init reads; empty here
         self._self_id = None
+        self.subscribers = 1234
+        self.joined: list[str] = []
+        self.members = True  # False: the account has not joined the channels (get_entity says left)
 
     def _answer(self, found: list[types.Message | None]) -> list[types.Message | None]:
         """As Telethon does with an answer: messages learn the chats it names (forward sources)."""
@@ -99,13 +104,34 @@ class FakeTelethon:
         if self.floods:
             raise errors.FloodWaitError(request=None, capture=self.floods.pop(0))
 
+    async def __call__(self, request: object) -> object:
+        """Raw requests: the full channel (about, subscribers) and joining."""
+        name = type(request).__name__
+        self.calls.append(f"{name} {request.channel.username}")
+        self._flood()
+        await self._trouble()
+        if isinstance(request, functions.channels.GetFullChannelRequest):
+            channel = request.channel
+            full = types.ChannelFull(id=channel.id, about=f"About {channel.username}", read_inbox_max_id=0,
+                                     read_outbox_max_id=0, unread_count=0, chat_photo=types.PhotoEmpty(0),
+                                     notify_settings=types.PeerNotifySettings(), bot_info=[], pts=1,
+                                     participants_count=self.subscribers)
+            return types.messages.ChatFull(full_chat=full, chats=[channel], users=[])
+        if isinstance(request, functions.channels.JoinChannelRequest):
+            self.joined.append(request.channel.username)
+            return types.Updates(updates=[], users=[], chats=[], date=START, seq=0)
+        raise AssertionError(f"unexpected request {name}")
+
     async def get_entity(self, username: str) -> types.Channel | types.User:
         self.calls.append(f"get_entity {username}")
         self._flood()
         await self._trouble()
         if username.lower() not in self.entities:
             raise ValueError(f'No user has "{username}" as username')
-        return self.entities[username.lower()]  # users and bots too, as Telethon's does
+        entity = self.entities[username.lower()]  # users and bots too, as Telethon's does
+        if isinstance(entity, types.Channel):
+            entity.left = not self.members and entity.username not in self.joined
+        return entity
 
     async def iter_messages(self, entity: types.Channel, limit: int, offset_id: int = 0):
         self.calls.append(f"iter_messages {entity.username} offset_id={offset_id}")
@@ -693,3 +719,25 @@ async def test_a_forward_names_the_channel_and_links_it_as_the_web_preview_does(
         (2, "channel 888", "https://t.me/c/888/7"),
         (3, "Иван Иванов", None),
     ]
+
+
+@pytest.mark.parametrize("join", [False, True])
+async def test_membership_subscribers_and_description_come_from_the_account(telethon, tme, make_config, join):
+    telethon.members = False  # the account follows nothing: Telegram pushes it no live updates
+    telethon.channel("MFARussia")[1] = message(1, "Post 1")
+    config = account_config(make_config, "MFARussia")
+    config = replace(config, channels=tuple(replace(c, join=join) for c in config.channels))
+
+    await archive_channels(config, ["MFARussia"], mode="sync", account_client=telethon)
+
+    assert telethon.joined == (["MFARussia"] if join else [])
+    assert rows(config.database, "SELECT subscribers, description, account_member FROM channels") == [
+        (1234, "About MFARussia", int(join))]
+    status = subprocess.run([sys.executable, "-m", "monitor", "-c", str(config.source), "status"],
+                            capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[1])
+    said = "MFARussia: live updates off: the account is not a member (set join = true, or join it in Telegram)"
+    assert (said in status.stdout) is not join
+    tme.channel("MFARussia").add(2)  # a round through the web preview knows nothing of membership ...
+    web = replace(config, channels=tuple(replace(c, source="web") for c in config.channels))
+    await archive_channels(web, ["MFARussia"], mode="sync", account_client=telethon)
+    assert rows(config.database, "SELECT account_member FROM channels") == [(int(join),)]  # ... and keeps it

@@ -19,14 +19,14 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import structlog
-from telethon import errors
+from telethon import errors, functions
 from telethon.tl import types
 
 from monitor.config import DEFAULT_REQUEST_TIMEOUT, TelegramConfig
 from monitor.errors import ChannelUnavailable, FetchError, Stopped
 from monitor.sources.tg_map import map_channel, map_messages
 from monitor.sources.webpreview import ChannelPage, PostCheck
-from storage.models import Post, utc_now
+from storage.models import ChannelInfo, Post, utc_now
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +39,7 @@ SESSION_GONE = (errors.AuthKeyUnregisteredError, errors.SessionRevokedError, err
 # What connecting can raise when Telegram is unreachable or drops the connection (Telethon lets
 # asyncio.IncompleteReadError, an EOFError, through when the server closes during the handshake).
 CONNECT_FAILURES = (OSError, EOFError, TimeoutError)
+CHANNEL_INFO_TTL = 6 * 3600.0  # seconds: title, subscribers and membership are read again after this
 RECONNECT_FIRST_WAIT = 1.0  # seconds after a failed reconnect before the next; doubling ...
 RECONNECT_MAX_WAIT = 60.0  # ... up to this
 T = TypeVar("T")
@@ -56,13 +57,15 @@ class AccountSource:
     """Pages of posts and single-post checks through a logged-in Telegram client."""
 
     def __init__(self, client: Any, *, max_flood_sleep: float = 60.0, stop: asyncio.Event | None = None,
-                 media: MediaPolicy | None = None, request_timeout: float = DEFAULT_REQUEST_TIMEOUT) -> None:
+                 media: MediaPolicy | None = None, request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+                 join: frozenset[str] = frozenset()) -> None:
         self.client = client
         self.max_flood_sleep = max_flood_sleep
         self.request_timeout = request_timeout
         self.stop = stop or asyncio.Event()
         self.media = media
-        self._channels: dict[str, Any] = {}
+        self.join = join
+        self._channels: dict[str, tuple[Any, ChannelInfo, float]] = {}  # username: entity, info, when read
         self.on_reconnect: list[Callable[[], Awaitable[None]]] = []  # e.g. the live listener's catch_up
         self._offline_until = 0.0  # monotonic time before which no reconnect is tried
         self._offline_wait = 0.0
@@ -73,13 +76,13 @@ class AccountSource:
 
     async def fetch_page(self, username: str, before: int | None = None) -> ChannelPage:
         """Up to 100 posts older than ``before`` (newest when None); albums never split."""
-        entity = await self._entity(username)
+        entity, info = await self._channel(username)
         asked = utc_now()
         messages = await self._call(f"history of {username}", lambda: self._history(entity, before))
         files = await self._download(entity, username, messages) if self.media and self.media.wants(username) else {}
         posts = [_with_files(post, files) for post in map_messages(messages, username)]
         return ChannelPage(
-            channel=map_channel(entity, username),
+            channel=info,
             posts=tuple(posts),
             before=posts[0].post_id if len(messages) >= PAGE else None,
             fetched_at=asked,
@@ -152,21 +155,42 @@ class AccountSource:
         return messages
 
     async def _entity(self, username: str) -> Any:
-        """The channel, refused before a message is read unless it is a broadcast channel or a
-        public supergroup (``get_entity`` also finds users and bots: their chats are private)."""
-        if username not in self._channels:
-            try:
-                entity = await self._call(f"channel {username}", lambda: self.client.get_entity(username))
-            except ValueError as exc:
-                raise ChannelUnavailable(username, f"the account cannot see it ({exc})") from exc
-            if isinstance(entity, types.User):
-                kind = "a bot" if entity.bot else "a user"
-                raise ChannelUnavailable(username, f"@{username} is {kind}, not a channel: not archived")
-            if not isinstance(entity, types.Channel) or not (entity.broadcast or (entity.megagroup
-                                                                                  and entity.username)):
-                raise ChannelUnavailable(username, f"@{username} is not a channel or public supergroup: not archived")
-            self._channels[username] = entity
-        return self._channels[username]
+        return (await self._channel(username))[0]
+
+    async def _channel(self, username: str) -> tuple[Any, ChannelInfo]:
+        """The channel and what the account knows of it (read again after CHANNEL_INFO_TTL).
+
+        Refused before a message is read unless it is a broadcast channel or a public
+        supergroup (``get_entity`` also finds users and bots: their chats are private). A
+        channel the account has not joined gets no live updates: joined when configured
+        (``join = true``), else said in the log and in ``status``.
+        """
+        now = asyncio.get_running_loop().time()
+        known = self._channels.get(username)
+        if known is not None and now - known[2] < CHANNEL_INFO_TTL:
+            return known[0], known[1]
+        try:
+            entity = await self._call(f"channel {username}", lambda: self.client.get_entity(username))
+        except ValueError as exc:
+            raise ChannelUnavailable(username, f"the account cannot see it ({exc})") from exc
+        if isinstance(entity, types.User):
+            kind = "a bot" if entity.bot else "a user"
+            raise ChannelUnavailable(username, f"@{username} is {kind}, not a channel: not archived")
+        if not isinstance(entity, types.Channel) or not (entity.broadcast or (entity.megagroup and entity.username)):
+            raise ChannelUnavailable(username, f"@{username} is not a channel or public supergroup: not archived")
+        if entity.left and username.lower() in self.join:
+            await self._call(f"join {username}", lambda: self.client(functions.channels.JoinChannelRequest(entity)))
+            entity.left = False
+            log.info("channel_joined", channel=username, why="join = true: live updates arrive for members only")
+        elif entity.left:
+            log.warning("live_updates_off", channel=username, reason="the account is not a member of the channel",
+                        fix="set join = true in its [[channels]] table, or join it in Telegram; polls still "
+                            "archive every post")
+        full = await self._call(f"channel {username}",
+                                lambda: self.client(functions.channels.GetFullChannelRequest(entity)))
+        info = map_channel(entity, username, getattr(full, "full_chat", None))
+        self._channels[username] = (entity, info, now)
+        return entity, info
 
     async def _call(self, what: str, request: Callable[[], Awaitable[T]]) -> T:
         """One request, converted at the boundary: a short FloodWait is slept through once (waking on

@@ -69,13 +69,15 @@ def map_message(message: Any, username: str, *, album: Sequence[Any] = ()) -> Po
     )
 
 
-def map_channel(entity: Any, username: str, subscribers: int | None = None) -> ChannelInfo:
-    """A ``Channel`` (from ``get_entity``) to the channel record."""
+def map_channel(entity: Any, username: str, full: Any = None) -> ChannelInfo:
+    """A ``Channel`` (from ``get_entity``), with its ``ChannelFull`` if read, to the channel record."""
     return ChannelInfo(
         username=getattr(entity, "username", None) or username,
         telegram_id=getattr(entity, "id", None),
         title=getattr(entity, "title", None),
-        subscribers=subscribers if subscribers is not None else getattr(entity, "participants_count", None),
+        description=(getattr(full, "about", None) or "").strip() or None,
+        subscribers=getattr(full, "participants_count", None) or getattr(entity, "participants_count", None),
+        account_member=not getattr(entity, "left", False),
     )
 
 
