@@ -16,6 +16,7 @@ from common import SHARED, Row, synthetic_page
 
 from monitor.alerts.rules import Matcher
 from monitor.config import AlertRule
+from monitor.search import build_query
 from monitor.sources.webpreview import parse_channel_page
 from storage.channels import ensure_channel
 from storage.db import open_archive, transaction
@@ -152,10 +153,13 @@ def bench_search(count: int, queries: int = 200) -> list[Row]:
                 rng = random.Random(7)
                 samples = []
                 for _ in range(queries):
-                    query = rng.choice([rng.choice(WORDS_RU), rng.choice(WORDS_EN), f'"{rng.choice(WORDS_DE)}"',
-                                        f"{rng.choice(WORDS_RU)[:4]}*", f"{rng.choice(WORDS_EN)} OR {rng.choice(WORDS_DE)}"])
+                    # plain words (stemmed: exact matches first, then other forms), phrases, raw FTS5
+                    query = rng.choice([build_query(rng.choice(WORDS_RU)), build_query(rng.choice(WORDS_EN)),
+                                        build_query(f'"{rng.choice(WORDS_DE)}"'),
+                                        build_query(f"{rng.choice(WORDS_RU)} {rng.choice(WORDS_RU)}"),
+                                        build_query(f"{rng.choice(WORDS_EN)} OR {rng.choice(WORDS_DE)}", raw=True)])
                     begin = time.perf_counter()
-                    await search_posts(conn, query, limit=20)
+                    await search_posts(conn, query.exact, wider=query.wider, limit=20)
                     samples.append((time.perf_counter() - begin) * 1000)
                 return samples
 

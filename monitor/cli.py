@@ -25,6 +25,7 @@ from monitor.history import word_diff
 from monitor.links import post_reference
 from monitor.lock import ArchiveLocked
 from monitor.log import STATUS, configure_logging, register_secrets
+from monitor.search import build_query
 from monitor.service import Mode, archive_channels, run_daemon
 from monitor.sources.tg_client import AccountOffline, connect, create_session_file, make_client
 from storage.alerts import get_undelivered_summary
@@ -364,25 +365,40 @@ def _since(value: str | None) -> str | None:
 @click.argument("query")
 @click.option("--channel", help="Only this channel.")
 @click.option("--since", help="Only posts on or after this date (2024-05-01).")
+@click.option("--until", help="Only posts before this date.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--raw", is_flag=True, help="QUERY is SQLite FTS5 syntax (AND, OR, NOT, NEAR, prefix*).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of hits.")
 @click.pass_context
-def search(ctx: click.Context, query: str, channel: str | None, since: str | None, limit: int) -> None:
-    """Full-text search of post text, newest first, with highlighted snippets.
+def search(ctx: click.Context, query: str, channel: str | None, since: str | None, until: str | None, limit: int,
+           raw: bool, as_json: bool) -> None:
+    """Full-text search of post text, with highlighted snippets.
 
-    QUERY is SQLite FTS5 syntax: words, "exact phrases", OR, NOT, prefix*.
+    QUERY is plain words and "exact phrases"; punctuation is never an error
+    (С.В.Лавров, #SCO, URLs). Each word also finds its other forms (хартия finds
+    хартии, Charta finds Charten; [search] languages). Posts with the words as
+    written come first, then those with other forms; newest first in each.
     """
     config = _config(ctx)
-    since_at = _since(since)
+    since_at, until_at = _since(since), _since(until)
+    wanted = build_query(query, config.search.languages, raw=raw)
 
     async def query_archive() -> list[SearchHit]:
         async with open_archive(config.database, create=False) as conn:
-            return await search_posts(conn, query, channel=normalise_channel_name(channel) if channel else None,
-                                      since=since_at, limit=limit)
+            return await search_posts(conn, wanted.exact, wider=wanted.wider,
+                                      channel=normalise_channel_name(channel) if channel else None,
+                                      since=since_at, until=until_at, limit=limit)
 
     hits = _run(query_archive())
-    tty = sys.stdout.isatty()
-    opening, closing = ("\033[1m", "\033[0m") if tty else ("[", "]")
     web = config.telegram.web_url
+    if as_json:
+        click.echo(json.dumps([{"channel": hit.username, "post_id": hit.post_id, "date": hit.date,
+                                "url": f"{web}/{hit.username}/{hit.post_id}", "exact": hit.exact,
+                                "snippet": hit.snippet.replace(SNIPPET_OPEN, "[").replace(SNIPPET_CLOSE, "]")}
+                               for hit in hits], ensure_ascii=False, indent=2))
+        return
+    tty = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    opening, closing = ("\033[1m", "\033[0m") if tty else ("[", "]")
     for hit in hits:
         snippet = terminal_safe(" ".join(hit.snippet.split()), keep=SNIPPET_OPEN + SNIPPET_CLOSE)
         snippet = snippet.replace(SNIPPET_OPEN, opening).replace(SNIPPET_CLOSE, closing)

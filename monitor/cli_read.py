@@ -20,6 +20,7 @@ from monitor.cli import EXIT_FAILED, EXIT_USAGE, _config, _fail, _run, _since, c
 from monitor.config import Config, normalise_channel_name
 from monitor.export import write_csv, write_jsonl
 from monitor.links import normalise_url
+from monitor.search import build_query
 from monitor.warc import write_warc
 from storage.alerts import list_alerts
 from storage.db import open_archive, transaction
@@ -184,24 +185,27 @@ def alerts_replay(ctx: click.Context, since: str, send: bool) -> None:
 @click.option("--channel", help="Only this channel.")
 @click.option("--since", help="Posts dated on or after this day (2024-05-01).")
 @click.option("--until", help="Posts dated before this day.")
-@click.option("--query", help="Only posts matching this full-text search (FTS5 syntax).")
+@click.option("--query", help="Only posts matching this search (plain words and \"phrases\", as in search).")
+@click.option("--raw", is_flag=True, help="--query is SQLite FTS5 syntax.")
 @click.option("--with-pages", is_flag=True, help="Add the archived pages each post links to.")
 @click.option("--with-versions", is_flag=True, help="Add every version of each post.")
 @click.option("--bom", is_flag=True, help="CSV: start with a UTF-8 byte order mark (for Excel).")
 @click.pass_context
 def export(ctx: click.Context, fmt: str, output: str | None, channel: str | None, since: str | None,
-           until: str | None, query: str | None, with_pages: bool, with_versions: bool, bom: bool) -> None:
+           until: str | None, query: str | None, raw: bool, with_pages: bool, with_versions: bool,
+           bom: bool) -> None:
     """Write posts as JSON lines or CSV (one row per post), oldest first, streaming.
 
     Dates are ISO-8601 UTC. Memory stays flat however large the archive.
     """
     config = _config(ctx)
     since_at, until_at = _since(since), _since(until)
+    matching = build_query(query, config.search.languages, raw=raw).matching if query else None
 
     async def stream(out: TextIO) -> int:
         async with open_archive(config.database, create=False) as conn:
             posts = iter_posts(conn, channel=normalise_channel_name(channel) if channel else None,
-                               since=since_at, until=until_at, query=query,
+                               since=since_at, until=until_at, query=matching,
                                with_pages=with_pages, with_versions=with_versions)
             return await (write_csv(posts, out, bom=bom) if fmt == "csv" else write_jsonl(posts, out))
 

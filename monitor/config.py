@@ -220,6 +220,16 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "console", "json")
 
 
+def _languages(key: str, value: Any) -> list[str]:
+    return [one_of(tuple(STEM_LANGUAGES))(f"{key}[{i}]", language) for i, language in enumerate(as_strings(key, value))]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchConfig:
+    # Languages whose word forms a search finds (Snowball stems, by the script of each word).
+    languages: tuple[str, ...] = setting(("ru", "en", "de"), _languages)
+
+
 @dataclass(frozen=True, slots=True)
 class LogConfig:
     level: str = setting("info", one_of(LOG_LEVELS))
@@ -284,6 +294,7 @@ class Config:
     schedule: ScheduleConfig = setting(section=ScheduleConfig, factory=ScheduleConfig)
     alerts: AlertsConfig = setting(section=AlertsConfig, factory=AlertsConfig)
     log: LogConfig = setting(section=LogConfig, factory=LogConfig)
+    search: SearchConfig = setting(section=SearchConfig, factory=SearchConfig)
     channels: tuple[ChannelConfig, ...] = setting((ChannelConfig(DEFAULT_CHANNEL),), _channels)
     source: Path | None = None  # the file it was read from; not a key
 

@@ -183,6 +183,7 @@ class SearchHit:
     post_id: int
     date: str | None
     snippet: str
+    exact: bool = True  # False: found through a stemmed form only
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,7 +58,7 @@ def test_search_filters_and_cyrillic(archived, tme):
 
 
 def test_a_malformed_search_is_a_clear_error(archived):
-    result = invoke(archived, "search", '"unclosed')
+    result = invoke(archived, "search", "--raw", '"unclosed')
     assert result.exit_code == 2
     assert result.stderr.startswith("legation: invalid search query '\"unclosed': unterminated string.")
     assert "Traceback" not in result.output
@@ -191,7 +191,7 @@ def test_version_short_flag():
 def test_outputs_that_cannot_be_written_are_one_clear_line(archived, tmp_path):
     exported = invoke(archived, "export", "-o", str(tmp_path / "nonexistent" / "x.jsonl"))
     warc = invoke(archived, "export-warc", str(tmp_path / "nonexistent" / "x.warc.gz"))
-    bad_query = invoke(archived, "export", "--query", '"unclosed', "-o", str(tmp_path / "q.jsonl"))
+    bad_query = invoke(archived, "export", "--raw", "--query", '"unclosed', "-o", str(tmp_path / "q.jsonl"))
 
     for result in (exported, warc):
         assert result.exit_code == 2 and result.stderr.startswith("legation: cannot write ")

@@ -15,6 +15,7 @@ from monitor.errors import UnsafeURL
 from monitor.links import find_urls, make_links, normalise_url
 from monitor.pages.extract import extract
 from monitor.pages.guard import check_url
+from monitor.search import build_query
 from monitor.sources.webpreview import ChannelPage, parse_channel_page, parse_embed
 from storage.channels import ensure_channel
 from storage.db import open_archive, transaction
@@ -114,7 +115,10 @@ def searchable(tmp_path_factory):
 def test_search_strings_never_crash(searchable, query):
     async def run() -> None:
         async with open_archive(searchable, create=False) as conn:
-            with contextlib.suppress(SearchQueryError):  # a clear error is the right answer to bad syntax
-                await search_posts(conn, query)
+            plain = build_query(query)  # the default language: never an error, whatever is typed
+            await search_posts(conn, plain.exact, wider=plain.wider)
+            raw = build_query(query, raw=True)
+            with contextlib.suppress(SearchQueryError):  # a clear error is the right answer to bad FTS5 syntax
+                await search_posts(conn, raw.exact)
 
     asyncio.run(run())

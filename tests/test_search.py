@@ -1,0 +1,97 @@
+"""Search in plain words: never a syntax error, stemmed for ru/en/de, exact matches first;
+one engine for `search`, `export --query` and the browse view."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from monitor.cli import cli
+from monitor.search import build_query
+
+POSTS = {
+    1: "Министр С.В.Лавров провёл переговоры",
+    2: "Заявление о Хартии евразийской безопасности",
+    3: "Die Charten der Vereinten Nationen",
+    4: "Саммит #SCO в Астане https://mid.ru/ru/foreign_policy/news/1982011/",
+    5: "Проект хартия обсуждён",
+    6: "Евразийской хартии посвящён брифинг",
+    7: "Министр провел встречу",
+}
+
+
+def invoke(config, *args: str):
+    return CliRunner().invoke(cli, ["-c", str(config), *args], catch_exceptions=False)
+
+
+@pytest.fixture
+def archive(tme, write_config):
+    channel = tme.channel("MFARussia")
+    for post_id, text in POSTS.items():
+        channel.add(post_id, text=text)
+    config = write_config("MFARussia", pages="[pages]\nfollow = []\n")
+    assert invoke(config, "backfill").exit_code == 0
+    return config
+
+
+def found(result) -> list[int]:
+    return [int(line.split("/")[-1]) for line in result.stdout.splitlines() if not line.startswith(" ")]
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("С.В.Лавров", [1]),  # initials: a phrase of tokens, not FTS5 syntax
+    ("хартия", [5, 6, 2]),  # the exact form first, then хартии (stem харт), newest first in each
+    ("Charta", [3]),  # Charten
+    ("#SCO", [4]),
+    ("https://mid.ru/ru/foreign_policy/news/1982011/", [4]),
+    ('"евразийской безопасности"', [2]),
+    ("провёл", [1, 7]),  # ё as written first, then the same word written with е
+    ('"unclosed', []),
+    ("AND OR NOT (", []),
+    ("col:x *", []),
+])
+def test_plain_words_never_fail_and_find_what_ministries_write(archive, query, expected):
+    result = invoke(archive, "search", query)
+    assert result.exit_code == 0, result.output
+    assert found(result) == expected
+    assert "Traceback" not in result.output
+
+
+def test_raw_fts5_on_request_and_its_errors_are_clear(archive):
+    result = invoke(archive, "search", "--raw", "Charten OR Лавров")
+    assert found(result) == [3, 1]
+    bad = invoke(archive, "search", "--raw", '"unclosed')
+    assert bad.exit_code == 2 and bad.stderr.startswith("legation: invalid search query '\"unclosed'")
+
+
+def test_search_until_and_json(archive):
+    dates = json.loads(invoke(archive, "search", "хартия", "--json").stdout)
+    assert [hit["post_id"] for hit in dates] == [5, 6, 2]
+    assert set(dates[0]) == {"channel", "post_id", "date", "url", "snippet", "exact"}
+    assert [hit["exact"] for hit in dates] == [True, False, False]
+    assert "[хартия]" in dates[0]["snippet"]
+    until = dates[1]["date"]
+    result = invoke(archive, "search", "хартия", "--until", until[:19], "--json")
+    assert [hit["post_id"] for hit in json.loads(result.stdout)] == [5, 2]  # before post 6, not at it
+
+
+def test_export_query_uses_the_same_language(archive, tmp_path):
+    target = tmp_path / "out.jsonl"
+    result = invoke(archive, "export", "--query", "С.В.Лавров", "-o", str(target))
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["post_id"] for line in target.read_text().splitlines()] == [1]
+    invoke(archive, "export", "--query", "хартия", "-o", str(target))
+    assert [json.loads(line)["post_id"] for line in target.read_text().splitlines()] == [2, 5, 6]
+
+
+def test_the_query_language():
+    query = build_query("хартия")
+    assert (query.exact, query.wider) == ('"хартия"', '("хартия" OR "харт"*)')
+    assert build_query("С.В.Лавров").exact == '"С В Лавров"' and build_query("С.В.Лавров").wider is None
+    assert build_query("Charta", ("de",)).wider == '("Charta" OR "chart"*)'
+    assert build_query("Charta", ("ru",)).wider is None  # no Latin language configured: exact only
+    assert build_query('a "b c" d"').exact == '"a" AND "b c" AND "d"'
+    assert build_query("x OR y", raw=True).exact == "x OR y"
+    assert build_query("...").exact == '""'
