@@ -7,8 +7,13 @@ import ctypes.util
 import importlib.util
 import json
 import signal
+import sqlite3
 from pathlib import Path
 from typing import Any
+
+from monitor.history import word_diff
+from monitor.search import build_query
+from storage.posts import SEARCH_SQL, beyond_exact
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h: the signal a child gets when its parent dies
 
@@ -32,6 +37,103 @@ TABLES: dict[str, dict[str, Any]] = {
                "facets": ["rule", "kind"], "sort_desc": "created_at"},
     "links": {"description": "Every link of every post, normalised.", "facets": ["kind", "host"]},
 }
+SNIPPET_MARKS = ("char(2)", "char(3)")  # storage.posts.SNIPPET_OPEN/CLOSE, as SQL
+DIFF_MARKS = ("\x04", "\x05", "\x06", "\x07")  # removed ... added, in a word diff
+MARKUP = {"\x02": "<mark>", "\x03": "</mark>", "\x04": "<del>", "\x05": "</del>", "\x06": "<ins>", "\x07": "</ins>"}
+BROWSE_LIMIT = 50
+
+
+def _search_sql() -> str:
+    """``legation search`` as one statement: exact matches, then other forms, newest first in each."""
+    tier = SEARCH_SQL.format(open=SNIPPET_MARKS[0], close=SNIPPET_MARKS[1], limit=BROWSE_LIMIT, match="{match}")
+    return (
+        "SELECT channel, post_id, date, 'https://t.me/' || channel || '/' || post_id AS url, snippet, found\n"
+        "FROM (SELECT *, 'as written' AS found FROM (" + tier.format(match="legation_exact(:q)") + ")\n"
+        "      UNION ALL\n"
+        "      SELECT *, 'other forms' AS found FROM (" + tier.format(match="legation_beyond_exact(:q)") + "))"
+    )
+
+
+POST_SQL = """
+SELECT 'version ' || v.version AS item, v.seen_at AS at, NULL AS page,
+       CASE WHEN prev.text IS NULL THEN v.text ELSE legation_word_diff(prev.text, v.text) END AS text
+FROM post_versions v JOIN channels c ON c.id = v.channel_id
+LEFT JOIN post_versions prev
+  ON prev.channel_id = v.channel_id AND prev.post_id = v.post_id AND prev.version = v.version - 1
+WHERE c.username = :channel COLLATE NOCASE AND v.post_id = CAST(:post_id AS INTEGER)
+UNION ALL
+SELECT 'release page', g.fetched_at, g.url, coalesce(g.title || char(10) || char(10), '') || g.text
+FROM links l JOIN channels c ON c.id = l.channel_id JOIN pages g ON g.url = l.url
+WHERE c.username = :channel COLLATE NOCASE AND l.post_id = CAST(:post_id AS INTEGER) AND g.text IS NOT NULL
+"""
+
+
+def queries() -> dict[str, Any]:
+    return {
+        "search": {"title": "Search posts",
+                   "description": "Plain words and \"phrases\", as `legation search`: each word also finds its "
+                                  "other forms (хартия: хартии). Posts with the words as written come first. "
+                                  "Dates like 2024-05-01; channel optional.",
+                   "sql": _search_sql()},
+        "post": {"title": "One post: every version, with word changes, and the release pages it links",
+                 "sql": POST_SQL},
+    }
+
+
+READING_ROOM = (
+    "<p>Start here: <a href=\"/{db}/search\">search posts</a> · <a href=\"/{db}/post_feed\">the feed</a> · "
+    "<a href=\"/{db}/pages\">release pages</a> · <a href=\"/{db}/edits\">edits</a> · "
+    "<a href=\"/{db}/deletions\">deletions</a> · <a href=\"/{db}/alerts\">alerts</a> · "
+    "<a href=\"/{db}/post\">one post with its versions</a>. The raw tables follow for SQL.</p>"
+)
+
+
+def register_functions(conn: sqlite3.Connection, languages: tuple[str, ...]) -> None:
+    """The search language and the word diff as SQL functions, for Datasette's connections."""
+    def exact(text: str | None) -> str:
+        return build_query(text or "", languages).exact
+
+    def beyond(text: str | None) -> str:
+        query = build_query(text or "", languages)
+        return beyond_exact(query.exact, query.wider) or '""'
+
+    conn.create_function("legation_exact", 1, exact, deterministic=True)
+    conn.create_function("legation_beyond_exact", 1, beyond, deterministic=True)
+    conn.create_function("legation_word_diff", 2, lambda old, new: word_diff(old or "", new or "", DIFF_MARKS),
+                         deterministic=True)
+
+
+def render_marked(value: Any) -> Any:
+    """A snippet or a diff: escaped, with its marks as <mark>, <del> and <ins>; None for other cells."""
+    if not isinstance(value, str) or not any(mark in value for mark in MARKUP):
+        return None
+    from markupsafe import Markup, escape
+
+    html = str(escape(value))
+    for mark, tag in MARKUP.items():
+        html = html.replace(mark, tag)
+    return Markup(html.replace("\n", "<br>"))
+
+
+PLUGIN = """
+import os
+from datasette import hookimpl
+from monitor.browse import register_functions, render_marked
+
+LANGUAGES = tuple(os.environ.get("LEGATION_SEARCH_LANGUAGES", "ru,en,de").split(","))
+
+
+@hookimpl
+def prepare_connection(conn):
+    register_functions(conn, LANGUAGES)
+
+
+@hookimpl
+def render_cell(value):
+    return render_marked(value)
+"""
+
+
 HIDDEN = ("page_versions", "page_attachments", "robots", "schema_migrations", "deletion_candidates", "runs")
 
 
@@ -45,20 +147,27 @@ def metadata(database: Path) -> dict[str, Any]:
     tables.update({name: {"hidden": True} for name in HIDDEN})
     return {
         "title": "legation archive",
-        "description": "Telegram channels, their edits and deletions, and the release pages they link to.",
-        "databases": {database.stem: {"tables": tables}},
+        "description_html": "Telegram channels, their edits and deletions, and the release pages they link to. "
+                            + READING_ROOM.format(db=database.stem),
+        "databases": {database.stem: {"tables": tables, "queries": queries(),
+                                      "description_html": READING_ROOM.format(db=database.stem)}},
     }
 
 
 def datasette_command(python: str, database: Path, metadata_file: Path, host: str, port: int) -> list[str]:
-    """Datasette serving ``database`` without writes (no write plugins, no SQL that writes)."""
+    """Datasette serving ``database`` without writes (no write plugins, no SQL that writes), with
+    legation's search and diff functions from the plugin next to the metadata file."""
     return [python, "-m", "datasette", "serve", str(database), "--metadata", str(metadata_file),
+            "--plugins-dir", str(metadata_file.parent / "plugins"),
             "--host", host, "--port", str(port), "--setting", "sql_time_limit_ms", "5000",
             "--setting", "default_page_size", "50"]
 
 
 def write_metadata(database: Path, target: Path) -> Path:
+    """The metadata file, and the plugin beside it (``plugins/legation_browse.py``)."""
     target.write_text(json.dumps(metadata(database), ensure_ascii=False, indent=2), encoding="utf-8")
+    (target.parent / "plugins").mkdir(exist_ok=True)
+    (target.parent / "plugins" / "legation_browse.py").write_text(PLUGIN, encoding="utf-8")
     return target
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -237,7 +238,8 @@ def browse(ctx: click.Context, host: str, port: int) -> None:
         meta = write_metadata(Path(config.database), Path(tmp) / "metadata.json")
         click.echo(f"browse the archive at http://{host}:{port}/ (Ctrl-C stops)", err=True)
         server = subprocess.Popen(datasette_command(sys.executable, Path(config.database), meta, host, port),
-                                  preexec_fn=die_with_parent)
+                                  preexec_fn=die_with_parent,
+                                  env={**os.environ, "LEGATION_SEARCH_LANGUAGES": ",".join(config.search.languages)})
         for signum in (signal.SIGTERM, signal.SIGHUP):  # pass a stop on; Ctrl-C reaches both already
             signal.signal(signum, lambda received, _frame: server.send_signal(received))
         while True:

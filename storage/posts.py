@@ -200,7 +200,8 @@ async def get_due_post_problems(conn: aiosqlite.Connection, channel_id: int, now
 
 SNIPPET_OPEN, SNIPPET_CLOSE = "\x02", "\x03"
 # One search, newest first, for the command line and the browse view: {match} is the FTS5
-# expression (a parameter here, an SQL function in Datasette), {open}/{close} the snippet marks.
+# expression (a parameter here, an SQL function in Datasette), {open}/{close} the snippet marks,
+# {limit} the number of rows.
 # The index is keyed by time (migrations 0007, 0010), so newest first is a reverse walk of the
 # index that stops after :limit rows, and :since/:until bound the key.
 SEARCH_SQL = """
@@ -214,7 +215,7 @@ WHERE posts_fts MATCH {match}
     AND posts_fts.rowid < coalesce(CAST(strftime('%s', nullif(:until, '')) AS INTEGER) * 100000, 9223372036854775807)
     AND (nullif(:channel, '') IS NULL OR c.username = :channel COLLATE NOCASE)
 ORDER BY posts_fts.rowid DESC
-LIMIT :limit
+LIMIT {limit}
 """
 
 
@@ -236,7 +237,7 @@ async def search_posts(
     """Full-text search: posts matching the FTS5 expression ``exact``, newest first, then those that
     only ``wider`` matches (stemmed forms), newest first; matches wrapped in ``SNIPPET_OPEN``/``SNIPPET_CLOSE``.
     """
-    sql = SEARCH_SQL.format(match=":match", open=":open", close=":close")
+    sql = SEARCH_SQL.format(match=":match", open=":open", close=":close", limit=":limit")
     params: dict[str, Any] = {"open": SNIPPET_OPEN, "close": SNIPPET_CLOSE, "since": since, "until": until,
                               "channel": channel, "limit": limit}
     hits: list[SearchHit] = []

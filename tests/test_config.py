@@ -44,10 +44,11 @@ def test_the_example_documents_every_key():
         NetworkConfig,
         PagesConfig,
         ScheduleConfig,
+        SearchConfig,
         SyncConfig,
         TelegramConfig,
     )
-    for record in (TelegramConfig, NetworkConfig, SyncConfig, PagesConfig, ScheduleConfig, AlertsConfig, AlertRule,
+    for record in (TelegramConfig, NetworkConfig, SyncConfig, PagesConfig, ScheduleConfig, AlertsConfig, AlertRule, SearchConfig,
                    LogConfig, ChannelConfig):
         for key in keys_of(record):
             if key != "rules":
@@ -127,6 +128,7 @@ BAD = [
     ('database = 5\n[[channels]]\nname = "MFARussia"', "database", "expected a string"),
     ('telegram = 1\n[[channels]]\nname = "MFARussia"', "telegram", "must be a table"),
     ("channels = []", "channels", "no channels configured"),
+    ('[search]\nlanguages = ["ru", "klingon"]', "search.languages[1]", "expected one of"),
     ('[telegram]\nserver = "149.154.167.40"', "telegram.server", "expected host:port"),
     ('[telegram]\nserver = "https://u:secretpw@host:443/x"', "telegram.server", "expected host:port"),
     ('[telegram]\nserver_key = "c.toml"', "telegram.server_key", "not an RSA public key"),

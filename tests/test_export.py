@@ -219,3 +219,25 @@ def test_browse_in_a_real_headless_browser(datasette, archive):
                           "--disable-sync", "--dump-dom", page], capture_output=True, text=True, timeout=60).stdout
     assert "Статья Министра иностранных дел России С.В.Лаврова" in dom
     assert "1 row" in dom
+
+
+def test_browse_searches_with_the_engine_of_search_and_shows_a_post_with_its_changes(datasette, archive):
+    database = archive.database.stem
+    found = httpx.get(f"{datasette}/{database}/search.json", params={
+        "q": "С.В.Лаврова", "channel": "", "since": "", "until": "", "_shape": "array"}).json()
+    assert [(row["post_id"], row["found"]) for row in found] == [(22957, "as written")]
+    assert "\x02" in found[0]["snippet"]  # marks, drawn as <mark> in HTML
+    stemmed = httpx.get(f"{datasette}/{database}/search.json", params={
+        "q": "Briefings", "channel": "mfarussia", "since": "", "until": "", "_shape": "array"}).json()
+    assert {row["found"] for row in stemmed} == {"other forms"} and len(stemmed) == 5
+    page = httpx.get(f"{datasette}/{database}/search", params={"q": "Лаврова", "channel": "", "since": "",
+                                                               "until": ""}).text
+    assert "<mark>Лаврова</mark>" in page
+    post = httpx.get(f"{datasette}/{database}/post.json", params={"channel": "MFARussia", "post_id": "3",
+                                                                  "_shape": "array"}).json()
+    assert [row["item"] for row in post] == ["version 1", "version 2"]
+    assert "\x04" in post[1]["text"] and "\x06corrected" in post[1]["text"]
+    html = httpx.get(f"{datasette}/{database}/post", params={"channel": "MFARussia", "post_id": "3"}).text
+    assert "<ins>corrected</ins>" in html
+    home = httpx.get(f"{datasette}/{database}").text
+    assert home.index("search posts") < home.index("post_versions")  # readers' entries before raw tables
