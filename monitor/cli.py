@@ -1,67 +1,41 @@
-"""The ``legation`` command: thin wrappers that load config, run one coroutine, and exit."""
+"""The ``legation`` command: thin wrappers that load config, run one coroutine, and exit.
+
+Commands import the machinery they run (sources, service, storage) when they run, so
+that ``legation --help`` and ``-V`` answer at once.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import signal
 import sys
-import threading
-from collections.abc import Coroutine
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
-import structlog
 
-from monitor import __version__
-from monitor.config import LOG_FORMATS, LOG_LEVELS, Config, load_config, normalise_channel_name
+from monitor import cli_read, cli_setup  # noqa: F401 - their commands join the group
+from monitor.cli_base import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    _config,
+    _counts,
+    _fail,
+    _run,
+    _since,
+    cli,
+    terminal_safe,
+)
+from monitor.config import Config, normalise_channel_name
 from monitor.errors import ConfigError
-from monitor.health import alerts_problem, channel_problems
-from monitor.history import word_diff
-from monitor.links import post_reference
-from monitor.lock import ArchiveLocked
-from monitor.log import STATUS, configure_logging, register_secrets
-from monitor.search import build_query
-from monitor.service import Mode, archive_channels, run_daemon
-from monitor.sources.tg_client import AccountOffline, connect, create_session_file, make_client
-from storage.alerts import get_undelivered_summary
-from storage.channels import get_status
-from storage.db import open_archive
-from storage.errors import SearchQueryError, StorageError
-from storage.models import (
-    ChannelState,
-    ChannelStatus,
-    PostEvent,
-    PostVersion,
-    SaveResult,
-    SearchHit,
-    format_timestamp,
-)
-from storage.pages import count_pages, get_page_problems
-from storage.posts import SNIPPET_CLOSE, SNIPPET_OPEN, get_post_history, search_posts
-from storage.runs import get_recent_runs
+from monitor.log import STATUS
 
-T = TypeVar("T")
-EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "-c", "--config", "config_path", type=click.Path(dir_okay=False), envvar="LEGATION_CONFIG",
-    help="TOML config file (default: ./legation.toml if present, else built-in defaults "
-         "that follow MFARussia into ./legation.sqlite3).",
-)
-@click.option("--log-level", type=click.Choice(LOG_LEVELS), help="Override [log] level.")
-@click.option("--log-format", type=click.Choice(LOG_FORMATS), help="Override [log] format.")
-@click.version_option(__version__, "-V", "--version", prog_name="legation")
-@click.pass_context
-def cli(ctx: click.Context, config_path: str | None, log_level: str | None, log_format: str | None) -> None:
-    """Archive Telegram channels, their edits and deletions, into SQLite."""
-    ctx.obj = (config_path, log_level, log_format)
+if TYPE_CHECKING:
+    from monitor.service import Mode
+    from storage.models import ChannelState, ChannelStatus, PostEvent, PostVersion, SaveResult, SearchHit
 
 
 def main() -> None:
@@ -69,79 +43,12 @@ def main() -> None:
     cli(prog_name="legation")
 
 
-def _config(ctx: click.Context) -> Config:
-    path, level, fmt = ctx.obj
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        _fail(f"config error: {exc}", EXIT_USAGE)
-    register_secrets(config.secrets())
-    configure_logging(level or config.log.level, fmt or config.log.format)
-    return config
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"legation: {message}", err=True)
-    sys.exit(code)
-
-
-class Interrupted(Exception):
-    """A signal asked a one-shot command to stop; its open transaction was rolled back."""
-
-
-def _run(coroutine: Coroutine[Any, Any, T]) -> T:
-    try:
-        return asyncio.run(_stopped_by_signals(coroutine))
-    except ArchiveLocked as exc:
-        _fail(str(exc), EXIT_FAILED)
-    except KeyboardInterrupt:
-        _fail("interrupted; run the same command again to resume", EXIT_INTERRUPTED)
-    except Interrupted as exc:
-        _fail(f"stopped by {exc}; nothing half-written was kept, run the same command again to resume",
-              EXIT_INTERRUPTED)
-    except SearchQueryError as exc:
-        _fail(str(exc), EXIT_USAGE)
-    except StorageError as exc:
-        _fail(str(exc), EXIT_FAILED)
-
-
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
-
-
-async def _stopped_by_signals(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run ``coroutine``; SIGTERM or SIGHUP cancel it (transactions roll back) and raise Interrupted.
-
-    The daemon installs its own handlers for a clean stop, which take the place of these.
-    """
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
-    received: list[int] = []
-
-    def on_signal(signum: int) -> None:
-        received.append(signum)
-        task.cancel()
-
-    handled = STOP_SIGNALS if threading.current_thread() is threading.main_thread() else ()  # not in tests' threads
-    for signum in handled:
-        loop.add_signal_handler(signum, on_signal, signum)
-    try:
-        return await coroutine
-    except asyncio.CancelledError:
-        if received:
-            raise Interrupted(signal.Signals(received[0]).name) from None
-        raise
-    finally:
-        for signum in handled:
-            loop.remove_signal_handler(signum)
-
-
 def _channels(config: Config, wanted: tuple[str, ...]) -> list[str]:
     try:
         return config.channel_names(wanted)
     except ConfigError as exc:
-        where = config.source or "legation.toml (none yet: copy config.example.toml)"
-        _fail(f"{exc}; add each as [[channels]] name = \"...\" in {where}", EXIT_USAGE)
+        where = config.source or "legation.toml (none yet: run 'legation init', or copy config.example.toml)"
+        _fail(f"{exc}; add each with 'legation add NAME', or as [[channels]] name = \"...\" in {where}", EXIT_USAGE)
 
 
 class ProgressLine:
@@ -161,6 +68,8 @@ class ProgressLine:
 
 
 def _archive(ctx: click.Context, channels: tuple[str, ...], mode: Mode, since: str | None = None) -> None:
+    from monitor.service import archive_channels
+
     config = _config(ctx)
     names = _channels(config, channels)
     progress = ProgressLine()
@@ -193,6 +102,13 @@ def run(ctx: click.Context) -> None:
 
 
 async def _until_signalled(config: Config) -> None:
+    import asyncio
+    import signal
+
+    import structlog
+
+    from monitor.service import run_daemon
+
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
 
@@ -215,6 +131,8 @@ def login(ctx: click.Context) -> None:
     Needs [telegram] api_id and api_hash (or LEGATION_API_ID and LEGATION_API_HASH).
     The session file is created with mode 0600; nothing secret is logged.
     """
+    from monitor.sources.tg_client import AccountOffline, connect, create_session_file, make_client
+
     config = _config(ctx)
     if not config.telegram.account_configured:
         _fail("set [telegram] api_id and api_hash (or LEGATION_API_ID and LEGATION_API_HASH); "
@@ -275,10 +193,6 @@ def sync(ctx: click.Context, channels: tuple[str, ...]) -> None:
     _archive(ctx, channels, "sync")
 
 
-def _counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-
-
 def _summary(saved: SaveResult) -> str:
     text = f"{saved.new} new, {saved.changed} changed, {saved.unchanged} unchanged"
     extras = [f"{n} {label}" for n, label in ((saved.deleted, "deleted"), (saved.restored, "restored")) if n]
@@ -309,6 +223,11 @@ def history(ctx: click.Context, channel: str, post_id: int | None) -> None:
     CHANNEL POST_ID, or a pasted post URL (https://t.me/MFARussia/22958). Removed
     words show as [-word-], added words as {+word+}.
     """
+    from monitor.history import word_diff
+    from monitor.links import post_reference
+    from storage.db import open_archive
+    from storage.posts import get_post_history
+
     config = _config(ctx)
     if post_id is None:
         named_channel, post_id = post_reference(channel.strip())
@@ -341,24 +260,8 @@ def history(ctx: click.Context, channel: str, post_id: int | None) -> None:
         click.echo(terminal_safe(entry))
 
 
-def terminal_safe(text: str, keep: str = "") -> str:
-    """Text as the archive holds it, less control characters (ESC, BEL, OSC...) that would
-    steer the terminal; line breaks and tabs stay."""
-    return "".join(c for c in text if c in keep or c in "\n\t" or not (ord(c) < 32 or 0x7F <= ord(c) <= 0x9F))
-
-
 def _indent(text: str) -> str:
     return "\n".join("    " + line for line in (text or "(no text)").splitlines())
-
-
-def _since(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date like 2024-05-01 or 2024-05-01T12:00") from None
-    return format_timestamp(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
 @cli.command()
@@ -379,6 +282,10 @@ def search(ctx: click.Context, query: str, channel: str | None, since: str | Non
     хартии, Charta finds Charten; [search] languages). Posts with the words as
     written come first, then those with other forms; newest first in each.
     """
+    from monitor.search import build_query
+    from storage.db import open_archive
+    from storage.posts import SNIPPET_CLOSE, SNIPPET_OPEN, search_posts
+
     config = _config(ctx)
     since_at, until_at = _since(since), _since(until)
     wanted = build_query(query, config.search.languages, raw=raw)
@@ -417,6 +324,14 @@ def status(ctx: click.Context, as_json: bool) -> None:
     poll for longer than [schedule] failing_after, or no new post for longer than
     its stale_after), so that it can serve as a health check.
     """
+    from monitor.health import alerts_problem, channel_problems
+    from storage.alerts import get_undelivered_summary
+    from storage.channels import get_status
+    from storage.db import open_archive
+    from storage.models import ChannelStatus, format_timestamp
+    from storage.pages import count_pages, get_page_problems
+    from storage.runs import get_recent_runs
+
     config = _config(ctx)
     day_ago = format_timestamp(datetime.now(UTC) - timedelta(days=1))
 
@@ -497,8 +412,3 @@ def _print_status(config: Config, rows: list[ChannelStatus], page_counts: dict[s
     for name, found in problems.items():
         if found and name not in {r.username for r in rows}:
             click.echo(f"{name}: {'; '.join(found)}")
-
-
-# The commands that read the archive out (pages, refetch, export-warc, alerts, export,
-# browse) live in their own module and register on this group when it is imported.
-from monitor import cli_read  # noqa: E402,F401

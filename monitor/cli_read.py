@@ -14,20 +14,9 @@ from typing import Any, BinaryIO, TextIO
 
 import click
 
-from monitor.alerts.replay import replay_alerts
-from monitor.alerts.rules import Matcher
-from monitor.browse import datasette_available, datasette_command, die_with_parent, write_metadata
-from monitor.cli import EXIT_FAILED, EXIT_USAGE, _config, _fail, _run, _since, cli, terminal_safe
+from monitor.cli_base import EXIT_FAILED, EXIT_USAGE, _config, _fail, _run, _since, cli, terminal_safe
 from monitor.config import Config, normalise_channel_name
-from monitor.export import write_csv, write_jsonl
-from monitor.links import normalise_url
-from monitor.search import build_query
-from monitor.warc import write_warc
-from storage.alerts import list_alerts
-from storage.db import open_archive, transaction
-from storage.export import iter_posts
 from storage.models import PAGE_STATUSES, AlertRow, PageRow
-from storage.pages import iter_page_versions, list_pages, requeue_pages
 
 
 @cli.command()
@@ -40,6 +29,9 @@ def pages(ctx: click.Context, status_: str | None, limit: int) -> None:
     Each line: status, time of the last fetch, attempts, URL and title (or the
     error of the last attempt).
     """
+    from storage.db import open_archive
+    from storage.pages import list_pages
+
     config = _config(ctx)
 
     async def read_pages() -> list[PageRow]:
@@ -62,6 +54,10 @@ def refetch(ctx: click.Context, urls: tuple[str, ...], status_: str | None) -> N
     Their attempt count starts over; a page whose content changed keeps both
     versions.
     """
+    from monitor.links import normalise_url
+    from storage.db import open_archive, transaction
+    from storage.pages import requeue_pages
+
     if not urls and status_ is None:
         raise click.UsageError("give URLs or --status (e.g. --status blocked)")
     config = _config(ctx)
@@ -82,6 +78,10 @@ def export_warc(ctx: click.Context, path: str) -> None:
 
     Replay tools such as pywb or ReplayWeb.page open it as the pages were fetched.
     """
+    from monitor.warc import write_warc
+    from storage.db import open_archive
+    from storage.pages import iter_page_versions
+
     config = _config(ctx)
 
     async def export(out: BinaryIO) -> int:
@@ -123,6 +123,9 @@ def alerts(ctx: click.Context, undelivered: bool, limit: int) -> None:
     Subcommands: `alerts test RULE TEXT` tries a rule on a text; `alerts replay
     --since DATE` runs the rules over the archive.
     """
+    from storage.alerts import list_alerts
+    from storage.db import open_archive
+
     if ctx.invoked_subcommand is not None:
         return
     config = _config(ctx)
@@ -145,6 +148,8 @@ def alerts(ctx: click.Context, undelivered: bool, limit: int) -> None:
 @click.pass_context
 def alerts_test(ctx: click.Context, rule: str, text: str) -> None:
     """Show whether RULE matches TEXT, which terms, and where. Exit 1 if it does not."""
+    from monitor.alerts.rules import Matcher
+
     config = _config(ctx)
     chosen = [r for r in config.alerts.rules if r.name == rule]
     if not chosen:
@@ -168,6 +173,8 @@ def alerts_replay(ctx: click.Context, since: str, send: bool) -> None:
     Prints what would alert; nothing is recorded or sent without --send.
     Matches already alerted on are not sent again.
     """
+    from monitor.alerts.replay import replay_alerts
+
     config = _config(ctx)
     if not config.alerts.rules:
         _fail("no [[alerts.rules]] configured", EXIT_USAGE)
@@ -199,6 +206,11 @@ def export(ctx: click.Context, fmt: str, output: str | None, channel: str | None
 
     Dates are ISO-8601 UTC. Memory stays flat however large the archive.
     """
+    from monitor.export import write_csv, write_jsonl
+    from monitor.search import build_query
+    from storage.db import open_archive
+    from storage.export import iter_posts
+
     config = _config(ctx)
     since_at, until_at = _since(since), _since(until)
     matching = build_query(query, config.search.languages, raw=raw).matching if query else None
@@ -228,6 +240,8 @@ def browse(ctx: click.Context, host: str, port: int) -> None:
     Read-only: posts, pages, edits and deletions with labels, facets and full-text
     search, each post beside its t.me link.
     """
+    from monitor.browse import datasette_available, datasette_command, die_with_parent, write_metadata
+
     config = _config(ctx)
     if not datasette_available():
         _fail("browse needs Datasette: pip install 'legation[browse]'", EXIT_USAGE)
@@ -252,5 +266,7 @@ def browse(ctx: click.Context, host: str, port: int) -> None:
 
 
 async def _migrated(config: Config) -> None:
+    from storage.db import open_archive
+
     async with open_archive(config.database, create=False):
         pass

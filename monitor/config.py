@@ -347,8 +347,8 @@ def notification_secrets(url: str) -> list[str]:
 def load_config(path: str | Path | None) -> Config:
     """Read ``path``; with none, ``./legation.toml`` if present, else the built-in defaults."""
     if path is None:
-        if not Path(DEFAULT_CONFIG_FILE).exists():
-            return Config()
+        if not Path(DEFAULT_CONFIG_FILE).exists():  # the defaults, with the environment's account keys
+            return parse_config({}, base=Path())
         path = DEFAULT_CONFIG_FILE
     path = Path(path)
     try:

@@ -101,7 +101,7 @@ def test_sync_reports_a_failing_channel_and_exits_1(tme, write_config):
 def test_unconfigured_channel_argument_is_a_usage_error(tme, write_config):
     result = invoke(write_config("MFARussia"), "sync", "SomeoneElse")
     assert result.exit_code == 2
-    assert result.stderr.strip().startswith("legation: channels: not configured: SomeoneElse; add each as [[channels]]")
+    assert result.stderr.strip().startswith("legation: channels: not configured: SomeoneElse; add each with 'legation add NAME'")
 
 
 def test_status_without_an_archive_says_so(tmp_path, write_config):
@@ -209,3 +209,40 @@ def test_an_unconfigured_channel_says_how_to_add_it(archived):
     result = invoke(archived, "sync", "NoSuchChannel")
     assert result.exit_code == 2
     assert "not configured: NoSuchChannel" in result.stderr and "[[channels]]" in result.stderr
+
+
+def test_init_writes_a_commented_config_and_add_appends_channels(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    made = runner.invoke(cli, ["init"], catch_exceptions=False)
+    assert made.exit_code == 0 and "following MFARussia" in made.stdout
+    text = (tmp_path / "legation.toml").read_text()
+    assert "# mid.ru's certificate chains to the Russian Trusted Root CA" in text
+
+    again = runner.invoke(cli, ["init"], catch_exceptions=False)
+    assert again.exit_code == 1 and "exists already" in again.stderr
+    added = runner.invoke(cli, ["add", "https://t.me/s/BelTA_eng", "mfarussia", "@mid_rf"], catch_exceptions=False)
+    assert added.exit_code == 0 and added.stdout.strip() == "following BelTA_eng, mid_rf in legation.toml"
+    from monitor.config import load_config
+    config = load_config(tmp_path / "legation.toml")
+    assert config.channel_names() == ["MFARussia", "BelTA_eng", "mid_rf"]
+    assert (tmp_path / "legation.toml").read_text().startswith(text)  # comments and order kept
+
+    bad = runner.invoke(cli, ["add", "../etc/passwd"], catch_exceptions=False)
+    assert bad.exit_code == 2 and "not a public channel username" in bad.stderr
+    assert load_config(tmp_path / "legation.toml").channel_names() == ["MFARussia", "BelTA_eng", "mid_rf"]
+    elsewhere = runner.invoke(cli, ["-c", str(tmp_path / "other.toml"), "add", "BelTA_eng"], catch_exceptions=False)
+    assert elsewhere.exit_code == 0
+    assert load_config(tmp_path / "other.toml").channel_names() == ["BelTA_eng"]  # a new file: only what was added
+
+
+def test_help_imports_none_of_the_machinery():
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom monitor.cli import cli\n"
+             "try:\n    cli(['--help'], prog_name='legation')\nexcept SystemExit:\n    pass\n"
+             "heavy = [m for m in ('telethon', 'httpx', 'lxml', 'apscheduler', 'apprise', 'trafilatura', 'aiosqlite',"
+             " 'monitor.service', 'snowballstemmer') if m in sys.modules]\nprint('HEAVY', heavy)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert "HEAVY []" in done.stdout, done.stdout + done.stderr

@@ -57,9 +57,12 @@ def test_the_example_documents_every_key():
 
 def test_no_config_means_built_in_defaults(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LEGATION_API_ID", "12345")
+    monkeypatch.setenv("LEGATION_API_HASH", "0123456789abcdef")
     config = load_config(None)
     assert config.channels == (ChannelConfig("MFARussia"),)
     assert config.database == Path("legation.sqlite3")
+    assert config.telegram.account_configured  # the environment's account keys count without a file too
 
 
 def test_a_config_without_channels_follows_the_default_channel(tmp_path):
