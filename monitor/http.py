@@ -7,7 +7,7 @@ import random
 import ssl
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
@@ -55,8 +55,6 @@ class HttpStats:
 
     requests: int = 0
     retries: int = 0
-    failures: int = 0
-    by_host: dict[str, int] = field(default_factory=dict)
 
 
 def make_ssl_context(ca_bundle: str | None = None) -> ssl.SSLContext:
@@ -167,7 +165,6 @@ class HttpClient:
                 except (httpx.TimeoutException, httpx.TransportError, httpx.DecodingError) as exc:
                     untrusted = certificate_error(exc)
                     if untrusted is not None:  # not transient: no retry can help
-                        self.stats.failures += 1
                         raise CertificateUntrusted(url, host, untrusted.verify_message or str(untrusted)) from exc
                     reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
                     wait = self._backoff(attempt)
@@ -182,14 +179,15 @@ class HttpClient:
             self.stats.retries += 1
             log.warning("request_retry", url=url, attempt=attempt, reason=reason, wait=round(wait, 2))
             await self.sleep(wait)
-        self.stats.failures += 1
         raise FetchFailed(url, f"{reason} (after {attempts} attempts)")
 
     async def _get_once(self, url: str, host: str) -> Response:
         self.stats.requests += 1
-        self.stats.by_host[host] = self.stats.by_host.get(host, 0) + 1
+        started = time.perf_counter()
+        status: int | str = "no answer"
         try:
             async with asyncio.timeout(self.config.timeout), self._client.stream("GET", url) as response:
+                status = response.status_code
                 body = await self._read_capped(url, response)
                 return Response(
                     url=str(response.url),
@@ -207,6 +205,8 @@ class HttpClient:
             raise FetchFailed(url, f"invalid URL: {exc}") from exc
         finally:
             self._last_request[host] = time.monotonic()
+            log.debug("http_request", method="GET", url=url, status=status,
+                      ms=round((time.perf_counter() - started) * 1000, 1))
 
     async def _read_capped(self, url: str, response: httpx.Response) -> bytes:
         limit = self.config.max_response_size

@@ -11,7 +11,8 @@ from typing import Any, TextIO
 
 import structlog
 
-QUIET_LIBRARIES = ("apscheduler", "httpx", "httpcore", "telethon", "trafilatura", "htmldate", "courlan")
+QUIET_LIBRARIES = ("apscheduler", "httpx", "httpcore", "telethon", "trafilatura", "htmldate", "courlan", "aiosqlite",
+                   "asyncio", "hpack", "charset_normalizer")
 
 # user:password@ in URLs (proxy credentials) never reaches a log line.
 URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]+:[^/@\s]*@", re.I)

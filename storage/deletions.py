@@ -36,17 +36,6 @@ async def save_candidates(conn: aiosqlite.Connection, channel_id: int, post_ids:
     )
 
 
-async def count_archived_between(conn: aiosqlite.Connection, channel_id: int, low: int, high: int) -> int:
-    """How many undeleted, non-service posts of the channel lie in ``[low, high]``."""
-    cursor = await conn.execute(
-        """SELECT count(*) FROM posts WHERE channel_id = ? AND post_id BETWEEN ? AND ?
-           AND deleted_at IS NULL AND service = 0""",
-        (channel_id, low, high),
-    )
-    row = await cursor.fetchone()
-    return int(row[0]) if row else 0
-
-
 async def clear_candidates(conn: aiosqlite.Connection, channel_id: int, post_ids: Sequence[int]) -> None:
     """These posts were seen: they are not deleted."""
     await conn.execute(

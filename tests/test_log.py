@@ -85,3 +85,20 @@ def _render(written: str) -> list[str]:
     if line:
         lines.append("".join(line).rstrip())
     return lines
+
+
+def test_debug_shows_each_http_request_and_no_library_internals(tme, write_config):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tme.channel("ministry").add(1)
+    config = write_config("ministry", pages="[pages]\nfollow = []\n")
+    done = subprocess.run([sys.executable, "-m", "monitor", "-c", str(config), "--log-level", "debug",
+                           "--log-format", "json", "sync"], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[1])
+    events = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    requests = [e for e in events if e["event"] == "http_request"]
+    assert requests and requests[0]["method"] == "GET" and requests[0]["url"].endswith("/s/ministry")
+    assert requests[0]["status"] == 200 and requests[0]["ms"] >= 0
+    assert not [e for e in events if e.get("logger", "").startswith("aiosqlite")]

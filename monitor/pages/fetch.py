@@ -73,7 +73,7 @@ async def run_pages(conn: aiosqlite.Connection, http: HttpClient, config: PagesC
         if task.host in unreachable:
             continue
         try:
-            status = await fetch_page(conn, http, task, config, alerts)
+            status = await fetch_release_page(conn, http, task, config, alerts)
         except (Stopped, StorageError):
             raise  # the daemon stopping, or the archive failing: not this page's problem
         except Exception as exc:  # anything else is this page's failure, never the queue's
@@ -102,7 +102,7 @@ async def enqueue_followed(conn: aiosqlite.Connection, config: PagesConfig) -> i
     return queued
 
 
-async def fetch_page(conn: aiosqlite.Connection, http: HttpClient, task: PageTask, config: PagesConfig,
+async def fetch_release_page(conn: aiosqlite.Connection, http: HttpClient, task: PageTask, config: PagesConfig,
                      alerts: AlertHooks | None = None) -> str:
     """Fetch one queued page and record the outcome; returns the page's new status."""
     try:
