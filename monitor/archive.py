@@ -26,7 +26,7 @@ import structlog
 from monitor.alerts.engine import AlertHooks
 from monitor.config import SyncConfig
 from monitor.deletions import confirm_deletions
-from monitor.errors import ChannelUnavailable, FetchError, Stopped
+from monitor.errors import ChannelUnavailable, FetchError
 from monitor.sources.webpreview import ChannelPage, PostCheck
 from storage.channels import (
     ensure_channel,
@@ -186,8 +186,6 @@ async def run_round(
         channel_id = await _ensure(conn, username)
         try:
             saved = await step(conn, source, username, progress)
-        except Stopped:
-            raise  # the daemon is stopping: not the channel's failure
         except (ChannelUnavailable, FetchError) as exc:
             message = str(exc)
             log.error("channel_failed", channel=username, error=message)

@@ -8,7 +8,7 @@ import aiosqlite
 import structlog
 
 from monitor.alerts.engine import AlertHooks
-from monitor.errors import FetchError, Stopped
+from monitor.errors import FetchError
 from monitor.sources.webpreview import PostCheck
 from storage.db import transaction
 from storage.deletions import clear_candidates, get_candidates, save_candidate_failure, save_deletion
@@ -37,8 +37,6 @@ async def confirm_deletions(
     for post_id in (await get_candidates(conn, state.channel_id))[:limit]:
         try:
             check = await source.check_post(state.username, post_id)
-        except Stopped:
-            raise
         except FetchError as exc:
             await _failed(conn, state, post_id, str(exc))
             break

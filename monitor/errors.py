@@ -7,8 +7,9 @@
     │   ├── ResponseTooLarge  the body passed the size cap
     │   ├── UnsafeURL         not http(s), or a loopback/private/link-local host
     │   ├── CertificateUntrusted  TLS verification failed: permanent until the config changes
-    │   └── Stopped           the daemon is stopping; the request was abandoned
-    └── ChannelUnavailable    the channel has no public web preview
+    │   └── RateLimited       Telegram asked to wait (FloodWait) longer than legation sleeps
+    ├── Stopped               the daemon is stopping; the request was abandoned (nobody's failure)
+    └── ChannelUnavailable    the channel has no public web preview, or is not a channel
 """
 
 from __future__ import annotations
@@ -60,8 +61,20 @@ class CertificateUntrusted(FetchError):
         self.host = host
 
 
-class Stopped(FetchError):
-    """A stop was requested while the request waited or ran."""
+class RateLimited(FetchError):
+    """Telegram asked to wait (FloodWait) longer than legation sleeps through."""
+
+    def __init__(self, what: str, seconds: int) -> None:
+        super().__init__(what, f"Telegram asks to wait {seconds} s (FloodWait)")
+        self.seconds = seconds
+
+
+class Stopped(LegationError):
+    """A stop was requested while a request waited or ran: not a failure of what it was for."""
+
+    def __init__(self, what: str, reason: str = "stop requested") -> None:
+        super().__init__(f"{what}: {reason}")
+        self.what = what
 
 
 class ChannelUnavailable(LegationError):

@@ -107,8 +107,6 @@ async def fetch_release_page(conn: aiosqlite.Connection, http: HttpClient, task:
     """Fetch one queued page and record the outcome; returns the page's new status."""
     try:
         allowed = await robots_allow(conn, http, task.url, config)
-    except Stopped:
-        raise
     except CertificateUntrusted as exc:
         return await _untrusted(conn, task, config, exc)
     except FetchError as exc:
@@ -118,8 +116,6 @@ async def fetch_release_page(conn: aiosqlite.Connection, http: HttpClient, task:
         return await _problem(conn, task, config, "failed", "disallowed by robots.txt", retry=False)
     try:
         response = await http.get(task.url)
-    except Stopped:
-        raise
     except CertificateUntrusted as exc:
         return await _untrusted(conn, task, config, exc)
     except (UnsafeURL, ResponseTooLarge) as exc:
@@ -177,8 +173,6 @@ async def fetch_attachments(conn: aiosqlite.Connection, http: HttpClient) -> Non
         fields: dict[str, object]
         try:
             response = await http.get(url)
-        except Stopped:
-            raise
         except FetchError as exc:
             fields = {"status": "failed", "error": str(exc)}
         else:

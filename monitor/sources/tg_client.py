@@ -23,7 +23,7 @@ from telethon import errors, functions
 from telethon.tl import types
 
 from monitor.config import DEFAULT_REQUEST_TIMEOUT, TelegramConfig
-from monitor.errors import ChannelUnavailable, FetchError, Stopped
+from monitor.errors import ChannelUnavailable, FetchError, RateLimited, Stopped
 from monitor.sources.tg_map import map_channel, map_messages
 from monitor.sources.webpreview import ChannelPage, PostCheck
 from storage.models import ChannelInfo, Post, utc_now
@@ -43,14 +43,6 @@ CHANNEL_INFO_TTL = 6 * 3600.0  # seconds: title, subscribers and membership are 
 RECONNECT_FIRST_WAIT = 1.0  # seconds after a failed reconnect before the next; doubling ...
 RECONNECT_MAX_WAIT = 60.0  # ... up to this
 T = TypeVar("T")
-
-
-class RateLimited(FetchError):
-    """Telegram asked to wait (FloodWait) longer than legation sleeps through."""
-
-    def __init__(self, what: str, seconds: int) -> None:
-        super().__init__(what, f"Telegram asks to wait {seconds} s (FloodWait)")
-        self.seconds = seconds
 
 
 class AccountSource:
@@ -118,7 +110,7 @@ class AccountSource:
                 continue
             try:
                 saved = await self._save_media(entity, username, message)
-            except (Stopped, AccountOffline):
+            except AccountOffline:
                 raise
             except FetchError as exc:
                 log.warning("media_not_saved", channel=username, post_id=message.id, error=exc.reason)
