@@ -21,6 +21,7 @@ from monitor.config import NetworkConfig
 from monitor.errors import CertificateUntrusted, FetchFailed, ResponseTooLarge, Stopped
 from monitor.http_body import ACCEPT_ENCODING, BodyTooLarge, BodyUndecodable, read_body
 from monitor.pages.guard import AddressGuard
+from monitor.retry import backoff
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +40,11 @@ class Response:
     content: bytes
     encoding: str | None = None
     redirects: tuple[str, ...] = ()
+
+    @property
+    def media_type(self) -> str:
+        """The Content-Type without its parameters, lower case ("text/html")."""
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
 
     @property
     def text(self) -> str:
@@ -230,8 +236,8 @@ class HttpClient:
             raise Stopped(host, "stop requested")
 
     def _backoff(self, attempt: int) -> float:
-        base = self.config.retry_backoff * (2 ** (attempt - 1))
-        return min(self.config.max_retry_wait, base * random.uniform(1 - JITTER, 1 + JITTER))
+        wait = backoff(self.config.retry_backoff, attempt, self.config.max_retry_wait)
+        return min(self.config.max_retry_wait, wait * random.uniform(1 - JITTER, 1 + JITTER))
 
     async def sleep(self, seconds: float) -> None:
         """Sleep, waking early (with :class:`Stopped`) when a stop is requested."""

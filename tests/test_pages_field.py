@@ -216,3 +216,22 @@ async def test_a_release_page_with_an_unknown_charset_is_archived_as_utf8(tme, l
     assert report.pages.fetched == {"ok": 1}
     assert rows(config.database, "SELECT title FROM pages") == [
         ("Заявление МИД России в связи с годовщиной Евразийской хартии",)]
+
+
+async def test_a_failing_page_waits_longer_after_each_failure(linking, tme):
+    from datetime import datetime
+
+    from helpers import rows
+
+    from monitor.service import archive_channels
+
+    tme.site("mid.ru").page("/ru/1/", "<html><body>Busy</body></html>", status=503)
+    _, config = linking("https://mid.ru/ru/1/")
+    waits = []
+    for _ in range(3):
+        await archive_channels(config, ["MFARussia"], mode="sync")
+        [(fetched, retry)] = rows(config.database, "SELECT fetched_at, next_attempt_at FROM pages")
+        waits.append((datetime.fromisoformat(retry) - datetime.fromisoformat(fetched)).total_seconds())
+        with sqlite3.connect(config.database) as conn:  # due again at once
+            conn.execute("UPDATE pages SET next_attempt_at = '2000-01-01T00:00:00Z'")
+    assert [round(w) for w in waits] == [1, 2, 4]  # retry_backoff 1 s, doubling

@@ -12,6 +12,7 @@ import structlog
 
 from monitor.config import AlertRule, AlertsConfig
 from monitor.log import redact_text
+from monitor.retry import backoff
 from storage.alerts import get_due_alerts, save_delivered, save_delivery_failure
 from storage.db import transaction
 from storage.models import AlertRow, age_of, utc_in, utc_now
@@ -91,8 +92,7 @@ async def _send(conn: aiosqlite.Connection, config: AlertsConfig, notifier: Noti
             attempt = max(a.attempts for a in alerts) + 1
             retry_at = None
             if attempt < config.max_attempts:
-                wait = min(config.max_retry_wait, config.retry_backoff * 2 ** (attempt - 1))
-                retry_at = utc_in(wait)
+                retry_at = utc_in(backoff(config.retry_backoff, attempt, config.max_retry_wait))
             await save_delivery_failure(conn, ids, error, retry_at)
     if error is None:
         outcome.sent += len(alerts)

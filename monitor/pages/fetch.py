@@ -16,6 +16,7 @@ from monitor.config import PagesConfig
 from monitor.errors import CertificateUntrusted, FetchError, ResponseTooLarge, Stopped, UnsafeURL
 from monitor.http import HttpClient, Response
 from monitor.pages.extract import Extracted, challenge_marker, extract_with_fallback
+from monitor.retry import backoff
 from storage.db import transaction
 from storage.errors import StorageError
 from storage.models import PageCapture, PageTask, age_of, utc_in, utc_now
@@ -128,7 +129,7 @@ async def fetch_release_page(conn: aiosqlite.Connection, http: HttpClient, task:
         return await _problem(conn, task, config, "blocked", f"HTTP {response.status}", True, response.status)
     if response.status != 200:
         return await _problem(conn, task, config, "failed", f"HTTP {response.status}", True, response.status)
-    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = response.media_type
     if content_type and content_type not in HTML_TYPES:
         return await _problem(conn, task, config, "failed", f"not an HTML page ({content_type})", False, 200)
     html = response.text
@@ -176,7 +177,7 @@ async def fetch_attachments(conn: aiosqlite.Connection, http: HttpClient) -> Non
         except FetchError as exc:
             fields = {"status": "failed", "error": str(exc)}
         else:
-            content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            content_type = response.media_type
             if response.status in GONE_STATUSES:
                 fields = {"status": "gone", "error": f"HTTP {response.status}"}
             elif response.status != 200 or not content_type.startswith(ATTACHMENT_TYPES):
@@ -227,8 +228,7 @@ async def _problem(
     if wait is not None:
         retry_at = utc_in(wait)
     elif retry and attempt < config.max_attempts:
-        wait = min(config.max_retry_wait, config.retry_backoff * 2 ** (attempt - 1))
-        retry_at = utc_in(wait)
+        retry_at = utc_in(backoff(config.retry_backoff, attempt, config.max_retry_wait))
     async with transaction(conn):
         await save_page_problem(conn, task.url, status, error, utc_now(), http_status=http_status,
                                 retry_at=retry_at)
