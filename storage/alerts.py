@@ -8,7 +8,7 @@ from typing import Any
 
 import aiosqlite
 
-from storage.models import AlertRow
+from storage.models import AlertRow, SavedVersion
 
 ALERT_COLUMNS = """
     a.id, a.rule, a.kind, c.username, a.post_id, a.page_url, a.version, a.terms, a.context,
@@ -45,11 +45,11 @@ async def save_alert(
 
 async def get_saved_versions(
     conn: aiosqlite.Connection, channel_id: int, post_ids: Sequence[int], seen_at: str
-) -> list[tuple[int, int, str | None, str | None, str | None]]:
-    """Versions written at ``seen_at``: ``(post_id, version, date, text, previous text)``."""
+) -> list[SavedVersion]:
+    """The versions written at ``seen_at``, each with the text of the version before it."""
     rows = await conn.execute_fetchall(
         """
-        SELECT v.post_id, v.version, p.date, v.text, prev.text
+        SELECT v.post_id, v.version, p.date, v.text, prev.text AS previous_text
         FROM post_versions v
         JOIN posts p ON p.channel_id = v.channel_id AND p.post_id = v.post_id
         LEFT JOIN post_versions prev
@@ -59,7 +59,7 @@ async def get_saved_versions(
         """,
         (channel_id, seen_at, json.dumps(list(post_ids))),
     )
-    return [tuple(row) for row in rows]  # type: ignore[misc]
+    return [SavedVersion(**dict(row)) for row in rows]
 
 
 async def get_version_texts(conn: aiosqlite.Connection, channel_id: int, post_id: int) -> list[tuple[int, str]]:
@@ -69,7 +69,7 @@ async def get_version_texts(conn: aiosqlite.Connection, channel_id: int, post_id
         "ORDER BY version DESC",
         (channel_id, post_id),
     )
-    return [(row[0], row[1]) for row in rows]
+    return [(row["version"], row["text"]) for row in rows]
 
 
 async def get_page_linkers(conn: aiosqlite.Connection, url: str) -> list[tuple[str, int, str | None]]:
@@ -78,7 +78,7 @@ async def get_page_linkers(conn: aiosqlite.Connection, url: str) -> list[tuple[s
         "SELECT DISTINCT username, post_id, post_date FROM post_pages WHERE url = ? ORDER BY post_date DESC",
         (url,),
     )
-    return [(row[0], row[1], row[2]) for row in rows]
+    return [(row["username"], row["post_id"], row["post_date"]) for row in rows]
 
 
 async def get_due_alerts(conn: aiosqlite.Connection, now: str, limit: int = 200) -> list[AlertRow]:
@@ -128,12 +128,13 @@ async def get_undelivered_summary(conn: aiosqlite.Connection,
     """``(undelivered, oldest created_at, failed attempts among them)``, of ``rules`` only if given
     (alerts of a rule with nowhere to send them are recorded, not pending)."""
     cursor = await conn.execute(
-        "SELECT count(*), min(created_at), sum(attempts > 0) FROM alerts WHERE delivered_at IS NULL "
+        "SELECT count(*) AS pending, min(created_at) AS oldest, sum(attempts > 0) AS failing FROM alerts "
+        "WHERE delivered_at IS NULL "
         "AND (? IS NULL OR rule IN (SELECT value FROM json_each(?)))",
         (None if rules is None else 1, json.dumps(list(rules or []))),
     )
     row = await cursor.fetchone()
-    return (int(row[0]), row[1], int(row[2] or 0)) if row else (0, None, 0)
+    return (int(row["pending"]), row["oldest"], int(row["failing"] or 0)) if row else (0, None, 0)
 
 
 def _row(row: Any) -> AlertRow:

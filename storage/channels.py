@@ -13,7 +13,7 @@ async def get_channel_id(conn: aiosqlite.Connection, username: str) -> int | Non
     """The channel's row id, if it is archived."""
     cursor = await conn.execute("SELECT id FROM channels WHERE username = ?", (username,))
     row = await cursor.fetchone()
-    return int(row[0]) if row else None
+    return int(row["id"]) if row else None
 
 
 async def ensure_channel(conn: aiosqlite.Connection, username: str, now: str) -> int:
@@ -25,7 +25,7 @@ async def ensure_channel(conn: aiosqlite.Connection, username: str, now: str) ->
     cursor = await conn.execute("SELECT id FROM channels WHERE username = ?", (username,))
     row = await cursor.fetchone()
     assert row is not None
-    return int(row[0])
+    return int(row["id"])
 
 
 async def get_username_by_telegram_id(conn: aiosqlite.Connection, telegram_id: int | None) -> str | None:
@@ -34,7 +34,7 @@ async def get_username_by_telegram_id(conn: aiosqlite.Connection, telegram_id: i
         return None
     cursor = await conn.execute("SELECT username FROM channels WHERE telegram_id = ?", (telegram_id,))
     row = await cursor.fetchone()
-    return row[0] if row else None
+    return row["username"] if row else None
 
 
 async def save_channel_info(
@@ -110,10 +110,10 @@ async def save_recheck_done(conn: aiosqlite.Connection, channel_id: int, now: st
 async def get_first_post_since(conn: aiosqlite.Connection, channel_id: int, since: str) -> int | None:
     """The lowest archived post id dated on or after ``since``."""
     cursor = await conn.execute(
-        "SELECT min(post_id) FROM posts WHERE channel_id = ? AND date >= ?", (channel_id, since)
+        "SELECT min(post_id) AS first FROM posts WHERE channel_id = ? AND date >= ?", (channel_id, since)
     )
     row = await cursor.fetchone()
-    return row[0] if row else None
+    return row["first"] if row else None
 
 
 async def save_sync_success(conn: aiosqlite.Connection, channel_id: int, now: str) -> None:

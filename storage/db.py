@@ -74,7 +74,7 @@ async def open_archive(path: str | Path, *, create: bool = True) -> AsyncIterato
     conn = await connect(path)
     try:
         try:
-            tables = {row[0] for row in await conn.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            tables = {row["name"] for row in await conn.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if tables and "schema_migrations" not in tables:
                 raise ArchiveUnusable(f"not a legation archive ({path}): an SQLite database of something else")
             await migrate(conn)

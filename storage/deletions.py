@@ -22,7 +22,7 @@ async def get_missing(
         """,
         (channel_id, low, high, json.dumps(list(present))),
     )
-    return [row[0] for row in rows]
+    return [row["post_id"] for row in rows]
 
 
 async def save_candidates(conn: aiosqlite.Connection, channel_id: int, post_ids: Sequence[int], now: str) -> None:
@@ -50,7 +50,7 @@ async def get_candidates(conn: aiosqlite.Connection, channel_id: int) -> list[in
         "SELECT post_id FROM deletion_candidates WHERE channel_id = ? ORDER BY noticed_at, post_id",
         (channel_id,),
     )
-    return [row[0] for row in rows]
+    return [row["post_id"] for row in rows]
 
 
 async def get_live_posts(conn: aiosqlite.Connection, channel_id: int, post_ids: Sequence[int]) -> list[int]:
@@ -60,7 +60,7 @@ async def get_live_posts(conn: aiosqlite.Connection, channel_id: int, post_ids: 
         "AND post_id IN (SELECT value FROM json_each(?)) ORDER BY post_id",
         (channel_id, json.dumps(list(post_ids))),
     )
-    return [row[0] for row in rows]
+    return [row["post_id"] for row in rows]
 
 
 async def save_deletion(conn: aiosqlite.Connection, channel_id: int, post_id: int, now: str, detail: str) -> None:

@@ -64,7 +64,7 @@ async def _post(conn: aiosqlite.Connection, names: list[str], row: Any, with_pag
 async def _links(conn: aiosqlite.Connection, channel_id: int, post_id: int) -> list[dict[str, Any]]:
     rows = await conn.execute_fetchall(
         "SELECT url, kind FROM links WHERE channel_id = ? AND post_id = ? ORDER BY kind, url", (channel_id, post_id))
-    return [{"url": r[0], "kind": r[1]} for r in rows]
+    return [dict(row) for row in rows]
 
 
 async def _pages(conn: aiosqlite.Connection, channel_id: int, post_id: int) -> list[dict[str, Any]]:
@@ -72,12 +72,11 @@ async def _pages(conn: aiosqlite.Connection, channel_id: int, post_id: int) -> l
         """SELECT g.url, g.status, g.title, g.published_at, g.text, g.fetched_at FROM links l
            JOIN pages g ON g.url = l.url WHERE l.channel_id = ? AND l.post_id = ? ORDER BY g.url""",
         (channel_id, post_id))
-    return [dict(zip(("url", "status", "title", "published_at", "text", "fetched_at"), r, strict=True))
-            for r in rows]
+    return [dict(row) for row in rows]
 
 
 async def _versions(conn: aiosqlite.Connection, channel_id: int, post_id: int) -> list[dict[str, Any]]:
     rows = await conn.execute_fetchall(
         "SELECT version, seen_at, text, edited FROM post_versions WHERE channel_id = ? AND post_id = ? "
         "ORDER BY version", (channel_id, post_id))
-    return [{"version": r[0], "seen_at": r[1], "text": r[2], "edited": bool(r[3])} for r in rows]
+    return [{**dict(row), "edited": bool(row["edited"])} for row in rows]

@@ -92,7 +92,7 @@ async def migrate(
     migrations = migrations if migrations is not None else load_migrations()
     await conn.execute(CREATE_LEDGER)
     rows = await conn.execute_fetchall("SELECT version, name, checksum FROM schema_migrations")
-    applied = {row[0]: (row[1], row[2]) for row in rows}
+    applied = {row["version"]: (row["name"], row["checksum"]) for row in rows}
     known = {m.version: m for m in migrations}
     newer = sorted(set(applied) - set(known))
     if newer:

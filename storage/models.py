@@ -256,6 +256,39 @@ class PageCapture:
 
 
 @dataclass(frozen=True, slots=True)
+class SavedVersion:
+    """A version just written, with the text of the one before it (None for a new post)."""
+
+    post_id: int
+    version: int
+    date: str | None
+    text: str | None
+    previous_text: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PostText:
+    """An archived post's newest text, for matching alert rules again."""
+
+    channel_id: int
+    username: str
+    post_id: int
+    version: int
+    date: str | None
+    text: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PageText:
+    """An archived release page's newest title and text, for matching alert rules again."""
+
+    url: str
+    version: int
+    title: str | None
+    text: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class PageRow:
     """One row of ``legation pages``."""
 

@@ -9,13 +9,13 @@ from typing import Any
 
 import aiosqlite
 
-from storage.models import Attachment, PageCapture, PageRow, PageTask
+from storage.models import Attachment, PageCapture, PageRow, PageTask, PageText
 
 
 async def get_link_hosts(conn: aiosqlite.Connection) -> list[str]:
     """Every host that some post links to."""
     rows = await conn.execute_fetchall("SELECT DISTINCT host FROM links WHERE host IS NOT NULL")
-    return [row[0] for row in rows]
+    return [row["host"] for row in rows]
 
 
 async def enqueue_links(conn: aiosqlite.Connection, hosts: Sequence[str], now: str, per_post: int) -> int:
@@ -165,7 +165,7 @@ async def get_due_attachments(conn: aiosqlite.Connection, limit: int) -> list[tu
         "SELECT page_url, url FROM page_attachments WHERE status = 'pending' ORDER BY page_url, url LIMIT ?",
         (limit,),
     )
-    return [(row[0], row[1]) for row in rows]
+    return [(row["page_url"], row["url"]) for row in rows]
 
 
 async def save_attachment(
@@ -187,7 +187,7 @@ async def get_robots(conn: aiosqlite.Connection, host: str) -> tuple[str, int | 
     """``(fetched_at, http_status, body)`` of the cached robots.txt of ``host``."""
     cursor = await conn.execute("SELECT fetched_at, http_status, body FROM robots WHERE host = ?", (host,))
     row = await cursor.fetchone()
-    return (row[0], row[1], row[2]) if row else None
+    return (row["fetched_at"], row["http_status"], row["body"]) if row else None
 
 
 async def save_robots(conn: aiosqlite.Connection, host: str, http_status: int | None, body: str | None,
@@ -212,13 +212,13 @@ async def list_pages(conn: aiosqlite.Connection, status: str | None, limit: int)
         """,
         (status, status, limit),
     )
-    return [PageRow(*row) for row in rows]
+    return [PageRow(**dict(row)) for row in rows]
 
 
 async def count_pages(conn: aiosqlite.Connection) -> dict[str, int]:
     """How many pages are in each status."""
-    rows = await conn.execute_fetchall("SELECT status, count(*) FROM pages GROUP BY status")
-    return {row[0]: row[1] for row in rows}
+    rows = await conn.execute_fetchall("SELECT status, count(*) AS pages FROM pages GROUP BY status")
+    return {row["status"]: row["pages"] for row in rows}
 
 
 async def get_page_problems(conn: aiosqlite.Connection, limit: int = 5) -> list[tuple[str, str, str, int]]:
@@ -244,7 +244,7 @@ async def get_page_problems(conn: aiosqlite.Connection, limit: int = 5) -> list[
 async def iter_page_versions(conn: aiosqlite.Connection) -> AsyncIterator[dict[str, Any]]:
     """Every stored version with its decompressed body, for WARC export; one row in memory at a time."""
     cursor = await conn.execute("SELECT url, version FROM page_versions ORDER BY url, version")
-    keys = [(row[0], row[1]) for row in await cursor.fetchall()]
+    keys = [(row["url"], row["version"]) for row in await cursor.fetchall()]
     for url, version in keys:
         cursor = await conn.execute(
             """SELECT url, version, fetched_at, final_url, http_status, headers, raw, sha256
@@ -253,12 +253,10 @@ async def iter_page_versions(conn: aiosqlite.Connection) -> AsyncIterator[dict[s
         )
         row = await cursor.fetchone()
         if row is not None:
-            yield {"url": row[0], "version": row[1], "fetched_at": row[2], "final_url": row[3],
-                   "http_status": row[4], "headers": json.loads(row[5] or "{}"),
-                   "raw": zlib.decompress(row[6]), "sha256": row[7]}
+            yield {**dict(row), "headers": json.loads(row["headers"] or "{}"), "raw": zlib.decompress(row["raw"])}
 
 
-async def get_pages_since(conn: aiosqlite.Connection, since: str) -> list[tuple[str, int, str | None, str | None]]:
+async def get_pages_since(conn: aiosqlite.Connection, since: str) -> list[PageText]:
     """``(url, version, title, text)`` of archived pages published (or fetched) since ``since``."""
     rows = await conn.execute_fetchall(
         """
@@ -267,4 +265,4 @@ async def get_pages_since(conn: aiosqlite.Connection, since: str) -> list[tuple[
         """,
         (since,),
     )
-    return [tuple(row) for row in rows]  # type: ignore[misc]
+    return [PageText(**dict(row)) for row in rows]

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiosqlite
 
 from storage.db import run_in_connection
 from storage.deletions import save_restorations
 from storage.errors import SearchQueryError, storage_error
-from storage.models import Post, PostEvent, PostVersion, SaveResult, SearchHit
+from storage.models import Post, PostEvent, PostText, PostVersion, SaveResult, SearchHit
 
 UPSERT_POST = """
 INSERT INTO posts (
@@ -66,9 +66,20 @@ def _json(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+class Known(NamedTuple):
+    """What the archive holds of a post, as far as saving a new copy of it needs."""
+
+    content_hash: str
+    version: int
+    deleted_at: str | None
+
+
+VERSION_COLUMN = 2  # in the rows of INSERT_VERSION: (channel_id, post_id, version, ...)
+
+
 def _versions_of(db: sqlite3.Connection, channel_id: int,
-                 post_ids: Sequence[int]) -> dict[int, tuple[str, int, str | None]]:
-    """``post_id -> (content_hash, version, deleted_at)`` for those of ``post_ids`` already archived."""
+                 post_ids: Sequence[int]) -> dict[int, Known]:
+    """What is archived of those of ``post_ids`` that are, by post id."""
     rows = db.execute(
         """
         SELECT post_id, content_hash, version, deleted_at FROM posts
@@ -76,7 +87,7 @@ def _versions_of(db: sqlite3.Connection, channel_id: int,
         """,
         (channel_id, json.dumps(list(post_ids))),
     ).fetchall()
-    return {row[0]: (row[1], row[2], row[3]) for row in rows}
+    return {row["post_id"]: Known(row["content_hash"], row["version"], row["deleted_at"]) for row in rows}
 
 
 async def save_posts(
@@ -95,11 +106,11 @@ async def save_posts(
 def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], seen_at: str,
                 read_at: str | None = None) -> SaveResult:
     known = _versions_of(db, channel_id, [p.post_id for p in posts])
-    newer = {post_id for post_id, (_, _, deleted_at) in known.items()
-             if deleted_at is not None and read_at is not None and deleted_at >= read_at}
+    newer = {post_id for post_id, was in known.items()
+             if was.deleted_at is not None and read_at is not None and was.deleted_at >= read_at}
     posts = [post for post in posts if post.post_id not in newer]
-    restored = sorted(post_id for post_id, (_, _, deleted_at) in known.items()
-                      if deleted_at is not None and post_id not in newer)
+    restored = sorted(post_id for post_id, was in known.items()
+                      if was.deleted_at is not None and post_id not in newer)
     upserts: list[tuple[Any, ...]] = []
     versions: list[tuple[Any, ...]] = []
     touches: list[tuple[Any, ...]] = []
@@ -107,11 +118,11 @@ def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], 
     for post in posts:
         digest = post.content_hash()
         previous = known.get(post.post_id)
-        if previous is not None and (previous[0] == digest or post.unviewable):
+        if previous is not None and (previous.content_hash == digest or post.unviewable):
             # Unchanged; or the source cannot show the post now, which says nothing of its content.
             touches.append((post.views, int(post.edited), seen_at, channel_id, post.post_id))
             continue
-        version = 1 if previous is None else previous[1] + 1
+        version = 1 if previous is None else previous.version + 1
         media, preview, buttons = _json(list(post.media)), _json(post.link_preview), _json(list(post.buttons))
         upserts.append(_post_row(channel_id, post, media, preview, digest, version, seen_at) + (buttons,))
         versions.append(
@@ -119,7 +130,7 @@ def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], 
              post.forwarded_from, int(post.edited), seen_at, digest, buttons)
         )
         relinked.append(post)
-        known[post.post_id] = (digest, version, None)  # a batch may hold a post twice
+        known[post.post_id] = Known(digest, version, None)  # a batch may hold a post twice
     db.executemany(UPSERT_POST, upserts)
     db.executemany(INSERT_VERSION, versions)
     if touches:
@@ -131,7 +142,7 @@ def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], 
         "DELETE FROM post_problems WHERE channel_id = ? AND post_id IN (SELECT value FROM json_each(?))",
         (channel_id, json.dumps([p.post_id for p in posts])),
     )
-    changed = sum(1 for row in versions if row[2] > 1)
+    changed = sum(1 for row in versions if row[VERSION_COLUMN] > 1)
     return SaveResult(new=len(versions) - changed, changed=changed, unchanged=len(touches),
                       restored=len(restored))
 
@@ -278,14 +289,12 @@ async def get_post_history(
         (username, post_id),
     )
     return (
-        [PostVersion(r[0], r[1], bool(r[2]), r[3]) for r in versions],
+        [PostVersion(r["version"], r["text"], bool(r["edited"]), r["seen_at"]) for r in versions],
         [PostEvent(*r) for r in events],
     )
 
 
-async def get_posts_since(
-    conn: aiosqlite.Connection, since: str
-) -> list[tuple[int, str, int, int, str | None, str | None]]:
+async def get_posts_since(conn: aiosqlite.Connection, since: str) -> list[PostText]:
     """``(channel_id, username, post_id, version, date, text)`` of posts dated since ``since``."""
     rows = await conn.execute_fetchall(
         """
@@ -295,4 +304,4 @@ async def get_posts_since(
         """,
         (since,),
     )
-    return [tuple(row) for row in rows]  # type: ignore[misc]
+    return [PostText(**dict(row)) for row in rows]

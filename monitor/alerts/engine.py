@@ -38,19 +38,19 @@ class AlertHooks:
                              post_ids: Sequence[int], seen_at: str) -> int:
         """New posts (scope ``posts``) and new versions (scope ``edits``) saved at ``seen_at``."""
         recorded = 0
-        for post_id, version, date, text, previous in await get_saved_versions(conn, channel_id, post_ids, seen_at):
-            if version == 1:
-                if not self._recent(date):
+        for saved in await get_saved_versions(conn, channel_id, post_ids, seen_at):
+            if saved.version == 1:
+                if not self._recent(saved.date):
                     continue  # a backfill of old posts is an archive, not news
-                matches = self.matcher.match(text, scope="posts", channels=[username])
+                matches = self.matcher.match(saved.text, scope="posts", channels=[username])
                 kind = "post"
             else:
-                before = {m.rule for m in self.matcher.match(previous, scope="edits", channels=[username])}
-                matches = [m for m in self.matcher.match(text, scope="edits", channels=[username])
+                before = {m.rule for m in self.matcher.match(saved.previous_text, scope="edits", channels=[username])}
+                matches = [m for m in self.matcher.match(saved.text, scope="edits", channels=[username])
                            if m.rule not in before or m.rule in self._every_change]
                 kind = "edit"
-            recorded += await self._record(conn, matches, kind, version, seen_at,
-                                           channel_id=channel_id, post_id=post_id)
+            recorded += await self._record(conn, matches, kind, saved.version, seen_at,
+                                           channel_id=channel_id, post_id=saved.post_id)
         return recorded
 
     async def on_deletion(self, conn: aiosqlite.Connection, channel_id: int, username: str, post_id: int,

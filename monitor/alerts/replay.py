@@ -28,23 +28,23 @@ async def replay_alerts(config: Config, since: str, *, send: bool) -> ReplayRepo
     async with open_archive(config.database, create=False) as conn:
         now = utc_now()
         async with transaction(conn):
-            for channel_id, username, post_id, version, date, text in await get_posts_since(conn, since):
-                for match in matcher.match(text, scope="posts", channels=[username]):
-                    report.lines.append(f"{date}  {match.rule}  {config.telegram.web_url}/{username}/{post_id}  "
-                                        f"[{', '.join(match.terms)}]  {match.context}")
+            for post in await get_posts_since(conn, since):
+                for match in matcher.match(post.text, scope="posts", channels=[post.username]):
+                    report.lines.append(f"{post.date}  {match.rule}  {config.telegram.web_url}/{post.username}/"
+                                        f"{post.post_id}  [{', '.join(match.terms)}]  {match.context}")
                     if send:
                         report.recorded += await save_alert(
-                            conn, rule=match.rule, kind="post", version=version, terms=match.terms,
-                            context=match.context, now=now, channel_id=channel_id, post_id=post_id)
-            for url, version, title, text in await get_pages_since(conn, since):
-                channels = sorted({u for u, _, _ in await get_page_linkers(conn, url)})
-                content = "\n".join(p for p in (title, text) if p)
+                            conn, rule=match.rule, kind="post", version=post.version, terms=match.terms,
+                            context=match.context, now=now, channel_id=post.channel_id, post_id=post.post_id)
+            for page in await get_pages_since(conn, since):
+                channels = sorted({u for u, _, _ in await get_page_linkers(conn, page.url)})
+                content = "\n".join(p for p in (page.title, page.text) if p)
                 for match in matcher.match(content, scope="pages", channels=channels):
-                    report.lines.append(f"page  {match.rule}  {url}  [{', '.join(match.terms)}]  {match.context}")
+                    report.lines.append(f"page  {match.rule}  {page.url}  [{', '.join(match.terms)}]  {match.context}")
                     if send:
                         report.recorded += await save_alert(
-                            conn, rule=match.rule, kind="page", version=version, terms=match.terms,
-                            context=match.context, now=now, page_url=url)
+                            conn, rule=match.rule, kind="page", version=page.version, terms=match.terms,
+                            context=match.context, now=now, page_url=page.url)
         if send:
             outcome = await deliver_alerts(conn, config.alerts, AppriseNotifier(), config.telegram.web_url)
             report.sent = outcome.sent
