@@ -216,12 +216,14 @@ def recheck(ctx: click.Context, channels: tuple[str, ...], since: str | None) ->
 @cli.command()
 @click.argument("channel")
 @click.argument("post_id", type=int, required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print {url, versions: [...], events: [...]} as JSON.")
 @click.pass_context
-def history(ctx: click.Context, channel: str, post_id: int | None) -> None:
+def history(ctx: click.Context, channel: str, post_id: int | None, as_json: bool) -> None:
     """Print every version of one post with a word-level diff, and its deletions.
 
     CHANNEL POST_ID, or a pasted post URL (https://t.me/MFARussia/22958). Removed
-    words show as [-word-], added words as {+word+}.
+    words show as [-word-], added words as {+word+}. --json: {url, versions:
+    [{version, text, edited, seen_at}], events: [{kind, at, detail}]}.
     """
     from monitor.history import word_diff
     from monitor.links import post_reference
@@ -247,7 +249,12 @@ def history(ctx: click.Context, channel: str, post_id: int | None) -> None:
     if found is None:
         _fail(f"no archived post {post_id} in channel {username}", EXIT_FAILED)
     versions, events = found
-    click.echo(f"{config.telegram.web_url}/{username}/{post_id}: {len(versions)} version(s)")
+    url = f"{config.telegram.web_url}/{username}/{post_id}"
+    if as_json:
+        click.echo(json.dumps({"url": url, "versions": [asdict(v) for v in versions],
+                               "events": [asdict(e) for e in events]}, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{url}: {len(versions)} version(s)")
     timeline: list[tuple[str, str]] = []
     previous = None
     for version in versions:

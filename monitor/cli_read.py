@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
@@ -22,12 +24,14 @@ from storage.models import PAGE_STATUSES, AlertRow, PageRow
 @cli.command()
 @click.option("--status", "status_", type=click.Choice(PAGE_STATUSES), help="Only pages in this state.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.pass_context
-def pages(ctx: click.Context, status_: str | None, limit: int) -> None:
+def pages(ctx: click.Context, status_: str | None, limit: int, as_json: bool) -> None:
     """List archived and queued release pages, most recently fetched first.
 
     Each line: status, time of the last fetch, attempts, URL and title (or the
-    error of the last attempt).
+    error of the last attempt). --json: an array of {url, status, fetched_at, title,
+    error, attempts, version}.
     """
     from storage.db import open_archive
     from storage.pages import list_pages
@@ -38,7 +42,11 @@ def pages(ctx: click.Context, status_: str | None, limit: int) -> None:
         async with open_archive(config.database, create=False) as conn:
             return await list_pages(conn, status_, limit)
 
-    for row in _run(read_pages()):
+    found = _run(read_pages())
+    if as_json:
+        click.echo(json.dumps([asdict(row) for row in found], ensure_ascii=False, indent=2))
+        return
+    for row in found:
         detail = row.title if row.status == "ok" else row.error
         click.echo(terminal_safe(f"{row.status:8} {row.fetched_at or '-':20} {row.attempts:>2}  {row.url}  "
                                  f"{detail or ''}".rstrip()))
@@ -116,9 +124,13 @@ def _written(path: str, mode: str) -> Iterator[Any]:
 @cli.group(invoke_without_command=True)
 @click.option("--undelivered", is_flag=True, help="Only alerts not delivered yet.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.pass_context
-def alerts(ctx: click.Context, undelivered: bool, limit: int) -> None:
+def alerts(ctx: click.Context, undelivered: bool, limit: int, as_json: bool) -> None:
     """List alerts, newest first: rule, what matched, where, and whether it was sent.
+
+    --json: an array of {id, rule, kind, channel, post_id, page_url, url, version,
+    terms, context, created_at, delivered_at, attempts, last_error, post_date}.
 
     Subcommands: `alerts test RULE TEXT` tries a rule on a text; `alerts replay
     --since DATE` runs the rules over the archive.
@@ -134,7 +146,13 @@ def alerts(ctx: click.Context, undelivered: bool, limit: int) -> None:
         async with open_archive(config.database, create=False) as conn:
             return await list_alerts(conn, undelivered, limit)
 
-    for alert in _run(read_alerts()):
+    found = _run(read_alerts())
+    if as_json:
+        click.echo(json.dumps([asdict(alert) | {"url": alert.page_url or f"{config.telegram.web_url}/{alert.channel}/"
+                                                        f"{alert.post_id}"} for alert in found],
+                              ensure_ascii=False, indent=2))
+        return
+    for alert in found:
         where = alert.page_url or f"{config.telegram.web_url}/{alert.channel}/{alert.post_id}"
         state = f"sent {alert.delivered_at}" if alert.delivered_at else (
             f"failed x{alert.attempts}: {alert.last_error}" if alert.attempts else "pending")

@@ -246,3 +246,14 @@ def test_help_imports_none_of_the_machinery():
              " 'monitor.service', 'snowballstemmer') if m in sys.modules]\nprint('HEAVY', heavy)")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert "HEAVY []" in done.stdout, done.stdout + done.stderr
+
+
+def test_pages_alerts_and_history_speak_json(archived, tme):
+    pages = json.loads(invoke(archived, "pages", "--json").stdout)
+    assert len(pages) == 6 and {p["status"] for p in pages} == {"gone"}
+    assert set(pages[0]) == {"url", "status", "fetched_at", "title", "error", "attempts", "version"}
+    assert json.loads(invoke(archived, "alerts", "--json").stdout) == []
+    history = json.loads(invoke(archived, "history", "https://t.me/MFARussia/22957", "--json").stdout)
+    assert history["url"] == f"{tme.url}/MFARussia/22957"
+    assert [v["version"] for v in history["versions"]] == [1] and history["events"] == []
+    assert set(history["versions"][0]) == {"version", "text", "edited", "seen_at"}
