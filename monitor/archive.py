@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import aiosqlite
 import structlog
@@ -27,7 +26,7 @@ from monitor.alerts.engine import AlertHooks
 from monitor.config import SyncConfig
 from monitor.deletions import confirm_deletions
 from monitor.errors import ChannelUnavailable, FetchError
-from monitor.sources.webpreview import ChannelPage, PostCheck
+from monitor.sources.page import ChannelPage, PageSource
 from storage.channels import (
     ensure_channel,
     get_channel_id,
@@ -59,14 +58,6 @@ class RoundSettings:
 SUSPICIOUS_MISSING = 5
 DEFAULT_SETTINGS = RoundSettings()
 PROBLEM_RETRIES_PER_ROUND = 5  # posts that did not parse, tried again per channel and round
-
-
-class PageSource(Protocol):
-    """What the round needs of a source: pages of posts, and a single-post check."""
-
-    async def fetch_page(self, username: str, before: int | None = None) -> ChannelPage: ...
-
-    async def check_post(self, username: str, post_id: int) -> PostCheck: ...
 
 
 Progress = Callable[[str, ChannelState, SaveResult], None]

@@ -9,7 +9,7 @@ import structlog
 
 from monitor.alerts.engine import AlertHooks
 from monitor.errors import FetchError
-from monitor.sources.webpreview import PostCheck
+from monitor.sources.page import PostCheck
 from storage.db import transaction
 from storage.deletions import clear_candidates, get_candidates, save_candidate_failure, save_deletion
 from storage.models import ChannelState, utc_now

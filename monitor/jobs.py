@@ -14,12 +14,13 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.alerts.deliver import Notifier, deliver_alerts
-from monitor.archive import PageSource, RoundSettings, backfill_channel, recheck_channel, run_round, sync_channel
+from monitor.archive import RoundSettings, backfill_channel, recheck_channel, run_round, sync_channel
 from monitor.config import ChannelConfig, Config
 from monitor.errors import Stopped
 from monitor.http import HttpClient
 from monitor.pages.fetch import run_pages
 from monitor.sources.events import LiveEvent, PostChanged, PostsDeleted
+from monitor.sources.page import PageSource
 from storage.channels import ensure_channel, get_username_by_telegram_id
 from storage.db import transaction
 from storage.deletions import get_live_posts, save_deletion

@@ -32,7 +32,15 @@ from monitor.jobs import Jobs
 from monitor.lock import WriterLock
 from monitor.pages.fetch import PagesOutcome, run_pages
 from monitor.pages.guard import AddressGuard
-from monitor.sources.tg_client import AccountOffline, AccountSource, MediaPolicy, RoutedSource, connect, make_client
+from monitor.sources.tg_client import (
+    AccountOffline,
+    AccountSource,
+    MediaPolicy,
+    RoutedSource,
+    TelegramClientLike,
+    connect,
+    make_client,
+)
 from monitor.sources.tg_live import LiveListener
 from monitor.sources.webpreview import WebPreviewSource
 from storage.db import open_archive
@@ -80,7 +88,7 @@ def pages_client(config: Config, stop: asyncio.Event | None = None) -> HttpClien
 
 
 async def open_sources(stack: AsyncExitStack, config: Config, stop: asyncio.Event | None = None,
-                       account_client: Any = None) -> RoutedSource:
+                       account_client: TelegramClientLike | None = None) -> RoutedSource:
     """The web preview, and the account when one is logged in (or a client is given, as in tests)."""
     # t.me pages of long posts run to megabytes: their cap is never below TELEGRAM_PAGE_CAP.
     network = dataclasses.replace(config.network,
@@ -96,7 +104,7 @@ async def open_sources(stack: AsyncExitStack, config: Config, stop: asyncio.Even
     return RoutedSource(web, account, {c.name: c.source for c in config.channels})
 
 
-async def _logged_in_client(stack: AsyncExitStack, config: Config) -> Any:
+async def _logged_in_client(stack: AsyncExitStack, config: Config) -> TelegramClientLike | None:
     session = Path(f"{config.telegram.session}.session")
     if not config.telegram.account_configured or not session.exists():
         return None
@@ -125,7 +133,7 @@ async def _logged_in_client(stack: AsyncExitStack, config: Config) -> Any:
 
 async def archive_channels(
     config: Config, usernames: list[str], *, mode: Mode = "sync", since: str | None = None,
-    progress: Progress | None = None, account_client: Any = None,
+    progress: Progress | None = None, account_client: TelegramClientLike | None = None,
 ) -> RoundReport:
     """One sync round (or a backfill, or a re-check sweep) over ``usernames``, then the page queue."""
     async with AsyncExitStack() as stack:
@@ -149,7 +157,7 @@ async def archive_channels(
         return RoundReport(outcomes, pages, delivered)
 
 
-async def run_daemon(config: Config, stop: asyncio.Event, account_client: Any = None) -> None:
+async def run_daemon(config: Config, stop: asyncio.Event, account_client: TelegramClientLike | None = None) -> None:
     """``legation run``: the jobs of every round on a schedule, until ``stop`` is set."""
     async with AsyncExitStack() as stack:
         stack.enter_context(WriterLock(config.database))

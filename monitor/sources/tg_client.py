@@ -12,10 +12,10 @@ import asyncio
 import dataclasses
 import functools
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import structlog
@@ -24,8 +24,8 @@ from telethon.tl import types
 
 from monitor.config import DEFAULT_REQUEST_TIMEOUT, TelegramConfig
 from monitor.errors import ChannelUnavailable, FetchError, RateLimited, Stopped
+from monitor.sources.page import ChannelPage, PageSource, PostCheck
 from monitor.sources.tg_map import map_channel, map_messages
-from monitor.sources.webpreview import ChannelPage, PostCheck
 from storage.models import ChannelInfo, Post, utc_now
 
 log = structlog.get_logger(__name__)
@@ -45,10 +45,33 @@ RECONNECT_MAX_WAIT = 60.0  # ... up to this
 T = TypeVar("T")
 
 
+class TelegramClientLike(Protocol):
+    """The calls of Telethon's ``TelegramClient`` that legation makes: the one boundary to
+    Telegram (tests stand a double in, with real ``telethon.tl.types``)."""
+
+    def is_connected(self) -> bool: ...
+
+    async def connect(self) -> None: ...
+
+    async def get_entity(self, entity: str) -> Any: ...
+
+    def iter_messages(self, entity: Any, limit: int, offset_id: int = 0) -> AsyncIterator[Any]: ...
+
+    async def get_messages(self, entity: Any, ids: list[int]) -> Any: ...
+
+    async def download_media(self, message: Any, file: str) -> Any: ...
+
+    async def __call__(self, request: Any) -> Any: ...
+
+    def add_event_handler(self, callback: Callable[[Any], Awaitable[None]], event: Any) -> None: ...
+
+    async def catch_up(self) -> None: ...
+
+
 class AccountSource:
     """Pages of posts and single-post checks through a logged-in Telegram client."""
 
-    def __init__(self, client: Any, *, max_flood_sleep: float = 60.0, stop: asyncio.Event | None = None,
+    def __init__(self, client: TelegramClientLike, *, max_flood_sleep: float = 60.0, stop: asyncio.Event | None = None,
                  media: MediaPolicy | None = None, request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
                  join: frozenset[str] = frozenset()) -> None:
         self.client = client
@@ -275,11 +298,11 @@ class RoutedSource:
     no login) is read from the web preview for the rest of the round.
     """
 
-    def __init__(self, web: Any, account: Any | None, sources: dict[str, str]) -> None:
+    def __init__(self, web: PageSource, account: AccountSource | None, sources: dict[str, str]) -> None:
         self.web, self.account, self.sources = web, account, {k.lower(): v for k, v in sources.items()}
         self._web_until: dict[str, float] = {}  # auto channels on the web preview until then (monotonic)
 
-    def _pick(self, username: str) -> Any:
+    def _pick(self, username: str) -> PageSource:
         wanted = self.sources.get(username.lower(), "web")
         if wanted == "web" or asyncio.get_running_loop().time() < self._web_until.get(username.lower(), 0.0):
             return self.web
@@ -309,7 +332,7 @@ class RoutedSource:
     async def check_post(self, username: str, post_id: int) -> PostCheck:
         return await self._with_fallback(username, lambda source: source.check_post(username, post_id))
 
-    async def _with_fallback(self, username: str, call: Callable[[Any], Awaitable[T]]) -> T:
+    async def _with_fallback(self, username: str, call: Callable[[PageSource], Awaitable[T]]) -> T:
         source = self._pick(username)
         try:
             return await call(source)
@@ -353,7 +376,7 @@ def make_client(telegram: TelegramConfig, proxy_url: str | None) -> Any:
     return client
 
 
-async def connect(client: Any, telegram: TelegramConfig) -> None:
+async def connect(client: TelegramClientLike, telegram: TelegramConfig) -> None:
     """Connect within the request timeout; :class:`AccountOffline` when Telegram cannot be reached."""
     try:
         await asyncio.wait_for(client.connect(), telegram.request_timeout)

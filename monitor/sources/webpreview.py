@@ -4,52 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import enum
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from monitor.errors import ChannelUnavailable, FetchFailed
 from monitor.http import HttpClient
+from monitor.sources.page import ChannelPage, PostCheck
 from monitor.sources.tme_parse import ParsedPage, parse_count, parse_document, parse_duration, plain_text
 from monitor.sources.tme_values import PageDecodeError, decode_page
-from storage.models import ChannelInfo, Post, utc_now
+from storage.models import utc_now
 
 __all__ = ["ChannelPage", "PostCheck", "WebPreviewSource", "is_complete", "parse_channel_page", "parse_count",
            "parse_duration", "parse_embed", "plain_text"]
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelPage:
-    """One page of a channel's web preview."""
-
-    channel: ChannelInfo
-    posts: tuple[Post, ...]
-    before: int | None = None  # the "load older" cursor, if the page shows one
-    after: int | None = None
-    has_history: bool = True  # False: not a channel preview page at all
-    parse_errors: int = 0  # posts that did not parse (left out): the page proves no deletion
-    failures: tuple[tuple[int, str], ...] = ()  # (post id, reason) of those posts
-    fetched_at: str | None = None  # when the source was asked: later news (a live deletion) wins
-
-
-class PostCheck(enum.Enum):
-    """What a single-post page says about a post."""
-
-    EXISTS = "exists"
-    DELETED = "deleted"  # the single-post page says "Post not found"
-    GONE_IN_TELEGRAM = "deleted in Telegram"  # the account asked Telegram, which has no such message
-    UNKNOWN = "unknown"
-
-    @property
-    def deleted(self) -> bool:
-        return self in (PostCheck.DELETED, PostCheck.GONE_IN_TELEGRAM)
-
-    @property
-    def note(self) -> str:
-        """Why the post is recorded as deleted, in the words of whoever said so."""
-        if self is PostCheck.GONE_IN_TELEGRAM:
-            return "Telegram returns no message with this id (account)"
-        return "single-post page says: Post not found"
 
 
 class WebPreviewSource:

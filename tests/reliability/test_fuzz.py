@@ -16,7 +16,8 @@ from monitor.links import find_urls, make_links, normalise_url
 from monitor.pages.extract import extract
 from monitor.pages.guard import check_url
 from monitor.search import build_query
-from monitor.sources.webpreview import ChannelPage, parse_channel_page, parse_embed
+from monitor.sources.page import ChannelPage
+from monitor.sources.webpreview import parse_channel_page, parse_embed
 from storage.channels import ensure_channel
 from storage.db import open_archive, transaction
 from storage.errors import SearchQueryError
