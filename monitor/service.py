@@ -9,7 +9,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
