@@ -374,6 +374,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
         _print_status(config, rows, page_counts, problems)
         for host, page_status, error, count in page_problems:
             click.echo(f"pages {page_status} on {host} ({count}): {error}")
+        if not config.pages.browser and any(problem[1] == "blocked" for problem in page_problems):
+            click.echo('pages behind a JavaScript wall: set [pages] browser = "chromium" (pip install '
+                       "'legation[browser]', and a Chromium) to fetch them in a headless browser")
         click.echo(f"alerts: {undelivered} undelivered" + (f" ({failing} failing)" if failing else "")
                    + (f"; {alert_problem}" if alert_problem else ""))
     if unhealthy:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
+import os
 import re
+import shutil
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -108,6 +112,8 @@ class SyncConfig:
 
 
 EXTRACTORS = ("midru", "belta", "generic")
+BROWSERS = ("", "chromium")
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 DEFAULT_EXTRACTORS = {"mid.ru": "midru", "belta.by": "belta"}
 
 
@@ -131,6 +137,13 @@ class PagesConfig:
     refetch_after: float | None = setting(None, as_duration_or_never)
     attachments: bool = setting(True, as_bool)
     robots_ttl: float = setting(86400.0, as_duration)
+    # "chromium": a page that answers with a JavaScript wall is fetched again in headless
+    # Chromium (pip install 'legation[browser]'); every request it makes goes through
+    # legation's own HTTP client (proxy, ca_bundle, address guard, request_delay).
+    browser: str | None = setting(None, lambda key, value: one_of(BROWSERS)(key, value) or None)
+    browser_path: str | None = setting(None, as_optional_string)  # default: chromium on PATH
+    browser_timeout: float = setting(60.0, as_positive_duration)  # per page, the wall's challenge included
+    browser_max_bytes: int = setting(20 * 1024 * 1024, as_positive_int)  # all the page's requests together
 
     def extractor_for(self, host: str) -> str:
         """The extractor named for ``host`` or its closest configured parent domain."""
@@ -364,7 +377,23 @@ def load_config(path: str | Path | None) -> Config:
 
 def parse_config(raw: Mapping[str, Any], *, base: Path, source: Path | None = None) -> Config:
     """Validate a parsed TOML document; relative paths are taken from ``base``."""
-    return parse_record(Config, Section("", raw, keys_of(Config)), base, source=source)
+    config = parse_record(Config, Section("", raw, keys_of(Config)), base, source=source)
+    if config.pages.browser:
+        config = dataclasses.replace(config, pages=_with_browser(config.pages))
+    return config
+
+
+def _with_browser(pages: PagesConfig) -> PagesConfig:
+    """``[pages] browser`` can work here: Playwright installed, a Chromium found (its path kept)."""
+    if importlib.util.find_spec("playwright") is None:
+        raise ConfigError("pages.browser", "needs Playwright: pip install 'legation[browser]' "
+                                           "(or set browser = \"\" to archive walled pages as blocked)")
+    found = pages.browser_path or next((p for name in CHROMIUM_NAMES if (p := shutil.which(name))), None)
+    if found is None or not Path(found).is_file() or not os.access(found, os.X_OK):
+        where = f"{pages.browser_path} is not an executable file" if pages.browser_path else \
+            "no chromium on PATH (apt install chromium, or set [pages] browser_path)"
+        raise ConfigError("pages.browser_path" if pages.browser_path else "pages.browser", where)
+    return dataclasses.replace(pages, browser_path=found)
 
 
 def _api_id(key: str, value: Any) -> int | None:

@@ -27,6 +27,7 @@ log = structlog.get_logger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 JITTER = 0.25  # back-off waits vary by up to +-25 %
+IDEMPOTENT = frozenset({"GET", "HEAD"})
 MAX_REDIRECTS = 10
 
 
@@ -40,6 +41,7 @@ class Response:
     content: bytes
     encoding: str | None = None
     redirects: tuple[str, ...] = ()
+    set_cookies: tuple[str, ...] = ()  # each Set-Cookie header (``headers`` joins them)
 
     @property
     def media_type(self) -> str:
@@ -161,13 +163,19 @@ class HttpClient:
 
     async def get(self, url: str) -> Response:
         """GET ``url``; 429, 5xx, timeouts and resets are retried, other answers returned."""
+        return await self.request("GET", url)
+
+    async def request(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
+                      content: bytes | None = None, follow_redirects: bool = True) -> Response:
+        """One request with politeness, the size cap and the address guard; GET and HEAD are
+        retried on 429, 5xx, timeouts and resets, other methods are sent once."""
         host = urlsplit(url).hostname or ""
-        attempts = self.config.max_retries + 1
+        attempts = self.config.max_retries + 1 if method in IDEMPOTENT else 1
         for attempt in range(1, attempts + 1):
             async with self._host_locks.setdefault(host, asyncio.Lock()):
                 await self._wait_turn(host)
                 try:
-                    response = await self._get_once(url, host)
+                    response = await self._send_once(method, url, host, headers, content, follow_redirects)
                 except (httpx.TimeoutException, httpx.TransportError, httpx.DecodingError) as exc:
                     untrusted = certificate_error(exc)
                     if untrusted is not None:  # not transient: no retry can help
@@ -175,7 +183,7 @@ class HttpClient:
                     reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
                     wait = self._backoff(attempt)
                 else:
-                    if response.status not in RETRY_STATUSES:
+                    if response.status not in RETRY_STATUSES or attempts == 1:
                         return response
                     reason = f"HTTP {response.status}"
                     asked = retry_after(response.headers.get("retry-after"))
@@ -185,14 +193,16 @@ class HttpClient:
             self.stats.retries += 1
             log.warning("request_retry", url=url, attempt=attempt, reason=reason, wait=round(wait, 2))
             await self.sleep(wait)
-        raise FetchFailed(url, f"{reason} (after {attempts} attempts)")
+        raise FetchFailed(url, f"{reason} (after {attempts} attempt{'s' if attempts > 1 else ''})")
 
-    async def _get_once(self, url: str, host: str) -> Response:
+    async def _send_once(self, method: str, url: str, host: str, headers: Mapping[str, str] | None,
+                         content: bytes | None, follow_redirects: bool) -> Response:
         self.stats.requests += 1
         started = time.perf_counter()
         status: int | str = "no answer"
         try:
-            async with asyncio.timeout(self.config.timeout), self._client.stream("GET", url) as response:
+            async with asyncio.timeout(self.config.timeout), self._client.stream(
+                    method, url, headers=headers, content=content, follow_redirects=follow_redirects) as response:
                 status = response.status_code
                 body = await self._read_capped(url, response)
                 return Response(
@@ -202,6 +212,7 @@ class HttpClient:
                     content=body,
                     encoding=response.charset_encoding,
                     redirects=tuple(str(r.url) for r in response.history),
+                    set_cookies=tuple(response.headers.get_list("set-cookie")),
                 )
         except TimeoutError:  # the whole request, not one read: a trickle of bytes cannot hold it
             raise httpx.ReadTimeout(f"no complete answer within {self.config.timeout:g} s") from None
@@ -211,7 +222,7 @@ class HttpClient:
             raise FetchFailed(url, f"invalid URL: {exc}") from exc
         finally:
             self._last_request[host] = time.monotonic()
-            log.debug("http_request", method="GET", url=url, status=status,
+            log.debug("http_request", method=method, url=url, status=status,
                       ms=round((time.perf_counter() - started) * 1000, 1))
 
     async def _read_capped(self, url: str, response: httpx.Response) -> bytes:

@@ -18,6 +18,7 @@ from monitor.archive import RoundSettings, backfill_channel, recheck_channel, ru
 from monitor.config import ChannelConfig, Config
 from monitor.errors import Stopped
 from monitor.http import HttpClient
+from monitor.pages.browser import BrowserFetcher
 from monitor.pages.fetch import run_pages
 from monitor.sources.events import LiveEvent, PostChanged, PostsDeleted
 from monitor.sources.page import PageSource
@@ -41,8 +42,9 @@ class Jobs:
     """Job bodies, their run records, and the set of running tasks that shutdown waits for."""
 
     def __init__(self, conn: aiosqlite.Connection, source: PageSource, web: HttpClient | None,
-                 config: Config, settings: RoundSettings, notifier: Notifier) -> None:
-        self.conn, self.source, self.web, self.config = conn, source, web, config
+                 config: Config, settings: RoundSettings, notifier: Notifier,
+                 browser: BrowserFetcher | None = None) -> None:
+        self.conn, self.source, self.web, self.config, self.browser = conn, source, web, config, browser
         self.settings, self.notifier = settings, notifier
         self.running: set[asyncio.Task[Any]] = set()
         self.scheduler: AsyncIOScheduler | None = None
@@ -110,7 +112,7 @@ class Jobs:
 
     async def pages(self) -> Mapping[str, Any]:
         assert self.web is not None
-        outcome = await run_pages(self.conn, self.web, self.config.pages, self.settings.alerts)
+        outcome = await run_pages(self.conn, self.web, self.config.pages, self.settings.alerts, self.browser)
         return {"queued": outcome.queued, **outcome.fetched}
 
     async def recheck(self) -> Mapping[str, Any]:

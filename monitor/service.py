@@ -30,6 +30,7 @@ from monitor.config import Config
 from monitor.http import HttpClient
 from monitor.jobs import Jobs
 from monitor.lock import WriterLock
+from monitor.pages.browser import BrowserFetcher
 from monitor.pages.fetch import PagesOutcome, run_pages
 from monitor.pages.guard import AddressGuard
 from monitor.sources.tg_client import (
@@ -145,8 +146,10 @@ async def archive_channels(
         pages = None
         if config.pages.follow:
             web = await stack.enter_async_context(pages_client(config))
+            browser = await stack.enter_async_context(BrowserFetcher(web, config.pages)) \
+                if config.pages.browser else None
             try:
-                pages = await run_pages(conn, web, config.pages, settings.alerts)
+                pages = await run_pages(conn, web, config.pages, settings.alerts, browser)
             except StorageError:
                 raise
             except Exception as exc:  # alerts are delivered whatever became of the pages
@@ -164,7 +167,9 @@ async def run_daemon(config: Config, stop: asyncio.Event, account_client: Telegr
         conn = await stack.enter_async_context(open_archive(config.database))
         source = await open_sources(stack, config, stop, account_client)
         web = await stack.enter_async_context(pages_client(config, stop)) if config.pages.follow else None
-        jobs = Jobs(conn, source, web, config, round_settings(config), AppriseNotifier())
+        browser = await stack.enter_async_context(BrowserFetcher(web, config.pages)) \
+            if web is not None and config.pages.browser else None
+        jobs = Jobs(conn, source, web, config, round_settings(config), AppriseNotifier(), browser)
         scheduler = AsyncIOScheduler(timezone=UTC)
         jobs.install(scheduler)
         scheduler.start()

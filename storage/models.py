@@ -244,6 +244,7 @@ class PageCapture:
     doc_number: str | None = None
     redirects: Sequence[str] = ()
     attachments: Sequence[Attachment] = ()
+    fetched_with: str = "http"  # "browser": the document as headless Chromium rendered it past a wall
 
     @property
     def sha256(self) -> str:

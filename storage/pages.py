@@ -104,31 +104,31 @@ async def save_page_capture(
         "SELECT content_hash FROM page_versions WHERE url = ? ORDER BY version DESC LIMIT 1", (task.url,)
     )
     latest = await cursor.fetchone()
-    changed = latest is None or latest[0] != capture.content_hash()
+    changed = latest is None or latest["content_hash"] != capture.content_hash()
     version = task.version + 1 if changed else task.version
     if changed:
         await conn.execute(
             """
             INSERT INTO page_versions (url, version, fetched_at, final_url, http_status, headers, raw, size,
-                sha256, content_hash, title, published_at, lang, text)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                sha256, content_hash, title, published_at, lang, text, fetched_with)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             (task.url, version, now, capture.final_url, capture.http_status,
              json.dumps(dict(capture.headers), ensure_ascii=False), zlib.compress(capture.raw),
              len(capture.raw), capture.sha256, capture.content_hash(), capture.title,
-             capture.published_at, capture.lang, capture.text),
+             capture.published_at, capture.lang, capture.text, capture.fetched_with),
         )
     await conn.execute(
         """
         UPDATE pages SET status = 'ok', final_url = ?, redirects = ?, http_status = ?, content_type = ?,
             fetched_at = ?, sha256 = ?, title = ?, published_at = ?, lang = ?, text = ?, doc_number = ?,
-            extractor = ?, version = ?, error = NULL, attempts = 0, next_attempt_at = NULL
+            extractor = ?, version = ?, error = NULL, attempts = 0, next_attempt_at = NULL, fetched_with = ?
         WHERE url = ?
         """,
         (capture.final_url, json.dumps(list(capture.redirects)) if capture.redirects else None,
          capture.http_status, capture.content_type, now, capture.sha256, capture.title,
          capture.published_at, capture.lang, capture.text, capture.doc_number, capture.extractor,
-         version, task.url),
+         version, capture.fetched_with, task.url),
     )
     await save_attachments(conn, task.url, capture.attachments)
     return changed

@@ -151,15 +151,21 @@ class FakeSite:
 
     host: str
     routes: dict[str, tuple[int, dict[str, str], bytes]] = field(default_factory=dict)
+    # (method, path, request headers, request body) -> an answer, or None for the routes: a site
+    # whose answer depends on the request (a wall that lets a cookie through).
+    dynamic: Callable[[str, str, dict[str, str], bytes], tuple[int, dict[str, str], bytes] | None] | None = None
 
     def page(self, path: str, body: str | bytes, status: int = 200, content_type: str = "text/html; charset=utf-8",
              **headers: str) -> None:
         data = body.encode() if isinstance(body, str) else body
         self.routes[path] = (status, {"Content-Type": content_type, **headers}, data)
 
-    def respond(self, path: str) -> tuple[int, dict[str, str], bytes, float]:
-        status, headers, body = self.routes.get(path, (404, {"Content-Type": "text/html"}, b"<html>not found</html>"))
-        return status, headers, body, 0.0
+    def respond(self, path: str, method: str = "GET", headers: dict[str, str] | None = None,
+                body: bytes = b"") -> tuple[int, dict[str, str], bytes, float]:
+        answer = self.dynamic(method, path, headers or {}, body) if self.dynamic is not None else None
+        status, answer_headers, content = answer or self.routes.get(
+            path, (404, {"Content-Type": "text/html"}, b"<html>not found</html>"))
+        return status, dict(answer_headers), content, 0.0
 
 
 @dataclass
@@ -276,13 +282,14 @@ class FakeTelegram:
             return 200, {"Content-Type": "text/html; charset=utf-8"}, body, 0.0
         return 404, {}, b"not found", 0.0
 
-    def respond_site(self, host: str, path: str) -> tuple[int, dict[str, str], bytes, float]:
+    def respond_site(self, host: str, path: str, method: str = "GET", headers: dict[str, str] | None = None,
+                     body: bytes = b"") -> tuple[int, dict[str, str], bytes, float]:
         with self._lock:
-            self.requests.append(f"//{host}{path}")
+            self.requests.append(f"//{host}{path}" if method == "GET" else f"{method} //{host}{path}")
             if self.faults:
                 fault = self.faults.popleft()
                 return fault.status, fault.headers, fault.body, fault.stall
-        return self.sites.get(host, FakeSite(host)).respond(path)
+        return self.sites.get(host, FakeSite(host)).respond(path, method, headers, body)
 
     def site_requests(self, host: str) -> list[str]:
         return [r[len(host) + 2:] for r in self.requests if r.startswith(f"//{host}/")]
@@ -318,9 +325,15 @@ class FakeTelegram:
                 while not self.close_connection:
                     self.handle_one_request()
 
+            def do_POST(self) -> None:  # noqa: N802
+                self.do_GET()
+
             def do_GET(self) -> None:  # noqa: N802
+                sent = self.rfile.read(int(self.headers.get("Content-Length") or 0)) if self.command == "POST" else b""
                 if self.tunnel_host is not None:
-                    status, headers, body, stall = fake.respond_site(self.tunnel_host, self.path)
+                    status, headers, body, stall = fake.respond_site(
+                        self.tunnel_host, self.path, self.command, {k.lower(): v for k, v in self.headers.items()},
+                        sent)
                 else:
                     status, headers, body, stall = fake.respond(self.path)
                 if stall:

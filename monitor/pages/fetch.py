@@ -15,6 +15,7 @@ from monitor.alerts.engine import AlertHooks
 from monitor.config import PagesConfig
 from monitor.errors import CertificateUntrusted, FetchError, ResponseTooLarge, Stopped, UnsafeURL
 from monitor.http import HttpClient, Response
+from monitor.pages.browser import BrowserFetcher
 from monitor.pages.extract import Extracted, challenge_marker, extract_with_fallback
 from monitor.retry import backoff
 from storage.db import transaction
@@ -65,7 +66,7 @@ class PagesOutcome:
 
 
 async def run_pages(conn: aiosqlite.Connection, http: HttpClient, config: PagesConfig,
-                    alerts: AlertHooks | None = None) -> PagesOutcome:
+                    alerts: AlertHooks | None = None, browser: BrowserFetcher | None = None) -> PagesOutcome:
     """Queue new links on followed domains, then fetch up to ``max_per_round`` due pages."""
     outcome = PagesOutcome(queued=await enqueue_followed(conn, config))
     # Hosts whose robots.txt failed, or whose certificate is not trusted, this round: their pages wait.
@@ -74,7 +75,7 @@ async def run_pages(conn: aiosqlite.Connection, http: HttpClient, config: PagesC
         if task.host in unreachable:
             continue
         try:
-            status = await fetch_release_page(conn, http, task, config, alerts)
+            status = await fetch_release_page(conn, http, task, config, alerts, browser)
         except (Stopped, StorageError):
             raise  # the daemon stopping, or the archive failing: not this page's problem
         except Exception as exc:  # anything else is this page's failure, never the queue's
@@ -104,8 +105,9 @@ async def enqueue_followed(conn: aiosqlite.Connection, config: PagesConfig) -> i
 
 
 async def fetch_release_page(conn: aiosqlite.Connection, http: HttpClient, task: PageTask, config: PagesConfig,
-                     alerts: AlertHooks | None = None) -> str:
-    """Fetch one queued page and record the outcome; returns the page's new status."""
+                             alerts: AlertHooks | None = None, browser: BrowserFetcher | None = None) -> str:
+    """Fetch one queued page and record the outcome; returns the page's new status. A page that
+    answers with a wall is fetched again through ``browser`` when there is one."""
     try:
         allowed = await robots_allow(conn, http, task.url, config)
     except CertificateUntrusted as exc:
@@ -123,10 +125,16 @@ async def fetch_release_page(conn: aiosqlite.Connection, http: HttpClient, task:
         return await _problem(conn, task, config, "failed", str(exc), retry=False)
     except FetchError as exc:
         return await _problem(conn, task, config, "failed", str(exc), retry=True)
+    return await _archive_answer(conn, task, config, alerts, response, browser)
+
+
+async def _archive_answer(conn: aiosqlite.Connection, task: PageTask, config: PagesConfig, alerts: AlertHooks | None,
+                          response: Response, browser: BrowserFetcher | None, fetched_with: str = "http") -> str:
+    """What the answer to a page's request makes of it: archived, or gone, blocked, failed."""
     if response.status in GONE_STATUSES:
         return await _problem(conn, task, config, "gone", f"HTTP {response.status}", False, response.status)
     if response.status in BLOCKING_STATUSES:
-        return await _problem(conn, task, config, "blocked", f"HTTP {response.status}", True, response.status)
+        return await _blocked(conn, task, config, alerts, browser, f"HTTP {response.status}", response.status)
     if response.status != 200:
         return await _problem(conn, task, config, "failed", f"HTTP {response.status}", True, response.status)
     content_type = response.media_type
@@ -138,10 +146,24 @@ async def fetch_release_page(conn: aiosqlite.Connection, http: HttpClient, task:
         extract_with_fallback, config.extractor_for(urlsplit(response.url).hostname or task.host), html, response.url)
     wall = challenge_marker(html)
     if wall and len(extracted.text or "") < MIN_REAL_TEXT:
-        return await _problem(conn, task, config, "blocked", f"anti-bot page: {wall}", True, 200)
+        return await _blocked(conn, task, config, alerts, browser, f"anti-bot page: {wall}", 200)
     if not extracted.text:  # never an empty "ok": the layout may be new, or the page a stub
         return await _problem(conn, task, config, "failed", NO_TEXT, True, 200)
-    return await _save_capture(conn, task, _capture(response, content_type, extractor, extracted), alerts)
+    capture = _capture(response, content_type, extractor, extracted, fetched_with)
+    return await _save_capture(conn, task, capture, alerts)
+
+
+async def _blocked(conn: aiosqlite.Connection, task: PageTask, config: PagesConfig, alerts: AlertHooks | None,
+                   browser: BrowserFetcher | None, reason: str, http_status: int) -> str:
+    """A wall: through the browser when there is one (once), else blocked and retried later."""
+    if browser is None:
+        return await _problem(conn, task, config, "blocked", reason, True, http_status)
+    log.info("page_walled_trying_browser", url=task.url, reason=reason)
+    try:
+        rendered = await browser.fetch(task.url)
+    except FetchError as exc:
+        return await _problem(conn, task, config, "blocked", f"{reason}; {exc.reason}", True, http_status)
+    return await _archive_answer(conn, task, config, alerts, rendered, None, fetched_with="browser")
 
 
 async def robots_allow(conn: aiosqlite.Connection, http: HttpClient, url: str, config: PagesConfig) -> bool:
@@ -189,8 +211,9 @@ async def fetch_attachments(conn: aiosqlite.Connection, http: HttpClient) -> Non
             await save_attachment(conn, page_url, url, utc_now(), **fields)  # type: ignore[arg-type]
 
 
-def _capture(response: Response, content_type: str, extractor: str, extracted: Extracted) -> PageCapture:
-    return PageCapture(
+def _capture(response: Response, content_type: str, extractor: str, extracted: Extracted,
+             fetched_with: str) -> PageCapture:
+    return PageCapture(fetched_with=fetched_with,
         final_url=response.url, http_status=response.status, content_type=content_type or None,
         headers=response.headers, raw=response.content, extractor=extractor, title=extracted.title,
         published_at=extracted.published_at, lang=extracted.lang, text=extracted.text,
