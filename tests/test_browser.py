@@ -3,6 +3,7 @@ headless Chromium whose every request goes through legation's own HTTP client.""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import socket
@@ -104,7 +105,9 @@ async def test_without_the_browser_a_wall_is_blocked_and_retried(tme, make_confi
     from click.testing import CliRunner
 
     from monitor.cli import cli
-    shown = CliRunner().invoke(cli, ["-c", str(config.source), "status"]).stdout
+    result = await asyncio.to_thread(CliRunner().invoke, cli, ["-c", str(config.source), "status"])
+    shown = result.stdout
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert 'pages behind a JavaScript wall: set [pages] browser = "chromium"' in shown
 
 
