@@ -247,13 +247,13 @@ async def test_a_500_then_200_and_a_stall_past_the_timeout(tme, linking):
     original = tme.respond_site
     faults = iter([(500, {}, b"oops", 0.0), (200, {}, b"<html>slow</html>", 3.0)])  # timeout is 2s
 
-    def flaky(host: str, path: str):
+    def flaky(host: str, path: str, *request: object):
         if path.startswith("/ru/foreign_policy"):
             fault = next(faults, None)
             if fault is not None:
                 tme.requests.append(f"//{host}{path}")
                 return fault
-        return original(host, path)
+        return original(host, path, *request)
 
     tme.respond_site = flaky  # type: ignore[method-assign]
     report = await archive_channels(config, ["MFARussia"], mode="sync")
