@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import aiosqlite
 import structlog
@@ -25,7 +26,7 @@ import structlog
 from monitor.alerts.engine import AlertHooks
 from monitor.config import SyncConfig
 from monitor.deletions import confirm_deletions
-from monitor.errors import ChannelUnavailable, FetchError
+from monitor.errors import ChannelUnavailable, FetchError, Stopped
 from monitor.sources.page import ChannelPage, PageSource
 from storage.channels import (
     ensure_channel,
@@ -40,17 +41,29 @@ from storage.channels import (
 )
 from storage.db import transaction
 from storage.deletions import clear_candidates, get_missing, save_candidates
+from storage.errors import StorageError
 from storage.models import ChannelState, Post, SaveResult, utc_in, utc_now
 from storage.posts import get_due_post_problems, save_post_problems, save_posts
 
 log = structlog.get_logger(__name__)
 
+
+class MediaCapture(Protocol):
+    """What the round needs of the media store: which files are wanted, and their download."""
+
+    def wants(self, role: str) -> bool: ...
+
+    async def capture(self, conn: aiosqlite.Connection, channel_id: int | None = None) -> object: ...
+
+
 @dataclass(frozen=True, slots=True)
 class RoundSettings:
-    """What a round needs besides the source: the re-check window, and alert hooks if any."""
+    """What a round needs besides the source: the re-check window, alert hooks and the media
+    store if any."""
 
     window: SyncConfig = SyncConfig()
     alerts: AlertHooks | None = None
+    media: MediaCapture | None = None
 
 
 # A page that lacks more archived posts of its range than it shows (and at least
@@ -310,6 +323,7 @@ async def _save_page(
     archived posts in it that the page lacks become deletion candidates.
     """
     now = utc_now()
+    posts = [_wanted_files(post, settings.media) for post in posts]
     async with transaction(conn):
         read_at = page.fetched_at if page is not None else None
         saved = await save_posts(conn, state.channel_id, posts, now, read_at) if posts else SaveResult()
@@ -324,7 +338,27 @@ async def _save_page(
                 await _note_missing(conn, state, page, posts, covers, now)
         if next_state != state:
             await save_channel_state(conn, next_state)
+    if settings.media is not None:
+        await _capture_media(conn, settings.media, state)
     return next_state, saved
+
+
+def _wanted_files(post: Post, media: MediaCapture | None) -> Post:
+    if not post.media_sources:
+        return post
+    wanted = tuple(s for s in post.media_sources if media is not None and media.wants(s.role))
+    return post if len(wanted) == len(post.media_sources) else dataclasses.replace(post, media_sources=wanted)
+
+
+async def _capture_media(conn: aiosqlite.Connection, media: MediaCapture, state: ChannelState) -> None:
+    """The page's files, right after the page is saved (their links expire); a failure here is
+    the files', retried later, never the round's."""
+    try:
+        await media.capture(conn, state.channel_id)
+    except (Stopped, StorageError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the posts are saved; the files are retried next round
+        log.exception("media_capture_failed", channel=state.username, error=str(exc))
 
 
 async def _note_missing(

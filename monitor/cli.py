@@ -335,6 +335,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     from storage.alerts import get_undelivered_summary
     from storage.channels import get_status
     from storage.db import open_archive
+    from storage.media import count_media
     from storage.models import ChannelStatus, format_timestamp
     from storage.pages import count_pages, get_page_problems
     from storage.runs import get_recent_runs
@@ -343,13 +344,13 @@ def status(ctx: click.Context, as_json: bool) -> None:
     day_ago = format_timestamp(datetime.now(UTC) - timedelta(days=1))
 
     async def read_status() -> tuple[list[ChannelStatus], dict[str, int], list[tuple[Any, ...]],
-                                     tuple[int, str | None, int], list[tuple[str, str, str, int]]]:
+                                     tuple[int, str | None, int], list[tuple[str, str, str, int]], dict[str, int]]:
         async with open_archive(config.database, create=False) as conn:
             return (await get_status(conn, day_ago), await count_pages(conn), await get_recent_runs(conn, 5),
                     await get_undelivered_summary(conn, config.alerts.deliverable_rules()),
-                    await get_page_problems(conn))
+                    await get_page_problems(conn), await count_media(conn))
 
-    rows, page_counts, runs, (undelivered, oldest, failing), page_problems = _run(read_status())
+    rows, page_counts, runs, (undelivered, oldest, failing), page_problems, media = _run(read_status())
     problems = {r.username: channel_problems(r, config) for r in rows}
     alert_problem = alerts_problem(undelivered, oldest, config)
     if alert_problem:
@@ -366,12 +367,14 @@ def status(ctx: click.Context, as_json: bool) -> None:
                 for name in config.channel_names() if name.lower() not in {r.username.lower() for r in rows}],
             "pages": page_counts,
             "page_problems": [dict(zip(("host", "status", "error", "pages"), p, strict=True)) for p in page_problems],
+            "media": media,
             "alerts": {"undelivered": undelivered, "oldest_undelivered": oldest, "failing": failing},
             "recent_runs": [dict(zip(("job", "started_at", "finished_at", "outcome", "error"), r, strict=True))
                             for r in runs],
         }, ensure_ascii=False, indent=2))
     else:
         _print_status(config, rows, page_counts, problems)
+        click.echo(f"media: {_media_line(media, config)}")
         for host, page_status, error, count in page_problems:
             click.echo(f"pages {page_status} on {host} ({count}): {error}")
         if not config.pages.browser and any(problem[1] == "blocked" for problem in page_problems):
@@ -381,6 +384,18 @@ def status(ctx: click.Context, as_json: bool) -> None:
                    + (f"; {alert_problem}" if alert_problem else ""))
     if unhealthy:
         sys.exit(EXIT_FAILED)
+
+
+def _media_line(media: dict[str, int], config: Config) -> str:
+    """Files kept, and media items not (yet) kept, by why."""
+    if not config.media.download and not media:
+        return "not kept ([media] download = [])"
+    size = media.get("bytes", 0)
+    files = f"{media.get('files', 0)} file(s), {size / 1e6:.1f} MB in {config.media_dir}"
+    waiting = {k: v for k, v in media.items() if k not in ("ok", "files", "bytes")}
+    return files + (f"; items {_counts(waiting)}" if waiting else "") + (
+        " (failed: retried while the link is fresh; expired: the link died first; skipped: over [media] max_size)"
+        if waiting else "")
 
 
 def _account_state(config: Config) -> str:

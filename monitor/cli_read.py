@@ -215,11 +215,12 @@ def alerts_replay(ctx: click.Context, since: str, send: bool) -> None:
 @click.option("--raw", is_flag=True, help="--query is SQLite FTS5 syntax.")
 @click.option("--with-pages", is_flag=True, help="Add the archived pages each post links to.")
 @click.option("--with-versions", is_flag=True, help="Add every version of each post.")
+@click.option("--with-media", is_flag=True, help="Add each media item's file (path under [media] dir, sha256).")
 @click.option("--bom", is_flag=True, help="CSV: start with a UTF-8 byte order mark (for Excel).")
 @click.pass_context
 def export(ctx: click.Context, fmt: str, output: str | None, channel: str | None, since: str | None,
            until: str | None, query: str | None, raw: bool, with_pages: bool, with_versions: bool,
-           bom: bool) -> None:
+           with_media: bool, bom: bool) -> None:
     """Write posts as JSON lines or CSV (one row per post), oldest first, streaming.
 
     Dates are ISO-8601 UTC. Memory stays flat however large the archive.
@@ -237,7 +238,7 @@ def export(ctx: click.Context, fmt: str, output: str | None, channel: str | None
         async with open_archive(config.database, create=False) as conn:
             posts = iter_posts(conn, channel=normalise_channel_name(channel) if channel else None,
                                since=since_at, until=until_at, query=matching,
-                               with_pages=with_pages, with_versions=with_versions)
+                               with_pages=with_pages, with_versions=with_versions, with_media=with_media)
             return await (write_csv(posts, out, bom=bom) if fmt == "csv" else write_jsonl(posts, out))
 
     if output is None or output == "-":

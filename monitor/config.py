@@ -233,6 +233,29 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "console", "json")
 
 
+MEDIA_KINDS = ("photos", "thumbnails", "videos")
+MEDIA_ROLES = {"photos": "photo", "thumbnails": "thumbnail", "videos": "video"}
+
+
+def _media_kinds(key: str, value: Any) -> list[str]:
+    kinds = [] if value == [] else as_strings(key, value)
+    check = one_of(MEDIA_KINDS)
+    return [check(f"{key}[{i}]", kind) for i, kind in enumerate(kinds)]
+
+
+@dataclass(frozen=True, slots=True)
+class MediaConfig:
+    # What the web preview's media are kept as files: photos (full size), video thumbnails,
+    # and videos the preview itself carries (small ones); [] keeps none.
+    download: tuple[str, ...] = setting(("photos", "thumbnails"), _media_kinds)
+    dir: Path | None = setting(None, as_string, path=True)  # default: legation-media next to the archive
+    max_size: int = setting(20 * 1024 * 1024, as_positive_int)  # per file; larger ones are "skipped"
+    url_ttl: float = setting(86400.0, as_positive_duration)  # a CDN link is tried this long after a page showed it
+
+    def wants(self, role: str) -> bool:
+        return any(MEDIA_ROLES[kind] == role for kind in self.download)
+
+
 def _languages(key: str, value: Any) -> list[str]:
     return [one_of(tuple(STEM_LANGUAGES))(f"{key}[{i}]", language) for i, language in enumerate(as_strings(key, value))]
 
@@ -308,6 +331,7 @@ class Config:
     alerts: AlertsConfig = setting(section=AlertsConfig, factory=AlertsConfig)
     log: LogConfig = setting(section=LogConfig, factory=LogConfig)
     search: SearchConfig = setting(section=SearchConfig, factory=SearchConfig)
+    media: MediaConfig = setting(section=MediaConfig, factory=MediaConfig)
     channels: tuple[ChannelConfig, ...] = setting((ChannelConfig(DEFAULT_CHANNEL),), _channels)
     source: Path | None = None  # the file it was read from; not a key
 
@@ -321,6 +345,11 @@ class Config:
         for url in [*self.alerts.notify, *(u for rule in self.alerts.rules for u in rule.notify)]:
             found += notification_secrets(url)
         return [value for value in found if value]
+
+    @property
+    def media_dir(self) -> Path:
+        """Where media files go: ``[media] dir``, or ``legation-media`` next to the archive."""
+        return self.media.dir or self.database.parent / "legation-media"
 
     def poll_interval(self, channel: ChannelConfig) -> float:
         return channel.poll_interval or self.schedule.poll_interval

@@ -28,10 +28,10 @@ async def write_csv(posts: AsyncIterator[dict[str, Any]], out: TextIO, *, bom: b
     count = 0
     async for post in posts:
         if count == 0:
-            extra = [c for c in ("pages", "version_history") if c in post]
+            extra = [c for c in ("pages", "version_history", "media_files") if c in post]
             writer.writerow([*CSV_COLUMNS, *extra])
         writer.writerow([_cell(post, column) for column in CSV_COLUMNS]
-                        + [json.dumps(post[c], ensure_ascii=False) for c in ("pages", "version_history") if c in post])
+                        + [json.dumps(post[c], ensure_ascii=False) for c in ("pages", "version_history", "media_files") if c in post])
         count += 1
     if count == 0:
         writer.writerow(CSV_COLUMNS)

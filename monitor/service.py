@@ -30,6 +30,7 @@ from monitor.config import Config
 from monitor.http import HttpClient
 from monitor.jobs import Jobs
 from monitor.lock import WriterLock
+from monitor.media import MediaStore, remove_partial_files
 from monitor.pages.browser import BrowserFetcher
 from monitor.pages.fetch import PagesOutcome, run_pages
 from monitor.pages.guard import AddressGuard
@@ -65,9 +66,21 @@ class RoundReport:
     alerts: DeliveryOutcome | None = None
 
 
-def round_settings(config: Config) -> RoundSettings:
-    """The re-check window, and alert hooks when rules are configured."""
-    return RoundSettings(config.sync, AlertHooks(config.alerts) if config.alerts.rules else None)
+def round_settings(config: Config, media: MediaStore | None = None) -> RoundSettings:
+    """The re-check window, alert hooks when rules are configured, and the media store."""
+    return RoundSettings(config.sync, AlertHooks(config.alerts) if config.alerts.rules else None, media)
+
+
+async def open_media(stack: AsyncExitStack, config: Config, stop: asyncio.Event | None = None) -> MediaStore | None:
+    """The media store, when [media] download keeps anything: its own client (the size cap is
+    [media] max_size; the address guard on every hop), and no partial file left from a crash."""
+    if not config.media.download:
+        return None
+    network = dataclasses.replace(config.network, max_response_size=config.media.max_size)
+    guard = AddressGuard(allow_private=config.network.allow_private_addresses, proxied=config.network.proxy is not None)
+    client = await stack.enter_async_context(HttpClient(network, guard=guard, stop=stop))
+    await asyncio.to_thread(remove_partial_files, config.media_dir)
+    return MediaStore(client, config.media, config.media_dir)
 
 
 def make_step(config: Config, mode: Mode, since: str | None = None,
@@ -141,7 +154,7 @@ async def archive_channels(
         stack.enter_context(WriterLock(config.database))
         conn = await stack.enter_async_context(open_archive(config.database))
         source = await open_sources(stack, config, account_client=account_client)
-        settings = round_settings(config)
+        settings = round_settings(config, await open_media(stack, config))
         outcomes = await run_round(conn, source, usernames, make_step(config, mode, since, settings), progress)
         pages = None
         if config.pages.follow:
@@ -169,7 +182,8 @@ async def run_daemon(config: Config, stop: asyncio.Event, account_client: Telegr
         web = await stack.enter_async_context(pages_client(config, stop)) if config.pages.follow else None
         browser = await stack.enter_async_context(BrowserFetcher(web, config.pages)) \
             if web is not None and config.pages.browser else None
-        jobs = Jobs(conn, source, web, config, round_settings(config), AppriseNotifier(), browser)
+        settings = round_settings(config, await open_media(stack, config, stop))
+        jobs = Jobs(conn, source, web, config, settings, AppriseNotifier(), browser)
         scheduler = AsyncIOScheduler(timezone=UTC)
         jobs.install(scheduler)
         scheduler.start()

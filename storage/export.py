@@ -10,6 +10,7 @@ from typing import Any
 import aiosqlite
 
 from storage.errors import SearchQueryError, storage_error
+from storage.media import get_post_media
 
 EXPORT_SQL = """
 SELECT c.username AS channel, p.post_id, 'https://t.me/' || c.username || '/' || p.post_id AS url,
@@ -31,7 +32,7 @@ JSON_COLUMNS = ("media", "link_preview")
 async def iter_posts(
     conn: aiosqlite.Connection, *, channel: str | None = None, since: str | None = None,
     until: str | None = None, query: str | None = None, with_pages: bool = False,
-    with_versions: bool = False,
+    with_versions: bool = False, with_media: bool = False,
 ) -> AsyncIterator[dict[str, Any]]:
     """Posts oldest first, as dicts; memory stays constant however many there are."""
     params = {"channel": channel, "since": since, "until": until, "query": query}
@@ -39,7 +40,7 @@ async def iter_posts(
         async with conn.execute(EXPORT_SQL, params) as cursor:
             names = [d[0] for d in cursor.description]
             async for row in cursor:
-                yield await _post(conn, names, row, with_pages, with_versions)
+                yield await _post(conn, names, row, with_pages, with_versions, with_media)
     except sqlite3.OperationalError as exc:  # the statement is fixed: the query's fault, unless the database ails
         if (trouble := storage_error(exc)) is not None:
             raise trouble from exc
@@ -47,7 +48,7 @@ async def iter_posts(
 
 
 async def _post(conn: aiosqlite.Connection, names: list[str], row: Any, with_pages: bool,
-                with_versions: bool) -> dict[str, Any]:
+                with_versions: bool, with_media: bool = False) -> dict[str, Any]:
     post = dict(zip(names, row, strict=True))
     for column in JSON_COLUMNS:
         post[column] = json.loads(post[column]) if post[column] else None
@@ -58,6 +59,8 @@ async def _post(conn: aiosqlite.Connection, names: list[str], row: Any, with_pag
         post["pages"] = await _pages(conn, channel_id, post["post_id"])
     if with_versions:
         post["version_history"] = await _versions(conn, channel_id, post["post_id"])
+    if with_media:
+        post["media_files"] = await get_post_media(conn, channel_id, post["post_id"])
     return post
 
 

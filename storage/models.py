@@ -60,6 +60,19 @@ class Link:
 
 
 @dataclass(frozen=True, slots=True)
+class MediaSource:
+    """Where the file of a post's media item can be downloaded now (a CDN link that expires).
+
+    ``item`` is the item's index in ``Post.media``; ``role`` is ``photo``, ``thumbnail`` (of a
+    video) or ``video``. Not content: links rotate, so they never make a version.
+    """
+
+    item: int
+    role: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
 class Post:
     """One channel post as a source captured it."""
 
@@ -80,6 +93,8 @@ class Post:
     service: bool = False
     links: Sequence[Link] = ()
     buttons: Sequence[Mapping[str, str]] = ()  # inline keyboard URL buttons: {"label", "url"}
+    # Download links of the media files: not stored in posts, not compared (they rotate).
+    media_sources: Sequence[MediaSource] = field(default=(), compare=False)
 
     @property
     def unviewable(self) -> bool:

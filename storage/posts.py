@@ -12,7 +12,8 @@ import aiosqlite
 from storage.db import run_in_connection
 from storage.deletions import save_restorations
 from storage.errors import SearchQueryError, storage_error
-from storage.models import Post, PostEvent, PostText, PostVersion, SaveResult, SearchHit
+from storage.media import queue_media
+from storage.models import MediaSource, Post, PostEvent, PostText, PostVersion, SaveResult, SearchHit
 
 UPSERT_POST = """
 INSERT INTO posts (
@@ -115,12 +116,15 @@ def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], 
     versions: list[tuple[Any, ...]] = []
     touches: list[tuple[Any, ...]] = []
     relinked: list[Post] = []
+    files: list[tuple[int, int, int, MediaSource]] = []
     for post in posts:
         digest = post.content_hash()
         previous = known.get(post.post_id)
         if previous is not None and (previous.content_hash == digest or post.unviewable):
             # Unchanged; or the source cannot show the post now, which says nothing of its content.
             touches.append((post.views, int(post.edited), seen_at, channel_id, post.post_id))
+            if not post.unviewable:  # fresh links for files not saved yet
+                files += [(channel_id, post.post_id, previous.version, source) for source in post.media_sources]
             continue
         version = 1 if previous is None else previous.version + 1
         media, preview, buttons = _json(list(post.media)), _json(post.link_preview), _json(list(post.buttons))
@@ -130,9 +134,11 @@ def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], 
              post.forwarded_from, int(post.edited), seen_at, digest, buttons)
         )
         relinked.append(post)
+        files += [(channel_id, post.post_id, version, source) for source in post.media_sources]
         known[post.post_id] = Known(digest, version, None)  # a batch may hold a post twice
     db.executemany(UPSERT_POST, upserts)
     db.executemany(INSERT_VERSION, versions)
+    queue_media(db, files, seen_at)
     if touches:
         db.executemany(TOUCH_POST, touches)
     _replace_links(db, channel_id, relinked)

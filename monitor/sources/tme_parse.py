@@ -25,7 +25,7 @@ import structlog
 
 from monitor.links import find_urls, is_autolink, make_links, unescape_href
 from monitor.sources.tme_values import MAX_INTEGER, decode_page, parse_count, parse_duration, parse_id
-from storage.models import UNVIEWABLE, ChannelInfo, Link, Post, format_timestamp
+from storage.models import UNVIEWABLE, ChannelInfo, Link, MediaSource, Post, format_timestamp
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +47,7 @@ MEDIA_CLASSES = {
     "tgme_widget_message_location_wrap": "location",
 }
 # Parts of a bubble that quote other content: never this post's media.
+BACKGROUND_IMAGE = re.compile(r"background-image\s*:\s*url\(\s*['\"]?([^'\")]+)['\"]?\s*\)")
 QUOTING_CLASSES = frozenset({"tgme_widget_message_reply", "tgme_widget_message_link_preview"})
 DOCUMENT_ICON_CLASSES = frozenset({"tgme_widget_message_document_icon", "accent_bg"})
 DURATION_CLASSES = ("message_video_duration", "tgme_widget_message_roundvideo_duration",
@@ -139,7 +140,8 @@ def parse_message(node: Element, post_id: int) -> Post:
     preview = _link_preview(idx)
     forward = _first(idx, "tgme_widget_message_forwarded_from_name")
     reply_to, reply_url = _reply(idx, str(node.get("data-post") or ""))
-    media = tuple(_media_item(kind, el, idx) for kind, el in _media_elements(idx, bubble))
+    elements = _media_elements(idx, bubble)
+    media = tuple(_media_item(kind, el, idx) for kind, el in elements)
     if not text and not media and UNVIEWABLE_LABEL in (_text(idx, "message_media_not_supported_label") or "").lower():
         media = ({"type": UNVIEWABLE},)  # the preview cannot show it: a mark, never empty content
     grouped = _is_grouped(node, idx) or any("post_id" in item for item in media)
@@ -163,7 +165,24 @@ def parse_message(node: Element, post_id: int) -> Post:
         service=service,
         links=_links(text_node, text, preview, buttons, service),
         buttons=buttons,
+        media_sources=tuple(source for index, (kind, el) in enumerate(elements) for source in _sources(index, kind, el)),
     )
+
+
+def _sources(index: int, kind: str, element: Element) -> list[MediaSource]:
+    """The download links of one media element: its picture (a photo, or a video's thumbnail)
+    from a ``background-image``, and a video's own file from ``<video src>``."""
+    found = []
+    for node in element.iter():
+        if not isinstance(node.tag, str):
+            continue
+        match = BACKGROUND_IMAGE.search(node.get("style") or "")
+        if match and match.group(1).startswith(("https://", "http://")):
+            found.append(MediaSource(index, "photo" if kind == "photo" else "thumbnail", match.group(1)))
+        if node.tag == "video" and (node.get("src") or "").startswith(("https://", "http://")):
+            found.append(MediaSource(index, "video", node.get("src") or ""))
+    unique = {(source.role, source.url): source for source in found}
+    return list(unique.values())[:3]
 
 
 def plain_text(node: Element) -> str:

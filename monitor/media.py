@@ -1,0 +1,210 @@
+"""Media files of posts, kept before their links expire: content-addressed, each stored once.
+
+The web preview shows photos, video thumbnails and small videos through CDN URLs that
+expire within days. When a page of posts is saved, the URLs of its new versions' media
+are queued (``post_media``, in the same transaction), and downloaded right after, through
+legation's HTTP client (proxy, per-host delay, retries, the size cap, the address guard),
+only from the host the page named: a redirect elsewhere is refused. A file is written to a
+temporary name and renamed to ``<dir>/ab/abcdef….ext`` by its SHA-256, so two posts with
+the same image share one file and no partial file is ever visible. A failed download is
+retried in later rounds while the URL is fresh (a re-read page refreshes it); after
+``url_ttl`` it is ``expired``. Nothing here can fail the posts: they are saved first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import aiosqlite
+import structlog
+
+from monitor.config import MediaConfig
+from monitor.errors import FetchError, ResponseTooLarge, UnsafeURL
+from monitor.http import HttpClient
+from monitor.retry import backoff
+from storage.db import transaction
+from storage.media import MediaDownload, get_due_media, save_media_failure, save_media_file
+from storage.models import utc_in, utc_now
+
+log = structlog.get_logger(__name__)
+
+MAX_PER_CALL = 60  # downloads per call: a page's worth of albums, then the posts go on
+MAX_ATTEMPTS = 6
+RETRY_FIRST_WAIT = 300.0  # seconds; doubling
+REDIRECTS = 3
+EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "image/gif": ".gif",
+              "video/mp4": ".mp4", "video/webm": ".webm", "video/quicktime": ".mov"}
+GONE = (403, 404, 410)  # what a CDN answers for an expired link
+
+
+@dataclass(slots=True)
+class MediaOutcome:
+    """What one call did."""
+
+    saved: int = 0
+    failed: int = 0
+    expired: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+
+
+class MediaStore:
+    """Downloads due media into the content-addressed directory."""
+
+    def __init__(self, http: HttpClient, config: MediaConfig, directory: Path) -> None:
+        self.http, self.config, self.directory = http, config, directory
+
+    def wants(self, role: str) -> bool:
+        return self.config.wants(role)
+
+    async def capture(self, conn: aiosqlite.Connection, channel_id: int | None = None,
+                      limit: int = MAX_PER_CALL) -> MediaOutcome:
+        """Download what is due (of one channel, or all), oldest first; never raises for a file's fault."""
+        outcome = MediaOutcome()
+        now = utc_now()
+        for download in await get_due_media(conn, now, utc_in(-self.config.url_ttl), channel_id, limit):
+            status = await self._one(conn, download)
+            outcome.by_status[status] = outcome.by_status.get(status, 0) + 1
+        return outcome
+
+    async def _one(self, conn: aiosqlite.Connection, download: MediaDownload) -> str:
+        if download.expired:
+            await self._failed(conn, download, "expired", "the link expired before the file could be saved")
+            return "expired"
+        try:
+            content, mime = await self._fetch(download.url)
+        except ResponseTooLarge:
+            await self._failed(conn, download, "skipped", f"larger than [media] max_size ({self.config.max_size} bytes)")
+            return "skipped"
+        except UnsafeURL as exc:
+            await self._failed(conn, download, "failed", exc.reason, retry=False)
+            return "failed"
+        except _Gone as exc:
+            await self._failed(conn, download, "failed", f"{exc.reason} (the link may have expired; a re-read "
+                                                         "of its page brings a fresh one)", retry=True)
+            return "failed"
+        except FetchError as exc:
+            await self._failed(conn, download, "failed", exc.reason, retry=True)
+            return "failed"
+        digest = hashlib.sha256(content).hexdigest()
+        relative = Path(digest[:2]) / (digest + EXTENSIONS.get(mime, _extension(download.url)))
+        await asyncio.to_thread(_write_once, self.directory, relative, content)
+        width, height = image_size(content)
+        async with transaction(conn):
+            await save_media_file(conn, download, digest, len(content), mime or None, width, height,
+                                  str(relative), utc_now())
+        log.info("media_saved", url=_short(download.url), post_id=download.post_id, sha256=digest[:12],
+                 size=len(content))
+        return "ok"
+
+    async def _fetch(self, url: str) -> tuple[bytes, str]:
+        """The file at ``url``, following redirects only on the host the page named."""
+        host = urlsplit(url).hostname
+        for _ in range(REDIRECTS + 1):
+            if urlsplit(url).scheme not in ("http", "https"):
+                raise UnsafeURL(url, "only http(s) media links are fetched")
+            response = await self.http.request("GET", url, follow_redirects=False)
+            if response.status in (301, 302, 303, 307, 308):
+                target = urljoin(url, response.headers.get("location", ""))
+                if urlsplit(target).hostname != host:
+                    raise UnsafeURL(url, f"redirect to another host ({urlsplit(target).hostname}) refused")
+                url = target
+                continue
+            if response.status in GONE:
+                raise _Gone(url, f"HTTP {response.status}")
+            if response.status != 200:
+                raise FetchError(url, f"HTTP {response.status}")
+            return response.content, response.media_type
+        raise FetchError(url, f"more than {REDIRECTS} redirects")
+
+    async def _failed(self, conn: aiosqlite.Connection, download: MediaDownload, status: str, error: str,
+                      retry: bool = False) -> None:
+        attempt = download.attempts + 1
+        retry_at = utc_in(backoff(RETRY_FIRST_WAIT, attempt, 86400.0)) if retry and attempt < MAX_ATTEMPTS else None
+        async with transaction(conn):
+            await save_media_failure(conn, download, status, error, retry_at)
+        log.warning("media_not_saved", url=_short(download.url), post_id=download.post_id, status=status,
+                    error=error, retry_at=retry_at)
+
+
+class _Gone(FetchError):
+    """The CDN no longer has the file at this link (it may have expired)."""
+
+
+def _write_once(directory: Path, relative: Path, content: bytes) -> None:
+    """Write ``content`` to ``directory/relative`` through a temporary name, unless it is there."""
+    target = directory / relative
+    if target.exists() and target.stat().st_size == len(content):
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".part-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(content)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def remove_partial_files(directory: Path) -> int:
+    """Temporary files a killed process left behind (never visible under a real name)."""
+    removed = 0
+    if directory.is_dir():
+        for leftover in directory.glob("*/.part-*"):
+            leftover.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def image_size(content: bytes) -> tuple[int | None, int | None]:
+    """Width and height of a JPEG, PNG, GIF or WebP, read from its header; (None, None) otherwise."""
+    try:
+        if content[:8] == b"\x89PNG\r\n\x1a\n":
+            width, height = struct.unpack(">II", content[16:24])
+            return width, height
+        if content[:6] in (b"GIF87a", b"GIF89a"):
+            width, height = struct.unpack("<HH", content[6:10])
+            return width, height
+        if content[:4] == b"RIFF" and content[8:12] == b"WEBP" and content[12:16] == b"VP8X":
+            width = 1 + int.from_bytes(content[24:27], "little")
+            height = 1 + int.from_bytes(content[27:30], "little")
+            return width, height
+        if content[:2] == b"\xff\xd8":
+            return _jpeg_size(content)
+    except (struct.error, IndexError):
+        pass
+    return None, None
+
+
+def _jpeg_size(content: bytes) -> tuple[int | None, int | None]:
+    position = 2
+    while position + 9 < len(content):
+        if content[position] != 0xFF:
+            return None, None
+        marker = content[position + 1]
+        length = struct.unpack(">H", content[position + 2:position + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            height, width = struct.unpack(">HH", content[position + 5:position + 9])
+            return width, height
+        position += 2 + length
+    return None, None
+
+
+def _extension(url: str) -> str:
+    suffix = Path(urlsplit(url).path).suffix.lower()
+    return suffix if suffix in EXTENSIONS.values() else ""
+
+
+def _short(url: str) -> str:
+    """A CDN link without its token: long, and of no use in a log."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path[:60]}"
