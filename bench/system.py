@@ -134,3 +134,34 @@ def bench_daemon_idle(channels: int = 50, window: float = 30.0) -> list[Row]:
 def _cpu(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_media(size: int = 1_000) -> list[Row]:
+    """Backfill of a channel whose every post has a photo: files kept (the default) vs not."""
+    photo = b"\xff\xd8\xff\xc0\x00\x0b\x08\x01\xe0\x02\x80\x01\x01\x11\x00" + os.urandom(30_000) + b"\xff\xd9"
+    results: dict[str, tuple[float, float, int, int]] = {}
+    for mode, media in (("off", "download = []"), ("on", 'download = ["photos", "thumbnails"]')):
+        tme = FakeTelegram().start()
+        try:
+            site = tme.site("cdn4.telesco.pe")
+            channel = tme.channel("photo_channel")
+            for post_id in range(1, size + 1):
+                name = f"/file/{post_id // 2}.jpg"  # two posts share each picture
+                site.page(name, photo[:-8] + (post_id // 2).to_bytes(8, "big"), content_type="image/jpeg")
+                channel.add(post_id, text=f'Post {post_id}<a class="tgme_widget_message_photo_wrap" style="'
+                                          f"background-image:url('https://cdn4.telesco.pe{name}')\"></a>")
+            with tempfile.TemporaryDirectory() as tmp:
+                ca = tme.write_ca(Path(tmp) / "ca.pem")
+                proxied = f'[network]\nproxy = "{tme.url}"\nca_bundle = "{ca}"\n'
+                config = _config(Path(tmp), tme, ["photo_channel"], f"[media]\n{media}\n")
+                config.write_text(config.read_text().replace("[network]\n", proxied, 1))
+                wall, cpu, _ = _run(config, "backfill")
+                files = sum(f.stat().st_size for f in (Path(tmp) / "legation-media").rglob("*.jpg"))
+            results[mode] = (wall, cpu, len(tme.requests), files)
+        finally:
+            tme.stop()
+    (off_wall, _, off_requests, _), (on_wall, _, on_requests, files) = results["off"], results["on"]
+    return [Row(f"backfill {size:,} posts with a photo each, media kept", size / on_wall, "posts/s",
+                "media off", size / off_wall,
+                f"{on_requests / size:.2f} requests/post (off: {off_requests / size:.2f}); "
+                f"{files / size / 1024:.1f} KB of files/post (two posts share each picture)")]

@@ -26,6 +26,9 @@ async def test_readme_query_runs(tme, make_config, sql):
     for post_id in range(1, 26):
         channel.add(post_id, text=f"Лавров о хартии {post_id} https://mid.ru/ru/{post_id}/")
         tme.site("mid.ru").page(f"/ru/{post_id}/", release)
+    photo = "https://cdn4.telesco.pe/file/meeting.jpg"  # a post with a photo, for the media queries
+    channel.add(3, text=f"Встреча <a class=\"tgme_widget_message_photo_wrap\" style=\"background-image:url('{photo}')\"></a>")
+    tme.site("cdn4.telesco.pe").page("/file/meeting.jpg", b"\xff\xd8 a photo \xff\xd9", content_type="image/jpeg")
     config = make_config("MFARussia", extra='\n[[alerts.rules]]\nname = "charter"\nkeywords = ["Lavrov"]\n')
     await archive_channels(config, ["MFARussia"], mode="backfill")
     channel.add(25, text="Lavrov on the charter https://mid.ru/ru/25/", edited=True)
