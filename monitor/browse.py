@@ -6,6 +6,7 @@ import ctypes
 import ctypes.util
 import importlib.util
 import json
+import re
 import signal
 import sqlite3
 from pathlib import Path
@@ -62,6 +63,12 @@ LEFT JOIN post_versions prev
   ON prev.channel_id = v.channel_id AND prev.post_id = v.post_id AND prev.version = v.version - 1
 WHERE c.username = :channel COLLATE NOCASE AND v.post_id = CAST(:post_id AS INTEGER)
 UNION ALL
+SELECT 'picture ' || (m.item + 1), m.fetched_at, NULL, f.path AS picture
+FROM post_media m JOIN channels c ON c.id = m.channel_id JOIN media_files f ON f.sha256 = m.sha256
+WHERE c.username = :channel COLLATE NOCASE AND m.post_id = CAST(:post_id AS INTEGER)
+  AND m.role IN ('photo', 'thumbnail')
+  AND m.version = (SELECT version FROM posts p WHERE p.channel_id = m.channel_id AND p.post_id = m.post_id)
+UNION ALL
 SELECT 'release page', g.fetched_at, g.url, coalesce(g.title || char(10) || char(10), '') || g.text
 FROM links l JOIN channels c ON c.id = l.channel_id JOIN pages g ON g.url = l.url
 WHERE c.username = :channel COLLATE NOCASE AND l.post_id = CAST(:post_id AS INTEGER) AND g.text IS NOT NULL
@@ -103,6 +110,16 @@ def register_functions(conn: sqlite3.Connection, languages: tuple[str, ...]) -> 
                          deterministic=True)
 
 
+def render_picture(value: Any, size: str) -> Any:
+    """A ``picture`` path (under [media] dir, served read-only at /media/) as an image."""
+    if not isinstance(value, str) or not PICTURE_PATH.match(value):
+        return None
+    from markupsafe import Markup, escape
+
+    return Markup(f'<a href="/media/{escape(value)}"><img src="/media/{escape(value)}" loading="lazy" '
+                  f'style="max-width:{size};max-height:{size}" alt="picture"></a>')
+
+
 def render_marked(value: Any) -> Any:
     """A snippet or a diff: escaped, with its marks as <mark>, <del> and <ins>; None for other cells."""
     if not isinstance(value, str) or not any(mark in value for mark in MARKUP):
@@ -118,7 +135,7 @@ def render_marked(value: Any) -> Any:
 PLUGIN = """
 import os
 from datasette import hookimpl
-from monitor.browse import register_functions, render_marked
+from monitor.browse import register_functions, render_marked, render_picture
 
 LANGUAGES = tuple(os.environ.get("LEGATION_SEARCH_LANGUAGES", "ru,en,de").split(","))
 
@@ -129,11 +146,12 @@ def prepare_connection(conn):
 
 
 @hookimpl
-def render_cell(value):
-    return render_marked(value)
+def render_cell(value, table):
+    return render_picture(value, "96px" if table else "100%") or render_marked(value)
 """
 
 
+PICTURE_PATH = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{64}\.[a-z0-9]{2,5}$")  # media_files.path, nothing else
 HIDDEN = ("page_versions", "page_attachments", "robots", "schema_migrations", "deletion_candidates", "runs")
 
 
@@ -154,11 +172,14 @@ def metadata(database: Path) -> dict[str, Any]:
     }
 
 
-def datasette_command(python: str, database: Path, metadata_file: Path, host: str, port: int) -> list[str]:
+def datasette_command(python: str, database: Path, metadata_file: Path, host: str, port: int,
+                      media_dir: Path | None = None) -> list[str]:
     """Datasette serving ``database`` without writes (no write plugins, no SQL that writes), with
-    legation's search and diff functions from the plugin next to the metadata file."""
+    legation's search and diff functions from the plugin next to the metadata file, and the
+    media directory served read-only at /media/."""
+    media = ["--static", f"media:{media_dir}"] if media_dir is not None and media_dir.is_dir() else []
     return [python, "-m", "datasette", "serve", str(database), "--metadata", str(metadata_file),
-            "--plugins-dir", str(metadata_file.parent / "plugins"),
+            "--plugins-dir", str(metadata_file.parent / "plugins"), *media,
             "--host", host, "--port", str(port), "--setting", "sql_time_limit_ms", "5000",
             "--setting", "default_page_size", "50"]
 

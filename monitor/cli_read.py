@@ -270,7 +270,8 @@ def browse(ctx: click.Context, host: str, port: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         meta = write_metadata(Path(config.database), Path(tmp) / "metadata.json")
         click.echo(f"browse the archive at http://{host}:{port}/ (Ctrl-C stops)", err=True)
-        server = subprocess.Popen(datasette_command(sys.executable, Path(config.database), meta, host, port),
+        server = subprocess.Popen(datasette_command(sys.executable, Path(config.database), meta, host, port,
+                                                    config.media_dir),
                                   preexec_fn=die_with_parent,
                                   env={**os.environ, "LEGATION_SEARCH_LANGUAGES": ",".join(config.search.languages)})
         for signum in (signal.SIGTERM, signal.SIGHUP):  # pass a stop on; Ctrl-C reaches both already
