@@ -18,12 +18,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import aiosqlite
 import structlog
 
-from monitor.alerts.engine import AlertHooks
 from monitor.config import SyncConfig
 from monitor.deletions import confirm_deletions
 from monitor.errors import ChannelUnavailable, FetchError, Stopped
@@ -44,6 +43,9 @@ from storage.deletions import clear_candidates, get_missing, save_candidates
 from storage.errors import StorageError
 from storage.models import ChannelState, Post, SaveResult, utc_in, utc_now
 from storage.posts import get_due_post_problems, save_post_problems, save_posts
+
+if TYPE_CHECKING:
+    from monitor.alerts.engine import AlertHooks
 
 log = structlog.get_logger(__name__)
 

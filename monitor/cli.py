@@ -131,7 +131,8 @@ def login(ctx: click.Context) -> None:
     Needs [telegram] api_id and api_hash (or LEGATION_API_ID and LEGATION_API_HASH).
     The session file is created with mode 0600; nothing secret is logged.
     """
-    from monitor.sources.tg_client import AccountOffline, connect, create_session_file, make_client
+    from monitor.errors import AccountOffline
+    from monitor.sources.tg_client import connect, create_session_file, make_client
 
     config = _config(ctx)
     if not config.telegram.account_configured:

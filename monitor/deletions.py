@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import aiosqlite
 import structlog
 
-from monitor.alerts.engine import AlertHooks
 from monitor.errors import FetchError
 from monitor.sources.page import PostCheck
 from storage.db import transaction
 from storage.deletions import clear_candidates, get_candidates, save_candidate_failure, save_deletion
 from storage.models import ChannelState, utc_now
+
+if TYPE_CHECKING:
+    from monitor.alerts.engine import AlertHooks
 
 log = structlog.get_logger(__name__)
 

@@ -7,7 +7,9 @@
     │   ├── ResponseTooLarge  the body passed the size cap
     │   ├── UnsafeURL         not http(s), or a loopback/private/link-local host
     │   ├── CertificateUntrusted  TLS verification failed: permanent until the config changes
-    │   └── RateLimited       Telegram asked to wait (FloodWait) longer than legation sleeps
+    │   ├── RateLimited       Telegram asked to wait (FloodWait) longer than legation sleeps
+    │   ├── AccountUnavailable  the account cannot be used now (session revoked)
+    │   └── AccountOffline    Telegram cannot be reached now
     ├── Stopped               the daemon is stopping; the request was abandoned (nobody's failure)
     └── ChannelUnavailable    the channel has no public web preview, or is not a channel
 """
@@ -84,3 +86,11 @@ class ChannelUnavailable(LegationError):
         super().__init__(f"{username}: {reason}")
         self.username = username
         self.reason = reason
+
+
+class AccountUnavailable(FetchError):
+    """The account cannot be used now (session revoked); the channel's round fails, others go on."""
+
+
+class AccountOffline(FetchError):
+    """Telegram cannot be reached now; ``auto`` channels use the web preview meanwhile."""

@@ -9,13 +9,10 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import structlog
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from monitor.alerts.deliver import AppriseNotifier, DeliveryOutcome, deliver_alerts
-from monitor.alerts.engine import AlertHooks
 from monitor.archive import (
     ChannelOutcome,
     Progress,
@@ -27,26 +24,23 @@ from monitor.archive import (
     sync_channel,
 )
 from monitor.config import Config
+from monitor.errors import AccountOffline
 from monitor.http import HttpClient
-from monitor.jobs import Jobs
 from monitor.lock import WriterLock
-from monitor.media import MediaStore, remove_partial_files
-from monitor.pages.browser import BrowserFetcher
-from monitor.pages.fetch import PagesOutcome, run_pages
 from monitor.pages.guard import AddressGuard
-from monitor.sources.tg_client import (
-    AccountOffline,
-    AccountSource,
-    MediaPolicy,
-    RoutedSource,
-    TelegramClientLike,
-    connect,
-    make_client,
-)
-from monitor.sources.tg_live import LiveListener
+from monitor.sources.routed import RoutedSource
 from monitor.sources.webpreview import WebPreviewSource
 from storage.db import open_archive
 from storage.errors import StorageError
+
+# What only some configurations need is imported where it is used, so that a plain sync
+# starts fast: Telethon (an account), the page extractors (followed sites), Playwright
+# (the browser), Apprise (alert rules), APScheduler (the daemon).
+if TYPE_CHECKING:
+    from monitor.alerts.deliver import DeliveryOutcome
+    from monitor.media import MediaStore
+    from monitor.pages.fetch import PagesOutcome
+    from monitor.sources.tg_client import TelegramClientLike
 
 log = structlog.get_logger(__name__)
 
@@ -68,7 +62,11 @@ class RoundReport:
 
 def round_settings(config: Config, media: MediaStore | None = None) -> RoundSettings:
     """The re-check window, alert hooks when rules are configured, and the media store."""
-    return RoundSettings(config.sync, AlertHooks(config.alerts) if config.alerts.rules else None, media)
+    if not config.alerts.rules:
+        return RoundSettings(config.sync, None, media)
+    from monitor.alerts.engine import AlertHooks
+
+    return RoundSettings(config.sync, AlertHooks(config.alerts), media)
 
 
 async def open_media(stack: AsyncExitStack, config: Config, stop: asyncio.Event | None = None) -> MediaStore | None:
@@ -76,6 +74,8 @@ async def open_media(stack: AsyncExitStack, config: Config, stop: asyncio.Event 
     [media] max_size; the address guard on every hop), and no partial file left from a crash."""
     if not config.media.download:
         return None
+    from monitor.media import MediaStore, remove_partial_files
+
     network = dataclasses.replace(config.network, max_response_size=config.media.max_size)
     guard = AddressGuard(allow_private=config.network.allow_private_addresses, proxied=config.network.proxy is not None)
     client = await stack.enter_async_context(HttpClient(network, guard=guard, stop=stop))
@@ -110,11 +110,15 @@ async def open_sources(stack: AsyncExitStack, config: Config, stop: asyncio.Even
     telegram = await stack.enter_async_context(HttpClient(network, stop=stop, headers=TELEGRAM_HEADERS))
     web = WebPreviewSource(telegram, config.telegram.web_url)
     client = account_client if account_client is not None else await _logged_in_client(stack, config)
+    if client is None:
+        return RoutedSource(web, None, {c.name: c.source for c in config.channels})
+    from monitor.sources.tg_client import AccountSource, MediaPolicy
+
     media = MediaPolicy(config.telegram.media_dir, config.telegram.max_media_size,
                         frozenset(c.name.lower() for c in config.channels if c.download_media))
     account = AccountSource(client, max_flood_sleep=config.telegram.max_flood_sleep, stop=stop, media=media,
                             request_timeout=config.telegram.request_timeout,
-                            join=frozenset(c.name.lower() for c in config.channels if c.join)) if client else None
+                            join=frozenset(c.name.lower() for c in config.channels if c.join))
     return RoutedSource(web, account, {c.name: c.source for c in config.channels})
 
 
@@ -123,6 +127,8 @@ async def _logged_in_client(stack: AsyncExitStack, config: Config) -> TelegramCl
     if not config.telegram.account_configured or not session.exists():
         return None
     assert config.telegram.api_id is not None and config.telegram.api_hash is not None
+    from monitor.sources.tg_client import connect, make_client
+
     client = make_client(config.telegram, config.network.proxy)
     stack.push_async_callback(client.disconnect)
     try:
@@ -158,6 +164,9 @@ async def archive_channels(
         outcomes = await run_round(conn, source, usernames, make_step(config, mode, since, settings), progress)
         pages = None
         if config.pages.follow:
+            from monitor.pages.browser import BrowserFetcher
+            from monitor.pages.fetch import run_pages
+
             web = await stack.enter_async_context(pages_client(config))
             browser = await stack.enter_async_context(BrowserFetcher(web, config.pages)) \
                 if config.pages.browser else None
@@ -169,12 +178,20 @@ async def archive_channels(
                 log.exception("pages_round_failed", error=str(exc))
         delivered = None
         if settings.alerts is not None:
+            from monitor.alerts.deliver import AppriseNotifier, deliver_alerts
+
             delivered = await deliver_alerts(conn, config.alerts, AppriseNotifier(), config.telegram.web_url)
         return RoundReport(outcomes, pages, delivered)
 
 
 async def run_daemon(config: Config, stop: asyncio.Event, account_client: TelegramClientLike | None = None) -> None:
     """``legation run``: the jobs of every round on a schedule, until ``stop`` is set."""
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from monitor.alerts.deliver import AppriseNotifier
+    from monitor.jobs import Jobs
+    from monitor.pages.browser import BrowserFetcher
+
     async with AsyncExitStack() as stack:
         stack.enter_context(WriterLock(config.database))
         conn = await stack.enter_async_context(open_archive(config.database))
@@ -188,6 +205,8 @@ async def run_daemon(config: Config, stop: asyncio.Event, account_client: Telegr
         jobs.install(scheduler)
         scheduler.start()
         if source.account is not None:
+            from monitor.sources.tg_live import LiveListener
+
             await LiveListener(source.account, jobs.on_live).start()
         # On the way out, in this order: no new jobs, running ones finish, then the
         # scheduler goes (its shutdown would cancel coroutine jobs mid-transaction).

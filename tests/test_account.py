@@ -317,7 +317,8 @@ async def test_live_updates_poll_at_once_and_deletions_apply(telethon, make_conf
     from monitor.alerts.deliver import AppriseNotifier
     from monitor.jobs import Jobs
     from monitor.service import round_settings
-    from monitor.sources.tg_client import AccountSource, RoutedSource
+    from monitor.sources.routed import RoutedSource
+    from monitor.sources.tg_client import AccountSource
     from monitor.sources.tg_live import LiveListener
     from storage.db import open_archive
 
@@ -641,7 +642,8 @@ async def test_the_daemon_survives_an_outage_and_archives_what_was_posted_during
 
 
 async def test_an_auto_channel_reads_the_web_preview_while_telegram_is_unreachable(telethon, tme, make_config):
-    from monitor.sources.tg_client import AccountSource, RoutedSource
+    from monitor.sources.routed import RoutedSource
+    from monitor.sources.tg_client import AccountSource
     from monitor.sources.webpreview import WebPreviewSource
 
     config = two_channels(telethon, make_config)
