@@ -4,6 +4,7 @@ headless Chromium whose every request goes through legation's own HTTP client.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import socket
@@ -207,3 +208,42 @@ def test_no_chromium_is_left_running_when_the_daemon_goes(tme, write_config, how
     finally:
         if daemon.poll() is None:
             daemon.kill()
+
+
+async def test_a_browser_that_died_is_started_again_with_a_fresh_profile(tme, make_config):
+    import signal
+    import time
+
+    from monitor.http import HttpClient
+    from monitor.pages.browser import BrowserFetcher
+    from monitor.service import pages_client
+
+    walled_site(tme)
+    config = make_config("MFARussia", pages=BROWSER_PAGES)
+    before = chromium_processes()
+    async with pages_client(config) as http:
+        assert isinstance(http, HttpClient)
+        async with BrowserFetcher(http, config.pages) as browser:
+            first = await browser.fetch(f"https://mid.ru{RELEASE}")
+            started = chromium_processes() - before
+            profiles = {arg for pid in started for arg in _cmdline(pid) if arg.startswith("--user-data-dir=")}
+            assert profiles and all("/tmp" in p or "playwright" in p for p in profiles)  # not the user's
+            for pid in started:  # Chromium dies under the daemon
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while chromium_processes() & started:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+            second = await browser.fetch(f"https://mid.ru{RELEASE}")
+        assert "Евразийской хартии" in first.text and "Евразийской хартии" in second.text
+    assert not (chromium_processes() - before)
+    for directory in profiles:  # the temporary profiles are gone with their browsers
+        assert not Path(directory.split("=", 1)[1]).exists()
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
