@@ -348,7 +348,8 @@ async def _save_page(
 def _wanted_files(post: Post, media: MediaCapture | None) -> Post:
     if not post.media_sources:
         return post
-    wanted = tuple(s for s in post.media_sources if media is not None and media.wants(s.role))
+    wanted = tuple(s for s in post.media_sources
+                   if media is not None and (s.origin == "account" or media.wants(s.role)))
     return post if len(wanted) == len(post.media_sources) else dataclasses.replace(post, media_sources=wanted)
 
 

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import mimetypes
 import os
 import struct
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import aiosqlite
 import structlog
@@ -39,6 +41,7 @@ MAX_PER_CALL = 60  # downloads per call: a page's worth of albums, then the post
 MAX_ATTEMPTS = 6
 RETRY_FIRST_WAIT = 300.0  # seconds; doubling
 REDIRECTS = 3
+INCOMING_TTL = 600.0  # seconds an account download waits to be stored before it is swept
 EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "image/gif": ".gif",
               "video/mp4": ".mp4", "video/webm": ".webm", "video/quicktime": ".mov"}
 GONE = (403, 404, 410)  # what a CDN answers for an expired link
@@ -57,8 +60,9 @@ class MediaOutcome:
 class MediaStore:
     """Downloads due media into the content-addressed directory."""
 
-    def __init__(self, http: HttpClient, config: MediaConfig, directory: Path) -> None:
+    def __init__(self, http: HttpClient, config: MediaConfig, directory: Path, incoming: Path | None = None) -> None:
         self.http, self.config, self.directory = http, config, directory
+        self.incoming = incoming.resolve() if incoming is not None else None  # the account's downloads
 
     def wants(self, role: str) -> bool:
         return self.config.wants(role)
@@ -71,6 +75,8 @@ class MediaStore:
         for download in await get_due_media(conn, now, utc_in(-self.config.url_ttl), channel_id, limit):
             status = await self._one(conn, download)
             outcome.by_status[status] = outcome.by_status.get(status, 0) + 1
+        if self.incoming is not None:
+            await asyncio.to_thread(_sweep, self.incoming, INCOMING_TTL)
         return outcome
 
     async def _one(self, conn: aiosqlite.Connection, download: MediaDownload) -> str:
@@ -104,7 +110,10 @@ class MediaStore:
         return "ok"
 
     async def _fetch(self, url: str) -> tuple[bytes, str]:
-        """The file at ``url``, following redirects only on the host the page named."""
+        """The file at ``url``, following redirects only on the host the page named; a file the
+        account downloaded (``file://`` under its directory, nowhere else) is taken from there."""
+        if url.startswith("file://"):
+            return await asyncio.to_thread(self._take_download, url)
         host = urlsplit(url).hostname
         for _ in range(REDIRECTS + 1):
             if urlsplit(url).scheme not in ("http", "https"):
@@ -133,6 +142,20 @@ class MediaStore:
                     error=error, retry_at=retry_at)
 
 
+    def _take_download(self, url: str) -> tuple[bytes, str]:
+        path = Path(unquote(urlsplit(url).path)).resolve()
+        if self.incoming is None or not path.is_relative_to(self.incoming):
+            raise UnsafeURL(url, "a local file outside the account's download directory")
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise FetchError(url, f"the downloaded file is gone ({exc.strerror}); downloaded again next read") from exc
+        if len(content) > self.config.max_size:
+            raise ResponseTooLarge(url, "larger than [media] max_size")
+        path.unlink(missing_ok=True)
+        return content, mimetypes.guess_type(path.name)[0] or ""
+
+
 class _Gone(FetchError):
     """The CDN no longer has the file at this link (it may have expired)."""
 
@@ -153,6 +176,14 @@ def _write_once(directory: Path, relative: Path, content: bytes) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _sweep(incoming: Path, older_than: float) -> None:
+    """Account downloads nobody took (their posts were unchanged): they are in the store already."""
+    cutoff = time.time() - older_than
+    for leftover in incoming.rglob("*"):
+        if leftover.is_file() and leftover.stat().st_mtime < cutoff:
+            leftover.unlink(missing_ok=True)
 
 
 def remove_partial_files(directory: Path) -> int:

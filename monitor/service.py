@@ -72,15 +72,18 @@ def round_settings(config: Config, media: MediaStore | None = None) -> RoundSett
 async def open_media(stack: AsyncExitStack, config: Config, stop: asyncio.Event | None = None) -> MediaStore | None:
     """The media store, when [media] download keeps anything: its own client (the size cap is
     [media] max_size; the address guard on every hop), and no partial file left from a crash."""
-    if not config.media.download:
+    account_media = any(channel.download_media for channel in config.channels)
+    if not config.media.download and not account_media:
         return None
     from monitor.media import MediaStore, remove_partial_files
+    from monitor.sources.tg_client import INCOMING
 
     network = dataclasses.replace(config.network, max_response_size=config.media.max_size)
     guard = AddressGuard(allow_private=config.network.allow_private_addresses, proxied=config.network.proxy is not None)
     client = await stack.enter_async_context(HttpClient(network, guard=guard, stop=stop))
     await asyncio.to_thread(remove_partial_files, config.media_dir)
-    return MediaStore(client, config.media, config.media_dir)
+    incoming = config.telegram.media_dir / INCOMING if account_media else None
+    return MediaStore(client, config.media, config.media_dir, incoming)
 
 
 def make_step(config: Config, mode: Mode, since: str | None = None,

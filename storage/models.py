@@ -70,6 +70,7 @@ class MediaSource:
     item: int
     role: str
     url: str
+    origin: str = "web"  # "account": a file the account downloaded (file:// under [telegram] media_dir)
 
 
 @dataclass(frozen=True, slots=True)

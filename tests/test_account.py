@@ -368,9 +368,14 @@ async def test_media_are_downloaded_only_when_asked_and_small_enough(telethon, m
     await archive_channels(config, ["MFARussia"], mode="sync", account_client=telethon)
 
     media = dict(rows(config.database, "SELECT post_id, media FROM posts"))
-    assert '"file": "MFARussia/1.jpg"' in media[1]
-    assert '"file"' not in media[2] and '"size": 52428800' in media[2]
-    assert (tmp_path / "media" / "MFARussia" / "1.jpg").read_bytes().endswith(b"post 1")
+    assert '"size": 52428800' in media[2]  # the big file is described, not downloaded
+    # the photo is in the same content-addressed store as the web preview's files
+    [(post_id, role, status, path)] = rows(config.database, "SELECT m.post_id, m.role, m.status, f.path FROM "
+                                                            "post_media m JOIN media_files f ON f.sha256 = m.sha256")
+    assert (post_id, role, status) == (1, "photo", "ok")
+    stored = config.database.parent / "legation-media" / path
+    assert stored.read_bytes().endswith(b"post 1") and path.startswith(path.split("/")[0] + "/")
+    assert not [p for p in (tmp_path / "media").rglob("*") if p.is_file()]  # nothing left waiting
 
 
 async def test_buttons_are_the_same_rows_from_both_sources(telethon, tme, make_config):
@@ -697,8 +702,9 @@ async def test_a_file_reference_that_expired_is_renewed_once_and_a_failed_file_i
 
     assert outcome.error is None
     media = {post_id: json.loads(text)[0] for post_id, text in rows(config.database, "SELECT post_id, media FROM posts")}
-    assert media[1]["file"] == "MFARussia/1.jpg" and media[2]["file"] == "MFARussia/2.jpg"
-    assert "file" not in media[3] and "FileReferenceExpiredError" in media[3]["file_error"]
+    stored = dict(rows(config.database, "SELECT post_id, status FROM post_media"))
+    assert stored == {1: "ok", 2: "ok"}  # renewed once, then saved; post 3's file is not
+    assert "FileReferenceExpiredError" in media[3]["file_error"]
     assert telethon.calls.count("get_messages MFARussia [1]") == 1  # the message read again for a fresh reference
 
 

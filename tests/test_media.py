@@ -258,3 +258,26 @@ async def test_browse_shows_pictures_in_the_feed_and_on_the_post_page(tme, make_
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+async def test_a_local_file_is_taken_only_from_the_accounts_download_directory(tme, make_config, tmp_path):
+    from monitor.http import HttpClient
+    from monitor.media import MediaStore
+    from storage.db import open_archive
+
+    channel_with_media(tme)
+    config = make_config("MFARussia", extra=MEDIA)
+    await archive_channels(config, ["MFARussia"], mode="backfill")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the archive")
+    incoming = tmp_path / "media" / ".incoming"
+    incoming.mkdir(parents=True)
+    with sqlite3.connect(config.database) as conn:  # as if a source had named it
+        conn.execute("UPDATE post_media SET url = ?, status = 'pending' WHERE post_id = 1", (secret.as_uri(),))
+
+    async with open_archive(config.database) as conn, HttpClient(config.network) as http:
+        await MediaStore(http, config.media, tmp_path / "store", incoming).capture(conn)
+
+    [(status, error)] = rows(config.database, "SELECT status, error FROM post_media WHERE post_id = 1")
+    assert status == "failed" and "outside the account's download directory" in error
+    assert secret.exists() and not (tmp_path / "store").exists()

@@ -26,7 +26,7 @@ from monitor.config import DEFAULT_REQUEST_TIMEOUT, TelegramConfig
 from monitor.errors import AccountOffline, AccountUnavailable, ChannelUnavailable, FetchError, RateLimited, Stopped
 from monitor.sources.page import ChannelPage, PostCheck
 from monitor.sources.tg_map import map_channel, map_messages
-from storage.models import ChannelInfo, Post, utc_now
+from storage.models import ChannelInfo, MediaSource, Post, utc_now
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +39,7 @@ SESSION_GONE = (errors.AuthKeyUnregisteredError, errors.SessionRevokedError, err
 # What connecting can raise when Telegram is unreachable or drops the connection (Telethon lets
 # asyncio.IncompleteReadError, an EOFError, through when the server closes during the handshake).
 CONNECT_FAILURES = (OSError, EOFError, TimeoutError)
+INCOMING = ".incoming"  # under [telegram] media_dir: downloads waiting to be stored by their hash
 CHANNEL_INFO_TTL = 6 * 3600.0  # seconds: title, subscribers and membership are read again after this
 RECONNECT_FIRST_WAIT = 1.0  # seconds after a failed reconnect before the next; doubling ...
 RECONNECT_MAX_WAIT = 60.0  # ... up to this
@@ -140,13 +141,13 @@ class AccountSource:
                 files[message.id] = {"file_error": exc.reason}
                 continue
             if saved:
-                files[message.id] = {"file": str(Path(saved).relative_to(self.media.directory))}
+                files[message.id] = {"file": str(Path(saved).resolve())}
         return files
 
     async def _save_media(self, entity: Any, username: str, message: Any) -> str | None:
         """One message's media; an expired file reference is renewed by reading the message again, once."""
         assert self.media is not None
-        target = self.media.directory / username / str(message.id)
+        target = self.media.directory / INCOMING / username / str(message.id)
         target.parent.mkdir(parents=True, exist_ok=True)
         what = f"media of {username}/{message.id}"
         try:
@@ -276,11 +277,18 @@ class MediaPolicy:
 
 
 def _with_files(post: Post, files: dict[int, dict[str, str]]) -> Post:
+    """Downloaded files become media sources (stored by hash like the web preview's); a file
+    that could not be saved is noted on its media item."""
     if not files:
         return post
-    media = tuple({**item, **files[item.get("post_id", post.post_id)]}
-                  if item.get("post_id", post.post_id) in files else item for item in post.media)
-    return dataclasses.replace(post, media=media)
+    media, sources = [], []
+    for index, item in enumerate(post.media):
+        found = files.get(item.get("post_id", post.post_id), {})
+        if "file" in found:
+            role = {"photo": "photo", "video": "video"}.get(str(item.get("type")), "document")
+            sources.append(MediaSource(index, role, Path(found["file"]).as_uri(), origin="account"))
+        media.append({**item, "file_error": found["file_error"]} if "file_error" in found else item)
+    return dataclasses.replace(post, media=tuple(media), media_sources=tuple(sources))
 
 
 def make_client(telegram: TelegramConfig, proxy_url: str | None) -> Any:
