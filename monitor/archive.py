@@ -72,7 +72,10 @@ class RoundSettings:
 # this many) is garbled or a different page, not a mass deletion.
 SUSPICIOUS_MISSING = 5
 DEFAULT_SETTINGS = RoundSettings()
-PROBLEM_RETRIES_PER_ROUND = 5  # posts that did not parse, tried again per channel and round
+PROBLEM_RETRIES_PER_ROUND = 5
+# A backfill saves this many pages in each transaction (fetched first: the archive is never
+# locked across a request); a crash loses at most them, never leaving a gap.
+BACKFILL_PAGES_PER_TRANSACTION = 5  # posts that did not parse, tried again per channel and round
 
 
 Progress = Callable[[str, ChannelState, SaveResult], None]
@@ -221,6 +224,7 @@ class Walk:
     cursor: Callable[[ChannelState], int | None]
     advance: Callable[[ChannelState, Sequence[Post]], ChannelState]
     logged: bool = False  # one progress event per page: long walks (a first backfill, a sweep)
+    pages_per_transaction: int = 1  # pages fetched, then saved together with the state they reach
 
 
 def _close_gap(state: ChannelState, older: Sequence[Post]) -> ChannelState:
@@ -244,7 +248,7 @@ def _sweep(state: ChannelState, older: Sequence[Post]) -> ChannelState:
 
 GAP = Walk("gap", lambda state: state.walk_cursor, _close_gap)
 BACKFILL = Walk("backfill", lambda s: s.tail_id if s.backfill_done_at is None and (s.tail_id or 0) > 1 else None,
-                _extend_tail, logged=True)
+                _extend_tail, logged=True, pages_per_transaction=BACKFILL_PAGES_PER_TRANSACTION)
 RECHECK = Walk("recheck", lambda state: state.recheck_cursor, _sweep, logged=True)
 
 
@@ -260,22 +264,30 @@ async def _walk(
     conn: aiosqlite.Connection, source: PageSource, state: ChannelState, walk: Walk, settings: RoundSettings,
     progress: Progress | None, reread: _Reread | None = None,
 ) -> tuple[ChannelState, SaveResult]:
-    """Fetch and save pages below ``walk.cursor`` until the walk is over."""
+    """Fetch and save pages below ``walk.cursor`` until the walk is over; up to
+    ``walk.pages_per_transaction`` pages are fetched, then saved in one transaction with the
+    state the last of them reaches (a crash loses at most those pages, never leaves a gap)."""
     total = SaveResult()
-    while (cursor := walk.cursor(state)) is not None:
-        page = await source.fetch_page(state.username, before=cursor)
-        older = [p for p in page.posts if p.post_id < cursor]
-        covers = (older[0].post_id, cursor - 1) if older else None
-        state, saved = await _save_page(conn, state, page, older, walk.advance(state, older), settings, covers)
-        if reread is not None:
-            reread.add(older)
+    reached, over = state, False
+    while not over and walk.cursor(reached) is not None:
+        batch: list[_PageWrite] = []
+        while len(batch) < walk.pages_per_transaction and (cursor := walk.cursor(reached)) is not None:
+            page = await source.fetch_page(state.username, before=cursor)
+            older = [p for p in page.posts if p.post_id < cursor]
+            reached = walk.advance(reached, older)
+            batch.append(_PageWrite(page, older, (older[0].post_id, cursor - 1) if older else None))
+            if reread is not None:
+                reread.add(older)
+            if not older:
+                over = True
+                break
+        state, saved = await _save_pages(conn, state, batch, reached, settings)
         total += saved
         _report(progress, state, total)
         if walk.logged:
-            log.info(f"{walk.name}_progress", channel=state.username, read_down_to=older[0].post_id if older else None,
+            lowest = next((w.posts[0].post_id for w in reversed(batch) if w.posts), None)
+            log.info(f"{walk.name}_progress", channel=state.username, read_down_to=lowest,
                      until=state.recheck_until if walk is RECHECK else None, new=total.new, changed=total.changed)
-        if not older:
-            break
     return state, total
 
 
@@ -310,6 +322,17 @@ def _after_newest(state: ChannelState, posts: Sequence[Post]) -> ChannelState:
     return dataclasses.replace(state, walk_target=highest, walk_cursor=lowest)
 
 
+@dataclass(frozen=True, slots=True)
+class _PageWrite:
+    """A fetched page, the posts of it to save, and the id range it shows in full (``covers``,
+    ``None`` as the top: no limit): archived posts in that range that it lacks become
+    deletion candidates."""
+
+    page: ChannelPage | None
+    posts: Sequence[Post]
+    covers: tuple[int, int | None] | None = None
+
+
 async def _save_page(
     conn: aiosqlite.Connection,
     state: ChannelState,
@@ -319,25 +342,34 @@ async def _save_page(
     settings: RoundSettings,
     covers: tuple[int, int | None] | None = None,
 ) -> tuple[ChannelState, SaveResult]:
-    """Posts, channel info, deletion candidates and the advanced state, in one transaction.
+    """One page with the state it advances, in one transaction."""
+    return await _save_pages(conn, state, [_PageWrite(page, posts, covers)], next_state, settings)
 
-    ``covers`` is the id range the page shows in full (``None`` as the top: no limit);
-    archived posts in it that the page lacks become deletion candidates.
-    """
+
+async def _save_pages(
+    conn: aiosqlite.Connection, state: ChannelState, writes: Sequence[_PageWrite], next_state: ChannelState,
+    settings: RoundSettings,
+) -> tuple[ChannelState, SaveResult]:
+    """Posts, channel info, deletion candidates of ``writes``, and the state they reach, in one
+    transaction; then the media files they name."""
     now = utc_now()
-    posts = [_wanted_files(post, settings.media) for post in posts]
+    saved = SaveResult()
     async with transaction(conn):
-        read_at = page.fetched_at if page is not None else None
-        saved = await save_posts(conn, state.channel_id, posts, now, read_at) if posts else SaveResult()
-        if settings.alerts is not None and (saved.new or saved.changed):
-            await settings.alerts.on_saved_posts(conn, state.channel_id, state.username,
-                                                 [p.post_id for p in posts], now)
-        if page is not None:
-            await save_channel_info(conn, state.channel_id, page.channel, now)
-            if page.failures:
-                await save_post_problems(conn, state.channel_id, page.failures, now)
-            if covers is not None and posts:
-                await _note_missing(conn, state, page, posts, covers, now)
+        for write in writes:
+            page = write.page
+            posts = [_wanted_files(post, settings.media) for post in write.posts]
+            read_at = page.fetched_at if page is not None else None
+            result = await save_posts(conn, state.channel_id, posts, now, read_at) if posts else SaveResult()
+            if settings.alerts is not None and (result.new or result.changed):
+                await settings.alerts.on_saved_posts(conn, state.channel_id, state.username,
+                                                     [p.post_id for p in posts], now)
+            saved += result
+            if page is not None:
+                await save_channel_info(conn, state.channel_id, page.channel, now)
+                if page.failures:
+                    await save_post_problems(conn, state.channel_id, page.failures, now)
+                if write.covers is not None and posts:
+                    await _note_missing(conn, state, page, posts, write.covers, now)
         if next_state != state:
             await save_channel_state(conn, next_state)
     if settings.media is not None:

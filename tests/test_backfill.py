@@ -212,7 +212,7 @@ async def test_a_truncated_page_is_an_error_not_a_gap(tme, make_config):
 
 async def test_a_long_walk_says_where_it_is_page_by_page(tme, make_config):
     channel = tme.channel("ministry")
-    for post_id in range(1, 61):
+    for post_id in range(1, 261):
         channel.add(post_id)
     config = make_config("ministry")
     with structlog.testing.capture_logs() as events:
@@ -220,6 +220,6 @@ async def test_a_long_walk_says_where_it_is_page_by_page(tme, make_config):
         await archive_channels(config, ["ministry"], mode="recheck")
 
     backfill = [(e["read_down_to"], e["new"]) for e in events if e["event"] == "backfill_progress"]
-    assert backfill == [(21, 20), (1, 40)]  # the newest page (sync) had 41-60
+    assert backfill == [(141, 100), (41, 200), (1, 240)]  # five pages a transaction; the sync had 241-260
     recheck = [(e["read_down_to"], e["until"]) for e in events if e["event"] == "recheck_progress"]
-    assert recheck[0] == (41, 1) and recheck[-1][1] is None
+    assert recheck[0] == (241, 1) and recheck[-1][1] is None

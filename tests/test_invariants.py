@@ -97,21 +97,22 @@ ABORT_POST = """CREATE TRIGGER injected BEFORE INSERT ON posts WHEN NEW.post_id 
 @pytest.mark.parametrize("trigger", [ABORT_STATE, ABORT_POST], ids=["state fails", "a post fails"])
 async def test_a_page_and_the_state_it_advances_commit_together(tme, make_config, trigger):
     channel = tme.channel("ministry")
-    for post_id in range(1, 101):
+    for post_id in range(1, 201):
         channel.add(post_id)
     config = make_config("ministry")
-    await archive_channels(config, ["ministry"], mode="sync")  # creates the archive: head 100, tail 81
+    await archive_channels(config, ["ministry"], mode="sync")  # creates the archive: head 200, tail 181
     with sqlite3.connect(config.database) as conn:
         conn.execute(trigger)
 
     with pytest.raises(sqlite3.IntegrityError, match="injected failure"):
         await archive_channels(config, ["ministry"], mode="backfill")
 
-    # pages 61-80 committed with tail 61; the page 41-60 and its tail are both absent
-    assert rows(config.database, "SELECT tail_id, backfill_done_at FROM channels") == [(61, None)]
-    assert rows(config.database, "SELECT min(post_id), count(*) FROM posts") == [(61, 40)]
+    # The backfill saves five pages a transaction: 81-180 committed with tail 81; the next
+    # transaction (pages 1-80, and the tail they reach) failed whole: nothing of it is visible.
+    assert rows(config.database, "SELECT tail_id, backfill_done_at FROM channels") == [(81, None)]
+    assert rows(config.database, "SELECT min(post_id), count(*) FROM posts") == [(81, 120)]
     with sqlite3.connect(config.database) as conn:
         conn.execute("DROP TRIGGER injected")
     await archive_channels(config, ["ministry"], mode="backfill")
-    assert rows(config.database, "SELECT count(*), min(post_id), max(post_id) FROM posts") == [(100, 1, 100)]
+    assert rows(config.database, "SELECT count(*), min(post_id), max(post_id) FROM posts") == [(200, 1, 200)]
     assert rows(config.database, "SELECT tail_id, backfill_done_at IS NOT NULL FROM channels") == [(1, 1)]
