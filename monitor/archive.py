@@ -2,7 +2,8 @@
 
 Invariant, kept across crashes: every post with an id in ``[tail_id, head_id]`` is
 archived. Each page is saved in one transaction together with the state that it
-advances, so a ``kill -9`` at any moment loses at most the page in flight.
+advances (a backfill, five pages a transaction), so a ``kill -9`` at any moment loses at
+most the pages not yet committed, which are fetched again.
 
 * ``sync`` fetches the newest page. If it does not reach down to ``head_id``, the
   posts between are fetched by a *walk* (``walk_target``/``walk_cursor``) that a
