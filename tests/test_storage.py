@@ -214,3 +214,38 @@ async def test_search_keys_stay_unique_when_a_hundred_thousand_posts_share_a_sec
         dated = raw.execute("SELECT key FROM post_search WHERE post_id = 200000").fetchone()
     assert keys == (100_006, 100_006, -5)  # five past the full second, the edited one keeping its place
     assert dated == (100_000,)  # the next second's first key, untouched by the overflow
+
+
+async def test_an_archive_made_before_search_read_from_posts_migrates_with_nothing_lost(tmp_path):
+    """Migration 0015 turns post_search into a view over posts: same rows, same search results,
+    a consistent full-text index, and new posts searchable after it."""
+    import aiosqlite
+
+    from storage.migrate import load_migrations, migrate
+
+    path = tmp_path / "old.sqlite3"
+    every = load_migrations()
+    before_0015 = [m for m in every if m.version < 15]
+    async with aiosqlite.connect(path) as conn:
+        conn.row_factory = sqlite3.Row
+        await migrate(conn, before_0015)
+        async with transaction(conn):
+            channel_id = await ensure_channel(conn, "MFARussia", "2024-06-01T00:00:00Z")
+        await save(conn, channel_id, [post(i, f"Заявление {i} о хартии") for i in range(1, 21)])
+        await save(conn, channel_id, [post(5, "Заявление 5 исправлено: Лавров")])  # an edit moves its key
+        await save(conn, channel_id, [Post(post_id=21, date=None, text="undated Лавров", html="x")])
+        await conn.commit()
+        old_rows = [tuple(r) for r in await conn.execute_fetchall("SELECT * FROM post_search ORDER BY key")]
+        old_hits = [(h.post_id, h.snippet) for h in await search_posts(conn, '"Лавров"')]
+    assert len(old_rows) == 21 and len(old_hits) == 2
+
+    async with open_archive(path) as conn:  # brings it up to date
+        new_rows = [tuple(r) for r in await conn.execute_fetchall("SELECT * FROM post_search ORDER BY key")]
+        assert new_rows == old_rows
+        assert [(h.post_id, h.snippet) for h in await search_posts(conn, '"Лавров"')] == old_hits
+        await conn.execute("INSERT INTO posts_fts(posts_fts, rank) VALUES ('integrity-check', 1)")
+        await save(conn, 1, [post(22, "новый Лавров"), post(3, "Заявление 3: Лавров")])
+        assert [h.post_id for h in await search_posts(conn, '"Лавров"')] == [22, 5, 3, 21]
+        await conn.execute("INSERT INTO posts_fts(posts_fts, rank) VALUES ('integrity-check', 1)")
+        tables = {r[0] for r in await conn.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "post_search" not in tables  # the text is stored once less
