@@ -59,7 +59,7 @@ POST_SQL = """
 SELECT 'version ' || v.version AS item, v.seen_at AS at, NULL AS page,
        CASE WHEN prev.text IS NULL THEN v.text ELSE legation_word_diff(prev.text, v.text) END AS text
 FROM post_versions v JOIN channels c ON c.id = v.channel_id
-LEFT JOIN post_versions prev
+LEFT JOIN post_history prev
   ON prev.channel_id = v.channel_id AND prev.post_id = v.post_id AND prev.version = v.version - 1
 WHERE c.username = :channel COLLATE NOCASE AND v.post_id = CAST(:post_id AS INTEGER)
 UNION ALL

@@ -49,13 +49,12 @@ async def get_saved_versions(
     """The versions written at ``seen_at``, each with the text of the version before it."""
     rows = await conn.execute_fetchall(
         """
-        SELECT v.post_id, v.version, p.date, v.text, prev.text AS previous_text
-        FROM post_versions v
-        JOIN posts p ON p.channel_id = v.channel_id AND p.post_id = v.post_id
-        LEFT JOIN post_versions prev
-            ON prev.channel_id = v.channel_id AND prev.post_id = v.post_id AND prev.version = v.version - 1
-        WHERE v.channel_id = ? AND v.seen_at = ? AND v.post_id IN (SELECT value FROM json_each(?))
-        ORDER BY v.post_id
+        SELECT p.post_id, p.version, p.date, p.text, prev.text AS previous_text
+        FROM posts p
+        LEFT JOIN post_history prev
+            ON prev.channel_id = p.channel_id AND prev.post_id = p.post_id AND prev.version = p.version - 1
+        WHERE p.channel_id = ? AND p.version_seen_at = ? AND p.post_id IN (SELECT value FROM json_each(?))
+        ORDER BY p.post_id
         """,
         (channel_id, seen_at, json.dumps(list(post_ids))),
     )

@@ -19,8 +19,8 @@ UPSERT_POST = """
 INSERT INTO posts (
     channel_id, post_id, date, text, html, views, author, edited, forwarded_from,
     forwarded_from_url, reply_to, reply_to_url, grouped_id, media, link_preview, service,
-    content_hash, version, first_seen_at, last_seen_at, buttons
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    content_hash, version, first_seen_at, last_seen_at, buttons, version_seen_at
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (channel_id, post_id) DO UPDATE SET
     date = excluded.date,
     text = excluded.text,
@@ -39,11 +39,23 @@ ON CONFLICT (channel_id, post_id) DO UPDATE SET
     content_hash = excluded.content_hash,
     version = excluded.version,
     last_seen_at = excluded.last_seen_at,
-    buttons = excluded.buttons
+    buttons = excluded.buttons,
+    version_seen_at = excluded.version_seen_at
 """
 
-INSERT_VERSION = """
-INSERT INTO post_versions (
+# The newest version lives in posts only; the one an edit supersedes moves to post_history
+# (post_versions is the view of both: migration 0016).
+SUPERSEDE = """
+INSERT INTO post_history (
+    channel_id, post_id, version, text, html, media, link_preview, forwarded_from, edited,
+    seen_at, content_hash, buttons
+)
+SELECT channel_id, post_id, version, text, html, media, link_preview, forwarded_from, edited,
+       coalesce(version_seen_at, first_seen_at), content_hash, buttons
+FROM posts WHERE channel_id = ? AND post_id = ?
+"""
+INSERT_HISTORY = """
+INSERT INTO post_history (
     channel_id, post_id, version, text, html, media, link_preview, forwarded_from, edited,
     seen_at, content_hash, buttons
 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -73,9 +85,6 @@ class Known(NamedTuple):
     content_hash: str
     version: int
     deleted_at: str | None
-
-
-VERSION_COLUMN = 2  # in the rows of INSERT_VERSION: (channel_id, post_id, version, ...)
 
 
 def _versions_of(db: sqlite3.Connection, channel_id: int,
@@ -113,7 +122,10 @@ def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], 
     restored = sorted(post_id for post_id, was in known.items()
                       if was.deleted_at is not None and post_id not in newer)
     upserts: list[tuple[Any, ...]] = []
-    versions: list[tuple[Any, ...]] = []
+    made: list[int] = []  # the version numbers written
+    superseded: list[tuple[int, int]] = []  # archived newest versions that an edit replaces
+    in_batch: dict[int, tuple[Any, ...]] = {}  # versions written by this batch, as history rows
+    history: list[tuple[Any, ...]] = []  # ... and those of them that a later copy in the batch replaces
     touches: list[tuple[Any, ...]] = []
     relinked: list[Post] = []
     files: list[tuple[int, int, int, MediaSource]] = []
@@ -128,16 +140,20 @@ def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], 
             continue
         version = 1 if previous is None else previous.version + 1
         media, preview, buttons = _json(list(post.media)), _json(post.link_preview), _json(list(post.buttons))
-        upserts.append(_post_row(channel_id, post, media, preview, digest, version, seen_at) + (buttons,))
-        versions.append(
-            (channel_id, post.post_id, version, post.text, post.html, media, preview,
-             post.forwarded_from, int(post.edited), seen_at, digest, buttons)
-        )
+        upserts.append(_post_row(channel_id, post, media, preview, digest, version, seen_at) + (buttons, seen_at))
+        if post.post_id in in_batch:
+            history.append(in_batch[post.post_id])
+        elif previous is not None:
+            superseded.append((channel_id, post.post_id))
+        in_batch[post.post_id] = (channel_id, post.post_id, version, post.text, post.html, media, preview,
+                                  post.forwarded_from, int(post.edited), seen_at, digest, buttons)
+        made.append(version)
         relinked.append(post)
         files += [(channel_id, post.post_id, version, source) for source in post.media_sources]
         known[post.post_id] = Known(digest, version, None)  # a batch may hold a post twice
+    db.executemany(SUPERSEDE, superseded)  # before the upsert overwrites them
+    db.executemany(INSERT_HISTORY, history)
     db.executemany(UPSERT_POST, upserts)
-    db.executemany(INSERT_VERSION, versions)
     queue_media(db, files, seen_at)
     if touches:
         db.executemany(TOUCH_POST, touches)
@@ -148,8 +164,8 @@ def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], 
         "DELETE FROM post_problems WHERE channel_id = ? AND post_id IN (SELECT value FROM json_each(?))",
         (channel_id, json.dumps([p.post_id for p in posts])),
     )
-    changed = sum(1 for row in versions if row[VERSION_COLUMN] > 1)
-    return SaveResult(new=len(versions) - changed, changed=changed, unchanged=len(touches),
+    changed = sum(1 for version in made if version > 1)
+    return SaveResult(new=len(made) - changed, changed=changed, unchanged=len(touches),
                       restored=len(restored))
 
 

@@ -231,10 +231,13 @@ async def test_an_archive_made_before_search_read_from_posts_migrates_with_nothi
         await migrate(conn, before_0015)
         async with transaction(conn):
             channel_id = await ensure_channel(conn, "MFARussia", "2024-06-01T00:00:00Z")
-        await save(conn, channel_id, [post(i, f"Заявление {i} о хартии") for i in range(1, 21)])
-        await save(conn, channel_id, [post(5, "Заявление 5 исправлено: Лавров")])  # an edit moves its key
-        await save(conn, channel_id, [Post(post_id=21, date=None, text="undated Лавров", html="x")])
-        await conn.commit()
+            # rows as that version wrote them (its triggers fill post_search)
+            for post_id, date, text in [(i, f"2024-05-{i:02d}T10:00:00Z", f"Заявление {i} о хартии")
+                                        for i in range(1, 21)] + [(21, None, "undated Лавров")]:
+                await conn.execute(
+                    "INSERT INTO posts (channel_id, post_id, date, text, html, content_hash, version, first_seen_at,"
+                    " last_seen_at) VALUES (?, ?, ?, ?, ?, 'h', 1, 'x', 'x')", (channel_id, post_id, date, text, text))
+            await conn.execute("UPDATE posts SET text = 'Заявление 5 исправлено: Лавров' WHERE post_id = 5")
         old_rows = [tuple(r) for r in await conn.execute_fetchall("SELECT * FROM post_search ORDER BY key")]
         old_hits = [(h.post_id, h.snippet) for h in await search_posts(conn, '"Лавров"')]
     assert len(old_rows) == 21 and len(old_hits) == 2
@@ -249,3 +252,61 @@ async def test_an_archive_made_before_search_read_from_posts_migrates_with_nothi
         await conn.execute("INSERT INTO posts_fts(posts_fts, rank) VALUES ('integrity-check', 1)")
         tables = {r[0] for r in await conn.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert "post_search" not in tables  # the text is stored once less
+
+
+async def test_an_archive_with_every_version_in_post_versions_migrates_with_nothing_lost(tmp_path):
+    """Migration 0016 keeps the newest version only in posts: post_versions (now a view) and
+    edits show the same rows as before, and saving goes on from there."""
+    import aiosqlite
+
+    from storage.migrate import load_migrations, migrate
+
+    path = tmp_path / "old.sqlite3"
+    async with aiosqlite.connect(path) as conn:
+        conn.row_factory = sqlite3.Row
+        await migrate(conn, [m for m in load_migrations() if m.version < 16])
+        async with transaction(conn):
+            channel_id = await ensure_channel(conn, "MFARussia", "2024-06-01T00:00:00Z")
+            for post_id, versions in ((1, 1), (2, 3)):
+                await conn.execute(
+                    "INSERT INTO posts (channel_id, post_id, date, text, html, content_hash, version, first_seen_at,"
+                    " last_seen_at, edited) VALUES (?, ?, '2024-05-01T10:00:00Z', ?, ?, ?, ?, 'a', 'b', ?)",
+                    (channel_id, post_id, f"text {post_id} v{versions}", "h", f"hash{versions}", versions,
+                     int(versions > 1)))
+                for version in range(1, versions + 1):
+                    await conn.execute(
+                        "INSERT INTO post_versions (channel_id, post_id, version, text, html, edited, seen_at,"
+                        " content_hash, buttons) VALUES (?, ?, ?, ?, 'h', ?, ?, ?, NULL)",
+                        (channel_id, post_id, version, f"text {post_id} v{version}", int(version > 1),
+                         f"2024-06-0{version}T00:00:00Z", f"hash{version}"))
+        before = [tuple(r) for r in await conn.execute_fetchall("SELECT * FROM post_versions ORDER BY 1, 2, 3")]
+        edits = [tuple(r) for r in await conn.execute_fetchall("SELECT * FROM edits ORDER BY 1, 2, 4")]
+
+    async with open_archive(path) as conn:
+        assert [tuple(r) for r in await conn.execute_fetchall("SELECT * FROM post_versions ORDER BY 1, 2, 3")] == before
+        assert [tuple(r) for r in await conn.execute_fetchall("SELECT * FROM edits ORDER BY 1, 2, 4")] == edits
+        history = await conn.execute_fetchall("SELECT post_id, version FROM post_history ORDER BY 1, 2")
+        assert [tuple(r) for r in history] == [(2, 1), (2, 2)]  # the newest versions only in posts
+        saved = await save(conn, channel_id, [post(2, "text 2 v4"), post(3, "new")], at="2024-06-09T00:00:00Z")
+        assert (saved.new, saved.changed) == (1, 1)
+        rows_now = await conn.execute_fetchall("SELECT post_id, version, text, seen_at FROM post_versions "
+                                               "WHERE post_id IN (2, 3) ORDER BY 1, 2")
+        assert [tuple(r) for r in rows_now] == [
+            (2, 1, "text 2 v1", "2024-06-01T00:00:00Z"), (2, 2, "text 2 v2", "2024-06-02T00:00:00Z"),
+            (2, 3, "text 2 v3", "2024-06-03T00:00:00Z"), (2, 4, "text 2 v4", "2024-06-09T00:00:00Z"),
+            (3, 1, "new", "2024-06-09T00:00:00Z")]
+
+
+async def test_every_version_is_kept_when_a_batch_holds_a_post_twice_and_edits_know_the_one_before(db):
+    from storage.alerts import get_saved_versions
+
+    async with transaction(db):
+        channel_id = await ensure_channel(db, "MFARussia", "2024-06-01T00:00:00Z")
+    await save(db, channel_id, [post(7, "first")], at="2024-06-01T00:00:00Z")
+    await save(db, channel_id, [post(7, "second"), post(7, "third")], at="2024-06-02T00:00:00Z")
+
+    versions = await db.execute_fetchall("SELECT version, text FROM post_versions WHERE post_id = 7 ORDER BY 1")
+    assert [tuple(r) for r in versions] == [(1, "first"), (2, "second"), (3, "third")]
+    [saved] = await get_saved_versions(db, channel_id, [7], "2024-06-02T00:00:00Z")
+    assert (saved.version, saved.text, saved.previous_text) == (3, "third", "second")
+    assert await get_saved_versions(db, channel_id, [7], "2024-06-01T00:00:00Z") == []
