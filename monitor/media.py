@@ -49,11 +49,8 @@ GONE = (403, 404, 410)  # what a CDN answers for an expired link
 
 @dataclass(slots=True)
 class MediaOutcome:
-    """What one call did."""
+    """What one call did: downloads by the status they ended in."""
 
-    saved: int = 0
-    failed: int = 0
-    expired: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
 
 
