@@ -272,16 +272,21 @@ async def _walk(
     reached, over = state, False
     while not over and walk.cursor(reached) is not None:
         batch: list[_PageWrite] = []
-        while len(batch) < walk.pages_per_transaction and (cursor := walk.cursor(reached)) is not None:
-            page = await source.fetch_page(state.username, before=cursor)
-            older = [p for p in page.posts if p.post_id < cursor]
-            reached = walk.advance(reached, older)
-            batch.append(_PageWrite(page, older, (older[0].post_id, cursor - 1) if older else None))
-            if reread is not None:
-                reread.add(older)
-            if not older:
-                over = True
-                break
+        try:
+            while len(batch) < walk.pages_per_transaction and (cursor := walk.cursor(reached)) is not None:
+                page = await source.fetch_page(state.username, before=cursor)
+                older = [p for p in page.posts if p.post_id < cursor]
+                reached = walk.advance(reached, older)
+                batch.append(_PageWrite(page, older, (older[0].post_id, cursor - 1) if older else None))
+                if reread is not None:
+                    reread.add(older)
+                if not older:
+                    over = True
+                    break
+        except (FetchError, ChannelUnavailable):
+            if batch:  # what was read before the failure is kept: the next round goes on from there
+                await _save_pages(conn, state, batch, reached, settings)
+            raise
         state, saved = await _save_pages(conn, state, batch, reached, settings)
         total += saved
         _report(progress, state, total)

@@ -223,3 +223,27 @@ async def test_a_long_walk_says_where_it_is_page_by_page(tme, make_config):
     assert backfill == [(141, 100), (41, 200), (1, 240)]  # five pages a transaction; the sync had 241-260
     recheck = [(e["read_down_to"], e["until"]) for e in events if e["event"] == "recheck_progress"]
     assert recheck[0] == (241, 1) and recheck[-1][1] is None
+
+
+async def test_pages_read_before_a_failure_are_kept_when_a_backfill_fails(tme, make_config):
+
+    channel = tme.channel("ministry")
+    for post_id in range(1, 201):
+        channel.add(post_id)
+    config = make_config("ministry", network='[network]\nrequest_delay = "0s"\nmax_retries = 0\n')
+    await archive_channels(config, ["ministry"], mode="sync")  # 181-200
+    original = tme.respond
+
+    def third_page_fails(path: str):
+        if "/s/ministry?before=" in path and sum("?before=" in r for r in tme.requests) == 2:
+            tme.requests.append(path)
+            return 503, {}, b"down", 0.0
+        return original(path)
+
+    tme.respond = third_page_fails  # type: ignore[method-assign]
+    [outcome] = (await archive_channels(config, ["ministry"], mode="backfill")).channels
+
+    assert outcome.error is not None  # the round failed at the third page of the transaction ...
+    # ... and the two pages read before it are archived, with the tail they reach
+    assert rows(config.database, "SELECT tail_id FROM channels") == [(141,)]
+    assert rows(config.database, "SELECT min(post_id), count(*) FROM posts") == [(141, 60)]
