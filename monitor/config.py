@@ -53,6 +53,7 @@ DEFAULT_WEB_URL = "https://t.me"
 DEFAULT_USER_AGENT = f"legation/{__version__} (Telegram channel archiver)"
 DEFAULT_REQUEST_TIMEOUT = 60.0  # seconds: the longest an account request may take
 TEST_SERVER = "149.154.167.40:443"  # Telegram's test data center 2
+INCOMING = ".incoming"  # under [telegram] media_dir: account downloads waiting to be stored by their hash
 
 
 T = TypeVar("T")

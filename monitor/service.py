@@ -23,7 +23,7 @@ from monitor.archive import (
     run_round,
     sync_channel,
 )
-from monitor.config import Config
+from monitor.config import INCOMING, Config
 from monitor.errors import AccountOffline
 from monitor.http import HttpClient
 from monitor.lock import WriterLock
@@ -76,7 +76,6 @@ async def open_media(stack: AsyncExitStack, config: Config, stop: asyncio.Event 
     if not config.media.download and not account_media:
         return None
     from monitor.media import MediaStore, remove_partial_files
-    from monitor.sources.tg_client import INCOMING
 
     network = dataclasses.replace(config.network, max_response_size=config.media.max_size)
     guard = AddressGuard(allow_private=config.network.allow_private_addresses, proxied=config.network.proxy is not None)

@@ -257,3 +257,16 @@ def test_pages_alerts_and_history_speak_json(archived, tme):
     assert history["url"] == f"{tme.url}/MFARussia/22957"
     assert [v["version"] for v in history["versions"]] == [1] and history["events"] == []
     assert set(history["versions"][0]) == {"version", "text", "edited", "seen_at"}
+
+
+def test_a_sync_without_an_account_loads_no_telegram_client(tme, write_config):
+    import subprocess
+    import sys
+
+    tme.channel("ministry").add(1)
+    config = write_config("ministry")
+    probe = ("import sys\nfrom monitor.cli import cli\n"
+             f"try:\n    cli(['-c', {str(config)!r}, 'sync'], prog_name='legation')\nexcept SystemExit:\n    pass\n"
+             "print('LOADED', [m for m in ('telethon', 'apscheduler', 'playwright') if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert "LOADED []" in done.stdout, done.stdout + done.stderr

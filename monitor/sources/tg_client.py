@@ -22,7 +22,7 @@ import structlog
 from telethon import errors, functions
 from telethon.tl import types
 
-from monitor.config import DEFAULT_REQUEST_TIMEOUT, TelegramConfig
+from monitor.config import DEFAULT_REQUEST_TIMEOUT, INCOMING, TelegramConfig
 from monitor.errors import AccountOffline, AccountUnavailable, ChannelUnavailable, FetchError, RateLimited, Stopped
 from monitor.sources.page import ChannelPage, PostCheck
 from monitor.sources.tg_map import map_channel, map_messages
@@ -39,7 +39,6 @@ SESSION_GONE = (errors.AuthKeyUnregisteredError, errors.SessionRevokedError, err
 # What connecting can raise when Telegram is unreachable or drops the connection (Telethon lets
 # asyncio.IncompleteReadError, an EOFError, through when the server closes during the handshake).
 CONNECT_FAILURES = (OSError, EOFError, TimeoutError)
-INCOMING = ".incoming"  # under [telegram] media_dir: downloads waiting to be stored by their hash
 CHANNEL_INFO_TTL = 6 * 3600.0  # seconds: title, subscribers and membership are read again after this
 RECONNECT_FIRST_WAIT = 1.0  # seconds after a failed reconnect before the next; doubling ...
 RECONNECT_MAX_WAIT = 60.0  # ... up to this
