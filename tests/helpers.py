@@ -1,9 +1,19 @@
-"""Reading a test's archive: the rows a query returns, also while another process writes it."""
+"""Reading a test's archive (the rows a query returns, also while another process writes it),
+and looking at it as a reader does (`legation browse`, headless Chromium)."""
 
 from __future__ import annotations
 
+import shutil
+import socket
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def rows(path: Path, sql: str, *params: object) -> list[tuple]:
@@ -21,3 +31,35 @@ def read_only(path: Path, sql: str) -> list[tuple]:
             return conn.execute(sql).fetchall()
     except sqlite3.OperationalError:
         return []
+
+
+def start_browse(config: Path) -> tuple[subprocess.Popen[bytes], str, int]:
+    """`legation browse` on a free loopback port, once it answers: (process, base URL, port).
+
+    The caller stops it (and may check that Datasette goes with it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "monitor", "-c", str(config), "browse", "--port", str(port)],
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            return process, url, port
+        except httpx.TransportError:
+            assert time.monotonic() < deadline and process.poll() is None, "datasette did not start"
+            time.sleep(0.2)
+
+
+def chromium() -> str | None:
+    """The system's Chromium, if any (.ci/run installs Debian's)."""
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def rendered_dom(browser: str, url: str) -> str:
+    """The document headless Chromium renders for ``url`` (scripts run), with no background traffic."""
+    return subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                           "--disable-background-networking", "--disable-component-update", "--no-first-run",
+                           "--disable-sync", "--dump-dom", url], capture_output=True, text=True, timeout=60).stdout

@@ -6,7 +6,6 @@ import asyncio
 import csv
 import io
 import json
-import shutil
 import signal
 import socket
 import sqlite3
@@ -18,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
+from helpers import chromium, rendered_dom, start_browse
 from tmeserver import FIXTURES, message_wraps
 
 from monitor.cli import cli
@@ -133,27 +133,10 @@ async def test_export_memory_stays_flat_on_a_large_archive(tmp_path, make_config
     assert whole < 120 and whole - half < 15  # 40,000 posts cost about what 20,000 do
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def datasette(archive):
     pytest.importorskip("datasette", reason="browse needs the browse extra: pip install 'legation[browse]'")
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "monitor", "-c", str(archive.source), "browse", "--port",
-                                str(port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(url, timeout=1)
-            break
-        except httpx.TransportError:
-            assert time.monotonic() < deadline and process.poll() is None, "datasette did not start"
-            time.sleep(0.2)
+    process, url, _ = start_browse(archive.source)
     yield url
     server = children(process.pid)
     process.terminate()
@@ -178,17 +161,7 @@ def wait_gone(pid: int, timeout: float = 10.0) -> None:
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL, signal.SIGHUP])
 def test_browse_leaves_no_server_behind(archive, how):
     pytest.importorskip("datasette", reason="browse needs the browse extra: pip install 'legation[browse]'")
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "monitor", "-c", str(archive.source), "browse", "--port",
-                                str(port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}", timeout=1)
-            break
-        except httpx.TransportError:
-            assert time.monotonic() < deadline and process.poll() is None, "datasette did not start"
-            time.sleep(0.2)
+    process, _, port = start_browse(archive.source)
     [server] = children(process.pid)
 
     process.send_signal(how)
@@ -210,14 +183,12 @@ def test_browse_serves_the_archive_with_search(datasette, archive):
 
 
 def test_browse_in_a_real_headless_browser(datasette, archive):
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    browser = chromium()
     if browser is None:
         pytest.skip("no chromium on this machine (.ci/run installs Debian's chromium)")
     page = (f"{datasette}/{archive.database.stem}/search?q=%D0%9B%D0%B0%D0%B2%D1%80%D0%BE%D0%B2%D0%B0"
             "&channel=&since=&until=")  # the reading room's search: Лаврова
-    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                          "--disable-background-networking", "--disable-component-update", "--no-first-run",
-                          "--disable-sync", "--dump-dom", page], capture_output=True, text=True, timeout=60).stdout
+    dom = rendered_dom(browser, page)
     assert "<mark>Лаврова</mark>" in dom and "as written" in dom
     assert "1 row" in dom
 

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from helpers import rows
+from helpers import chromium, rendered_dom, rows, start_browse
 
 from monitor.config import load_config
 from monitor.media import image_size
@@ -215,45 +215,26 @@ async def test_status_and_export_say_which_file_each_media_item_is(tme, make_con
 
 
 async def test_browse_shows_pictures_in_the_feed_and_on_the_post_page(tme, make_config):
-    import shutil
-    import socket
+    import importlib.util
 
     import httpx
-    pytest_skip = __import__("pytest").skip
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None or __import__("importlib").util.find_spec("datasette") is None:
-        pytest_skip("needs chromium and datasette (.ci/run installs both)")
+    import pytest
+
+    browser = chromium()
+    if browser is None or importlib.util.find_spec("datasette") is None:
+        pytest.skip("needs chromium and datasette (.ci/run installs both)")
     channel_with_media(tme)
     config = make_config("MFARussia", extra=MEDIA)
     await archive_channels(config, ["MFARussia"], mode="backfill")
     [(path,)] = rows(config.database, "SELECT picture FROM post_feed WHERE post_id = 1")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "monitor", "-c", str(config.source), "browse", "--port",
-                               str(port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    server, base, _ = start_browse(config.source)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(base, timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and server.poll() is None, "datasette did not start"
-                time.sleep(0.2)
         assert httpx.get(f"{base}/media/{path}").content == PHOTO  # the file, served read-only
         database = config.database.stem
 
-        def dom(url: str) -> str:
-            return subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                                   "--disable-background-networking", "--disable-component-update", "--no-first-run",
-                                   "--disable-sync", "--dump-dom", url], capture_output=True, text=True,
-                                  timeout=60).stdout
-
-        feed = dom(f"{base}/{database}/post_feed?post_id=1")
+        feed = rendered_dom(browser, f"{base}/{database}/post_feed?post_id=1")
         assert f'<img src="/media/{path}"' in feed and "max-width:96px" in feed
-        post = dom(f"{base}/{database}/post?channel=MFARussia&post_id=1")
+        post = rendered_dom(browser, f"{base}/{database}/post?channel=MFARussia&post_id=1")
         assert f'<img src="/media/{path}"' in post and "max-width:100%" in post
     finally:
         server.terminate()
