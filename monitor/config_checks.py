@@ -69,10 +69,10 @@ def parse_record(record: type[R], section: Section, base: Path, **given: Any) ->
             value = meta["check"](env, os.environ[env])
         elif f.name in section.table:
             value = meta["check"](key, raw)
+        elif f.default is MISSING:
+            continue  # a default_factory's value: the record makes it
         else:
-            value = f.default if f.default is not MISSING else MISSING
-            if value is MISSING:
-                continue  # a default_factory's value: the record makes it
+            value = f.default
         if isinstance(value, list):
             value = tuple(value)
         if meta.get("path"):
