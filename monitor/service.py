@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC
@@ -78,8 +79,7 @@ async def open_media(stack: AsyncExitStack, config: Config, stop: asyncio.Event 
     from monitor.media import MediaStore, remove_partial_files
 
     network = dataclasses.replace(config.network, max_response_size=config.media.max_size)
-    guard = AddressGuard(allow_private=config.network.allow_private_addresses, proxied=config.network.proxy is not None)
-    client = await stack.enter_async_context(HttpClient(network, guard=guard, stop=stop))
+    client = await stack.enter_async_context(HttpClient(network, guard=address_guard(config), stop=stop))
     await asyncio.to_thread(remove_partial_files, config.media_dir)
     incoming = config.telegram.media_dir / INCOMING if account_media else None
     return MediaStore(client, config.media, config.media_dir, incoming)
@@ -98,9 +98,13 @@ def make_step(config: Config, mode: Mode, since: str | None = None,
 def pages_client(config: Config, stop: asyncio.Event | None = None) -> HttpClient:
     """The client for release pages: its own per-host delay, and the address guard on every hop."""
     network = dataclasses.replace(config.network, request_delay=config.pages.request_delay)
-    guard = AddressGuard(allow_private=config.network.allow_private_addresses,
-                         proxied=config.network.proxy is not None, follows=config.pages.follows)
-    return HttpClient(network, guard=guard, stop=stop)
+    return HttpClient(network, guard=address_guard(config, config.pages.follows), stop=stop)
+
+
+def address_guard(config: Config, follows: Callable[[str], bool] | None = None) -> AddressGuard:
+    """The guard of every client that fetches what a post or page names (not t.me itself)."""
+    return AddressGuard(allow_private=config.network.allow_private_addresses,
+                        proxied=config.network.proxy is not None, follows=follows)
 
 
 async def open_sources(stack: AsyncExitStack, config: Config, stop: asyncio.Event | None = None,
