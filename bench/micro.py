@@ -9,6 +9,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -80,23 +81,27 @@ def _snscrape_rate(html: str, posts: int) -> float | None:
     return rate(parse, posts)
 
 
-def make_posts(count: int, seed: int = 1) -> list[Post]:
+FIRST_POST_AT = datetime(2020, 1, 1, tzinfo=timezone.utc)
+
+
+def make_posts(count: int, seed: int = 1, first_id: int = 1) -> list[Post]:
+    """Posts ``first_id``, ... of a channel, ten minutes apart: ids follow dates, as in a channel."""
     rng = random.Random(seed)
     posts = []
-    for post_id in range(1, count + 1):
+    for post_id in range(first_id, first_id + count):
         words = rng.sample(WORDS_RU + WORDS_DE + WORDS_EN, 12)
-        text = " ".join(words) + f" https://mid.ru/ru/foreign_policy/news/{post_id}/"
-        posts.append(Post(post_id=post_id, date=f"2024-{1 + post_id % 12:02d}-{1 + post_id % 28:02d}T10:00:00Z",
-                          text=text, html=text, views=rng.randint(100, 100_000)))
+        url = f"https://mid.ru/ru/foreign_policy/news/{post_id}/"
+        date = (FIRST_POST_AT + timedelta(minutes=10 * post_id)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        html = " ".join(words) + f'<br/><a href="{url}" target="_blank" rel="noopener">{url}</a>'  # as t.me renders
+        posts.append(Post(post_id=post_id, date=date, text=" ".join(words) + f" {url}", html=html,
+                          views=rng.randint(100, 100_000)))
     return posts
 
 
 def bench_saving(count: int = 20_000, batch: int = 20) -> list[Row]:
     from monitor.links import make_links
 
-    posts = [Post(**{**{k: getattr(p, k) for k in p.__slots__},
-                     "links": make_links([(p.text.split()[-1], "text")])})  # type: ignore[union-attr]
-             for p in make_posts(count)]
+    posts = [_with_links(p, make_links) for p in make_posts(count)]
     with tempfile.TemporaryDirectory() as tmp:
         async def save_all() -> float:
             async with open_archive(Path(tmp) / "save.sqlite3") as conn:
@@ -109,11 +114,6 @@ def bench_saving(count: int = 20_000, batch: int = 20) -> list[Row]:
                 return time.perf_counter() - start
 
         ours = count / asyncio.run(save_all())
-        with sqlite3.connect(Path(tmp) / "save.sqlite3") as conn:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            tables = conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC").fetchall()
-        archive = sum(size for _, size in tables)
-        content = sum(len((p.text or "").encode()) + len((p.html or "").encode()) for p in posts)
         bare_db = sqlite3.connect(Path(tmp) / "bare.sqlite3", isolation_level=None)
         bare_db.execute("PRAGMA journal_mode=WAL")
         bare_db.execute("CREATE TABLE posts (channel_id, post_id, date, text, html, views)")
@@ -125,12 +125,89 @@ def bench_saving(count: int = 20_000, batch: int = 20) -> list[Row]:
             bare_db.execute("COMMIT")
         bare = count / (time.perf_counter() - start)
         bare_db.close()
-    biggest = ", ".join(f"{name} {size / count:.0f}" for name, size in tables[:4])
     return [Row(f"save: {count} posts in batches of {batch}", ours, "posts/s", "bare executemany, no indexes",
-                bare, f"{ours / bare:.2f} of bare (target >= 0.33); target >= 20,000/s"),
-            Row(f"archive size after saving {count} posts", archive / count, "bytes/post", "text + HTML",
-                content / count, f"{archive / content:.1f}x the content (target <= 2x); by table, bytes/post: "
-                                 f"{biggest}")]
+                bare, f"{ours / bare:.2f} of bare (target >= 0.33); target >= 20,000/s")]
+
+
+def bench_size(count: int = 20_000, rounds: int = 10) -> list[Row]:
+    """Archive bytes per post against the text and HTML it holds: synthetic posts after a
+    backfill and after ``rounds`` rounds editing every post, and the captured t.me pages."""
+    from monitor.links import make_links
+
+    posts = [_with_links(p, make_links) for p in make_posts(count)]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "size.sqlite3"
+        content = _save_all(path, {"bench": [posts]})
+        rows.append(_size_row(f"archive size, {count:,} synthetic posts", path, count, content))
+        rounds_of = [[_edited(p, n) for p in posts] for n in range(1, rounds + 1)]
+        content += _save_all(path, {"bench": rounds_of})
+        rows.append(_size_row(f"archive size, {count:,} posts after {rounds} rounds editing each", path, count,
+                              content))
+        pages = _captured_pages()
+        if pages:
+            captured = Path(tmp) / "captured.sqlite3"
+            content = _save_all(captured, {name: [page] for name, page in pages.items()})
+            total = sum(len(page) for page in pages.values())
+            rows.append(_size_row(f"archive size, {len(pages)} captured t.me pages", captured, total, content))
+    return rows
+
+
+def _with_links(post: Post, make_links: Callable[..., Any]) -> Post:
+    url = (post.text or "").split()[-1]
+    return Post(**{**{k: getattr(post, k) for k in post.__slots__}, "links": make_links([(url, "text")])})  # type: ignore[union-attr]
+
+
+def _edited(post: Post, round_: int) -> Post:
+    text = f"{post.text} (обновлено {round_})"
+    return Post(**{**{k: getattr(post, k) for k in post.__slots__},  # type: ignore[union-attr]
+                   "text": text, "html": f"{post.html}<br/><i>обновлено {round_}</i>", "edited": True})
+
+
+def _save_all(path: Path, batches_by_channel: dict[str, list[list[Post]]]) -> int:
+    """Save each channel's batches as pages of 20, one transaction each; return the text and HTML bytes saved."""
+    async def run() -> None:
+        async with open_archive(path) as conn:
+            for name, batches in batches_by_channel.items():
+                async with transaction(conn):
+                    channel_id = await ensure_channel(conn, name, "2024-01-01T00:00:00Z")
+                for round_, batch in enumerate(batches):
+                    for i in range(0, len(batch), 20):
+                        async with transaction(conn):
+                            await save_posts(conn, channel_id, batch[i:i + 20], f"2024-06-{1 + round_:02d}T00:00:00Z")
+    asyncio.run(run())
+    return sum(len((p.text or "").encode()) + len((p.html or "").encode())
+               for batches in batches_by_channel.values() for batch in batches for p in batch)
+
+
+def _size_row(name: str, path: Path, posts: int, content: int) -> Row:
+    """Bytes per post beyond an empty archive (its schema and empty tables: a fixed cost)."""
+    empty = path.with_name("empty.sqlite3")
+    if not empty.exists():
+        _save_all(empty, {})
+    sizes = [_table_sizes(path), _table_sizes(empty)]
+    tables = sorted(((table, size - sizes[1].get(table, 0)) for table, size in sizes[0].items()), key=lambda t: -t[1])
+    archive = sum(size for _, size in tables)
+    biggest = ", ".join(f"{table} {size / posts:.0f}" for table, size in tables[:5])
+    return Row(name, archive / posts, "bytes/post", "text + HTML", content / posts,
+               f"{archive / content:.2f}x the content (target <= 2x); bytes/post by table: {biggest}")
+
+
+def _table_sizes(path: Path) -> dict[str, int]:
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("VACUUM")  # dbstat of a file at rest: no free pages left by the run
+        return dict(conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall())
+
+
+def _captured_pages() -> dict[str, list[Post]]:
+    """The posts of every captured t.me channel page in ../shared, by file name."""
+    pages = {}
+    for path in sorted([*SHARED.glob("*.html"), *(SHARED / "corpus").glob("*.html")]):
+        posts = list(parse_channel_page(path.read_text(encoding="utf-8"), "x").posts)
+        if len(posts) > 1:  # channel pages, not single-post fragments
+            pages[path.stem] = posts
+    return pages
 
 
 def bench_alerts(posts: int = 2_000) -> list[Row]:
@@ -155,8 +232,7 @@ def bench_search(count: int, queries: int = 200) -> list[Row]:
                 async with transaction(conn):
                     channel_id = await ensure_channel(conn, "bench", "2024-01-01T00:00:00Z")
                 for start in range(0, count, 5_000):
-                    batch = [Post(post_id=p.post_id + start, date=p.date, text=p.text, html=p.text)
-                             for p in make_posts(min(5_000, count - start), seed=start)]
+                    batch = make_posts(min(5_000, count - start), seed=start, first_id=start + 1)
                     async with transaction(conn):
                         await save_posts(conn, channel_id, batch, "2024-06-01T00:00:00Z")
                 rng = random.Random(7)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -15,12 +16,14 @@ from storage.errors import SearchQueryError, storage_error
 from storage.media import queue_media
 from storage.models import MediaSource, Post, PostEvent, PostText, PostVersion, SaveResult, SearchHit
 
-UPSERT_POST = """
-INSERT INTO posts (
-    channel_id, post_id, date, text, html, views, author, edited, forwarded_from,
-    forwarded_from_url, reply_to, reply_to_url, grouped_id, media, link_preview, service,
-    content_hash, version, first_seen_at, last_seen_at, buttons, version_seen_at
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+POST_COLUMNS = (
+    "channel_id", "post_id", "date", "text", "html", "views", "author", "edited", "forwarded_from",
+    "forwarded_from_url", "reply_to", "reply_to_url", "grouped_id", "media", "link_preview", "service",
+    "content_hash", "version", "first_seen_at", "last_seen_at", "buttons", "version_seen_at",
+)
+# Up to this many rows per statement: SQLite before 3.32 (Ubuntu 20.04) takes 999 parameters.
+UPSERT_ROWS = 999 // len(POST_COLUMNS)
+UPSERT_POSTS_CONFLICT = """
 ON CONFLICT (channel_id, post_id) DO UPDATE SET
     date = excluded.date,
     text = excluded.text,
@@ -42,6 +45,25 @@ ON CONFLICT (channel_id, post_id) DO UPDATE SET
     buttons = excluded.buttons,
     version_seen_at = excluded.version_seen_at
 """
+
+
+@functools.cache
+def _upsert_posts_sql(rows: int) -> str:
+    row = "(" + ", ".join("?" * len(POST_COLUMNS)) + ")"
+    return (f"INSERT INTO posts ({', '.join(POST_COLUMNS)}) VALUES " + ", ".join([row] * rows)
+            + UPSERT_POSTS_CONFLICT)
+
+
+def _upsert_posts(db: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert or update ``rows`` (POST_COLUMNS each), many to a statement.
+
+    One statement, not one per row: the search triggers write to FTS5, which flushes its
+    pending terms to a new segment at the start of every statement that writes in a
+    transaction; a statement per post made a segment per post (a third of the save time).
+    """
+    for start in range(0, len(rows), UPSERT_ROWS):
+        chunk = rows[start:start + UPSERT_ROWS]
+        db.execute(_upsert_posts_sql(len(chunk)), [value for row in chunk for value in row])
 
 # The newest version lives in posts only; the one an edit supersedes moves to post_history
 # (post_versions is the view of both: migration 0016).
@@ -76,7 +98,10 @@ ON CONFLICT (channel_id, post_id, url, kind) DO NOTHING
 def _json(value: Any) -> str | None:
     if value is None or value == () or value == []:
         return None
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return _COLUMN_JSON.encode(value)
+
+
+_COLUMN_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True)  # made once, as json.dumps would per call
 
 
 class Known(NamedTuple):
@@ -153,7 +178,7 @@ def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], 
         known[post.post_id] = Known(digest, version, None)  # a batch may hold a post twice
     db.executemany(SUPERSEDE, superseded)  # before the upsert overwrites them
     db.executemany(INSERT_HISTORY, history)
-    db.executemany(UPSERT_POST, upserts)
+    _upsert_posts(db, upserts)
     queue_media(db, files, seen_at)
     if touches:
         db.executemany(TOUCH_POST, touches)

@@ -310,3 +310,25 @@ async def test_every_version_is_kept_when_a_batch_holds_a_post_twice_and_edits_k
     [saved] = await get_saved_versions(db, channel_id, [7], "2024-06-02T00:00:00Z")
     assert (saved.version, saved.text, saved.previous_text) == (3, "third", "second")
     assert await get_saved_versions(db, channel_id, [7], "2024-06-01T00:00:00Z") == []
+
+
+def test_the_content_hash_of_a_post_never_changes_between_releases():
+    """Archives hold hashes computed by every earlier release: a new serialization would make
+    every archived post look edited on the next sync. The value was computed by the first one."""
+    archived = Post(post_id=7, date="2024-05-01T10:00:00Z", text="Лавров о Хартии", html="<b>x</b>", views=5,
+                    links=(Link("https://mid.ru/a", "https://mid.ru/a", "text", "mid.ru"),),
+                    media=({"type": "photo", "width": 800, "url": "https://cdn/x.jpg"},),
+                    link_preview={"url": "https://mid.ru/a", "title": "T"})
+    assert archived.content_hash() == "6e1b8b742777348c348c9f171fd1d965ff72b8d908e69db7f1ecfef6796651be"
+
+
+async def test_a_batch_longer_than_one_statement_saves_every_post_searchable(db):
+    async with transaction(db):
+        channel_id = await ensure_channel(db, "MFARussia", "2024-06-01T00:00:00Z")
+    many = [Post(post_id=i, date=f"2024-05-01T10:{i // 60:02d}:{i % 60:02d}Z", text=f"заявление номер{i}")
+            for i in range(1, 121)]
+    saved = await save(db, channel_id, many)
+    assert saved.new == 120
+    hits = await db.execute_fetchall("SELECT count(*) FROM posts_fts WHERE posts_fts MATCH 'заявление'")
+    assert hits[0][0] == 120
+    await db.execute("INSERT INTO posts_fts(posts_fts, rank) VALUES ('integrity-check', 1)")
