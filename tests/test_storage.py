@@ -332,3 +332,17 @@ async def test_a_batch_longer_than_one_statement_saves_every_post_searchable(db)
     hits = await db.execute_fetchall("SELECT count(*) FROM posts_fts WHERE posts_fts MATCH 'заявление'")
     assert hits[0][0] == 120
     await db.execute("INSERT INTO posts_fts(posts_fts, rank) VALUES ('integrity-check', 1)")
+
+
+async def test_a_post_deleted_with_sqlite3_leaves_the_search_index(tmp_path):
+    path = tmp_path / "archive.sqlite3"
+    async with open_archive(path) as conn:
+        async with transaction(conn):
+            channel_id = await ensure_channel(conn, "MFARussia", "2024-06-01T00:00:00Z")
+        await save(conn, channel_id, [post(1, "Лавров о хартии"), post(2, "Лавров в Минске")])
+    with sqlite3.connect(path) as raw:  # as a user pruning the archive would
+        raw.execute("DELETE FROM posts WHERE post_id = 1")
+    async with open_archive(path) as conn:
+        hits = await search_posts(conn, '"Лавров"')
+        await conn.execute("INSERT INTO posts_fts(posts_fts, rank) VALUES ('integrity-check', 1)")
+    assert [hit.post_id for hit in hits] == [2]
