@@ -29,6 +29,7 @@ from monitor.deletions import confirm_deletions
 from monitor.errors import ChannelUnavailable, FetchError, Stopped
 from monitor.sources.page import ChannelPage, PageSource
 from storage.channels import (
+    count_posts_from,
     ensure_channel,
     get_channel_id,
     get_channel_state,
@@ -42,7 +43,7 @@ from storage.channels import (
 from storage.db import transaction
 from storage.deletions import clear_candidates, get_missing, save_candidates
 from storage.errors import StorageError
-from storage.models import ChannelState, Post, SaveResult, utc_in, utc_now
+from storage.models import ChannelState, NewestPage, Post, SaveResult, utc_in, utc_now
 from storage.posts import get_due_post_problems, save_post_problems, save_posts
 
 if TYPE_CHECKING:
@@ -108,6 +109,13 @@ class _Reread:
             if post.date and (self.oldest is None or post.date < self.oldest):
                 self.oldest = post.date
 
+    def add_archived(self, count: int, lowest: int, oldest: str | None) -> None:
+        """A page not parsed because it is the one parsed before: its posts as archived."""
+        self.count += count
+        self.lowest = lowest if self.lowest is None else min(self.lowest, lowest)
+        if oldest is not None and (self.oldest is None or oldest < self.oldest):
+            self.oldest = oldest
+
     def satisfied(self) -> bool:
         old_enough = self.oldest is not None and self.oldest < utc_in(-self.window.recheck_age)
         return self.count >= self.window.recheck_posts or old_enough
@@ -127,12 +135,17 @@ async def sync_channel(
     if state.walk_cursor is not None:  # an interrupted walk: close that gap first
         state, saved = await _walk(conn, source, state, GAP, settings, progress, reread)
         total += saved
-    page = await source.fetch_page(username)
-    covers = (page.posts[0].post_id, None) if page.posts else None
-    state, saved = await _save_page(conn, state, page, page.posts, _after_newest(state, page.posts), settings,
-                                    covers)
-    reread.add(page.posts)
-    total += saved
+    known = _unchanged_unless(state, settings.window)
+    page = await source.fetch_page(username, known_signature=known.signature if known is not None else None)
+    if page.unchanged and known is not None:  # nothing new, edited or gone on it: only counters differ
+        count, oldest = await count_posts_from(conn, state.channel_id, known.lowest_id)
+        reread.add_archived(count, known.lowest_id, oldest)
+    else:
+        covers = (page.posts[0].post_id, None) if page.posts else None
+        after = dataclasses.replace(_after_newest(state, page.posts), newest_page=_newest_page(page))
+        state, saved = await _save_page(conn, state, page, page.posts, after, settings, covers)
+        reread.add(page.posts)
+        total += saved
     if state.walk_cursor is not None:
         state, saved = await _walk(conn, source, state, GAP, settings, progress, reread)
         total += saved
@@ -312,6 +325,22 @@ async def _retry_problems(
         _, saved = await _save_page(conn, state, page, posts, state, settings)
         total += saved
     return total
+
+
+def _unchanged_unless(state: ChannelState, window: SyncConfig) -> NewestPage | None:
+    """The newest page as last parsed, if a page with its signature need not be parsed again:
+    no walk pending, and read within ``reparse_after`` (views and counters come up to date then)."""
+    known = state.newest_page
+    if known is None or state.walk_cursor is not None or known.read_at <= utc_in(-window.reparse_after):
+        return None
+    return known
+
+
+def _newest_page(page: ChannelPage) -> NewestPage | None:
+    """What the next sync compares the newest page with; nothing for a page with posts that did not parse."""
+    if page.signature is None or not page.posts or page.parse_errors or page.fetched_at is None:
+        return None
+    return NewestPage(page.signature, page.posts[0].post_id, page.fetched_at)
 
 
 def _after_newest(state: ChannelState, posts: Sequence[Post]) -> ChannelState:

@@ -110,6 +110,7 @@ class SyncConfig:
     recheck_posts: int = setting(100, as_count)
     recheck_age: float = setting(7 * 86400.0, as_duration)
     max_confirmations: int = setting(50, as_count)
+    reparse_after: float = setting(3600.0, as_duration)
 
 
 EXTRACTORS = ("midru", "belta", "generic")

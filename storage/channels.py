@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import astuple
 
 import aiosqlite
 
-from storage.models import ChannelInfo, ChannelState, ChannelStatus
+from storage.models import ChannelInfo, ChannelState, ChannelStatus, NewestPage
 
 
 async def get_channel_id(conn: aiosqlite.Connection, username: str) -> int | None:
@@ -71,14 +72,16 @@ async def get_channel_state(conn: aiosqlite.Connection, channel_id: int) -> Chan
     cursor = await conn.execute(
         """
         SELECT id, username, head_id, tail_id, backfill_done_at, walk_target, walk_cursor,
-            recheck_cursor, recheck_until
+            recheck_cursor, recheck_until, page_signature, page_lowest_id, page_read_at
         FROM channels WHERE id = ?
         """,
         (channel_id,),
     )
     row = await cursor.fetchone()
     assert row is not None
-    return ChannelState(*row)
+    newest = (NewestPage(row["page_signature"], row["page_lowest_id"], row["page_read_at"])
+              if row["page_signature"] is not None else None)
+    return ChannelState(*tuple(row)[:9], newest_page=newest)
 
 
 async def save_channel_state(conn: aiosqlite.Connection, state: ChannelState) -> None:
@@ -86,7 +89,8 @@ async def save_channel_state(conn: aiosqlite.Connection, state: ChannelState) ->
     await conn.execute(
         """
         UPDATE channels SET head_id = ?, tail_id = ?, backfill_done_at = ?,
-            walk_target = ?, walk_cursor = ?, recheck_cursor = ?, recheck_until = ?
+            walk_target = ?, walk_cursor = ?, recheck_cursor = ?, recheck_until = ?,
+            page_signature = ?, page_lowest_id = ?, page_read_at = ?
         WHERE id = ?
         """,
         (
@@ -97,6 +101,7 @@ async def save_channel_state(conn: aiosqlite.Connection, state: ChannelState) ->
             state.walk_cursor,
             state.recheck_cursor,
             state.recheck_until,
+            *(astuple(state.newest_page) if state.newest_page is not None else (None, None, None)),
             state.channel_id,
         ),
     )
@@ -114,6 +119,15 @@ async def get_first_post_since(conn: aiosqlite.Connection, channel_id: int, sinc
     )
     row = await cursor.fetchone()
     return row["first"] if row else None
+
+
+async def count_posts_from(conn: aiosqlite.Connection, channel_id: int, post_id: int) -> tuple[int, str | None]:
+    """How many archived, undeleted posts have ids from ``post_id`` up, and the oldest date among them."""
+    cursor = await conn.execute(
+        "SELECT count(*) AS posts, min(date) AS oldest FROM posts"
+        " WHERE channel_id = ? AND post_id >= ? AND deleted_at IS NULL", (channel_id, post_id))
+    row = await cursor.fetchone()
+    return row["posts"], row["oldest"]
 
 
 async def save_sync_success(conn: aiosqlite.Connection, channel_id: int, now: str) -> None:

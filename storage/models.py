@@ -146,6 +146,16 @@ class ChannelInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class NewestPage:
+    """The channel's newest page when a sync last parsed it: its signature (see
+    ``monitor.sources.webpreview.page_signature``), its lowest post id, and when it was read."""
+
+    signature: str
+    lowest_id: int
+    read_at: str
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelState:
     """Resume state of one channel; every post in ``[tail_id, head_id]`` is archived."""
 
@@ -158,6 +168,7 @@ class ChannelState:
     walk_cursor: int | None = None
     recheck_cursor: int | None = None
     recheck_until: int | None = None
+    newest_page: NewestPage | None = None  # a sync does not parse it again while it is the same
 
 
 @dataclass(frozen=True, slots=True)

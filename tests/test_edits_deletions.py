@@ -233,3 +233,33 @@ def test_word_diff():
     assert word_diff("Лавров о Хартии", "Лавров о Евразийской хартии") == "Лавров о [-Хартии-]{+Евразийской хартии+}"
     assert word_diff("a b c", "a c") == "a [-b -]c"
     assert word_diff("same", "same") == "same"
+
+
+async def test_a_newest_page_that_changed_only_its_counters_is_not_parsed_until_reparse_after(archived, tme):
+    channel, config = await archived(extra='\n[sync]\nrecheck_posts = 0\n')
+    for post_id in list(channel.posts):  # as t.me changes them on every load: views, the data-view token
+        channel.add(post_id, views="5.5K")
+        channel.posts[post_id] = channel.posts[post_id].replace('data-view="', 'data-view="t1')
+
+    for _ in range(2):  # and again: what the page was compared with is kept
+        [outcome] = (await archive_channels(config, ["ministry"], mode="sync")).channels
+        assert outcome.error is None and outcome.saved.unchanged == 0  # not parsed, not saved
+        assert rows(config.database, "SELECT views FROM posts WHERE post_id = 60") == [(1200,)]
+    assert tme.page_requests() == ["/s/ministry"] * 2
+
+    channel.add(60, text="Post number 60, edited", views="5.5K", edited=True)  # a post changed: parsed
+    [outcome] = (await archive_channels(config, ["ministry"], mode="sync")).channels
+    assert outcome.saved.changed == 1 and outcome.saved.unchanged == 19
+    assert rows(config.database, "SELECT views, version FROM posts WHERE post_id IN (59, 60) ORDER BY 1") == [
+        (5500, 1), (5500, 2)]
+
+
+async def test_views_come_up_to_date_once_reparse_after_has_passed(archived):
+    channel, config = await archived(extra='\n[sync]\nrecheck_posts = 0\nreparse_after = "0s"\n')
+    for post_id in list(channel.posts):
+        channel.add(post_id, views="5.5K")
+
+    [outcome] = (await archive_channels(config, ["ministry"], mode="sync")).channels
+
+    assert outcome.saved.unchanged == 20
+    assert rows(config.database, "SELECT views FROM posts WHERE post_id = 60") == [(5500,)]

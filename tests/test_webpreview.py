@@ -231,3 +231,19 @@ def test_our_own_mfa_page_links():
 def test_broken_markup_is_missing_fields_not_a_crash(html):
     result = parse_channel_page(html, "x")
     assert all(isinstance(p, Post) for p in result.posts)
+
+
+def test_a_page_signature_ignores_counters_and_tokens_and_nothing_else(shared):
+    from monitor.sources.webpreview import page_signature
+
+    page = (shared / "corpus" / "durov-2026-08.html").read_bytes()
+    assert b'class="tgme_reaction">' in page and b"data-view=" in page and b"counter_value" in page
+    reactions = (b'</tg-emoji>7.76K</span>', b'icon-telegram-stars"></i>2.49K</span>')  # one emoji, one paid
+    assert all(reaction in page for reaction in reactions)
+    reloaded = (page.replace(b'_views">', b'_views">9').replace(b'data-view="', b'data-view="x')
+                .replace(b'counter_value">', b'counter_value">1')
+                .replace(reactions[0], b'</tg-emoji>7.8K</span>').replace(reactions[1], b'icon-telegram-stars"></i>2.5K</span>'))
+    assert page_signature(reloaded) == page_signature(page)
+    first_text = page.index(b'tgme_widget_message_text') + 60
+    edited = page[:first_text] + b"X" + page[first_text + 1:]
+    assert page_signature(edited) != page_signature(page)

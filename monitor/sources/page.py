@@ -22,6 +22,12 @@ class ChannelPage:
     parse_errors: int = 0  # posts that did not parse (left out): the page proves no deletion
     failures: tuple[tuple[int, str], ...] = ()  # (post id, reason) of those posts
     fetched_at: str | None = None  # when the source was asked: later news (a live deletion) wins
+    # What the page says, hashed without what changes on every load (views, reactions,
+    # subscriber counts, per-request tokens); None where a source has no such page.
+    signature: str | None = None
+    # The page's signature was the one the caller knew: not parsed, no posts, nothing changed
+    # but counters.
+    unchanged: bool = False
 
 
 class PostCheck(enum.Enum):
@@ -47,6 +53,10 @@ class PostCheck(enum.Enum):
 class PageSource(Protocol):
     """What the round needs of a source: pages of posts, and a single-post check."""
 
-    async def fetch_page(self, username: str, before: int | None = None) -> ChannelPage: ...
+    async def fetch_page(self, username: str, before: int | None = None,
+                         known_signature: str | None = None) -> ChannelPage:
+        """A page of posts; where its signature equals ``known_signature``, an unparsed
+        ``unchanged`` page instead (sources without signatures always parse)."""
+        ...
 
     async def check_post(self, username: str, post_id: int) -> PostCheck: ...

@@ -41,8 +41,10 @@ class RoutedSource:
             return self.web
         return self.account
 
-    async def fetch_page(self, username: str, before: int | None = None) -> ChannelPage:
-        page = await self._with_fallback(username, lambda source: source.fetch_page(username, before))
+    async def fetch_page(self, username: str, before: int | None = None,
+                         known_signature: str | None = None) -> ChannelPage:
+        page = await self._with_fallback(username,
+                                         lambda source: source.fetch_page(username, before, known_signature))
         return await self._fill_unviewable(username, page)
 
     async def _fill_unviewable(self, username: str, page: ChannelPage) -> ChannelPage:

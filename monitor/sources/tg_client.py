@@ -89,8 +89,10 @@ class AccountSource:
         is_connected = getattr(self.client, "is_connected", None)
         return is_connected is None or bool(is_connected())
 
-    async def fetch_page(self, username: str, before: int | None = None) -> ChannelPage:
-        """Up to 100 posts older than ``before`` (newest when None); albums never split."""
+    async def fetch_page(self, username: str, before: int | None = None,
+                         known_signature: str | None = None) -> ChannelPage:
+        """Up to 100 posts older than ``before`` (newest when None); albums never split. The
+        account has no page to sign: it always reads the messages."""
         entity, info = await self._channel(username)
         asked = utc_now()
         messages = await self._call(f"history of {username}", lambda: self._history(entity, before))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
+import re
 from urllib.parse import urlsplit
 
 from monitor.errors import ChannelUnavailable, FetchFailed
@@ -11,10 +13,10 @@ from monitor.http import HttpClient
 from monitor.sources.page import ChannelPage, PostCheck
 from monitor.sources.tme_parse import ParsedPage, parse_count, parse_document, parse_duration, plain_text
 from monitor.sources.tme_values import PageDecodeError, decode_page
-from storage.models import utc_now
+from storage.models import ChannelInfo, utc_now
 
 __all__ = ["ChannelPage", "PostCheck", "WebPreviewSource", "is_complete", "parse_channel_page", "parse_count",
-           "parse_duration", "parse_embed", "plain_text"]
+           "page_signature", "parse_duration", "parse_embed", "plain_text"]
 
 
 class WebPreviewSource:
@@ -28,8 +30,10 @@ class WebPreviewSource:
         url = f"{self.web_url}/s/{username}"
         return f"{url}?before={before}" if before is not None else url
 
-    async def fetch_page(self, username: str, before: int | None = None) -> ChannelPage:
-        """The newest page, or the page of posts older than ``before``."""
+    async def fetch_page(self, username: str, before: int | None = None,
+                         known_signature: str | None = None) -> ChannelPage:
+        """The newest page, or the page of posts older than ``before``; not parsed when its
+        :func:`page_signature` is ``known_signature``."""
         url = self.page_url(username, before)
         asked = utc_now()
         response = await self.http.get(url)
@@ -41,6 +45,10 @@ class WebPreviewSource:
             )
         if response.status != 200:
             raise FetchFailed(url, f"HTTP {response.status}")
+        # Only the newest page is ever compared with the last one: walks do not sign theirs.
+        signature = page_signature(response.content) if before is None else None
+        if signature is not None and signature == known_signature:  # the same bytes as a page parsed before, but for counters
+            return ChannelPage(ChannelInfo(username), (), fetched_at=asked, signature=signature, unchanged=True)
         try:
             text = decode_page(response.content)  # by the document itself, never the header
         except PageDecodeError as exc:
@@ -56,7 +64,7 @@ class WebPreviewSource:
                                    "nested too deeply?)")
         if not parsed.has_history:
             raise ChannelUnavailable(username, f"{url} is not a channel preview page")
-        return dataclasses.replace(_channel_page(parsed), fetched_at=asked)
+        return dataclasses.replace(_channel_page(parsed), fetched_at=asked, signature=signature)
 
     async def check_post(self, username: str, post_id: int) -> PostCheck:
         """Ask the single-post page (``/<channel>/<id>?embed=1``) whether a post still exists."""
@@ -68,6 +76,26 @@ class WebPreviewSource:
         if response.status != 200 or not is_complete(text):
             return PostCheck.UNKNOWN
         return parse_embed(text, post_id)
+
+
+# What a page changes on every load without any post changing: view counts, reaction
+# counts, the channel's counters (subscribers, photos, ...) and data-view, a per-request
+# token. A page that differs in anything else is parsed; a counter that slips through here
+# makes its page parsed too, only more often than needed. Each pattern starts with a literal
+# (a fast search) and runs on the bytes as fetched: about 1 ms for a 140 KB page.
+_COUNTERS = (
+    (re.compile(rb' data-view="[^"]*"'), b""),
+    (re.compile(rb'(_views">)[^<]+'), rb"\1"),
+    (re.compile(rb'(counter_value">)[^<]+'), rb"\1"),
+    (re.compile(rb'(<span class="tgme_reaction[^"]*">(?:<tg-emoji[^>]*></tg-emoji>|<i[^>]*>.*?</i>))[^<]+'), rb"\1"),
+)
+
+
+def page_signature(page: bytes) -> str:
+    """The page's posts and channel, hashed without the counters that change on every load."""
+    for pattern, replacement in _COUNTERS:
+        page = pattern.sub(replacement, page)
+    return hashlib.sha256(page).hexdigest()
 
 
 def is_complete(html: str) -> bool:
