@@ -43,6 +43,7 @@ from storage.channels import (
 from storage.db import transaction
 from storage.deletions import clear_candidates, get_missing, save_candidates
 from storage.errors import StorageError
+from storage.media import has_due_media
 from storage.models import ChannelState, NewestPage, Post, SaveResult, utc_in, utc_now
 from storage.posts import get_due_post_problems, save_post_problems, save_posts
 
@@ -136,6 +137,8 @@ async def sync_channel(
         state, saved = await _walk(conn, source, state, GAP, settings, progress, reread)
         total += saved
     known = _unchanged_unless(state, settings.window)
+    if known is not None and settings.media is not None and await has_due_media(conn, state.channel_id, utc_now()):
+        known = None  # files wait: a parsed page brings their links fresh
     page = await source.fetch_page(username, known_signature=known.signature if known is not None else None)
     if page.unchanged and known is not None:  # nothing new, edited or gone on it: only counters differ
         count, oldest = await count_posts_from(conn, state.channel_id, known.lowest_id)

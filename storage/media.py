@@ -36,6 +36,10 @@ WHERE post_media.status IN ('pending', 'failed', 'expired')
 """
 
 
+# A download is due: pending, or failed with its next attempt come (one parameter: now).
+DUE = "(status = 'pending' OR (status = 'failed' AND next_attempt_at <= ?))"
+
+
 def queue_media(db: sqlite3.Connection, rows: Sequence[tuple[int, int, int, MediaSource]], seen_at: str) -> None:
     """Queue (or refresh the links of) media not saved yet; ``rows``: (channel, post, version, source).
 
@@ -52,13 +56,19 @@ async def get_due_media(conn: aiosqlite.Connection, now: str, fresh_since: str, 
         """
         SELECT channel_id, post_id, version, item, role, url, attempts, seen_at < ? AS expired
         FROM post_media
-        WHERE (status = 'pending' OR (status = 'failed' AND next_attempt_at <= ?))
-          AND (? IS NULL OR channel_id = ?)
+        WHERE """ + DUE + """ AND (? IS NULL OR channel_id = ?)
         ORDER BY seen_at, channel_id, post_id, item LIMIT ?
         """,
         (fresh_since, now, channel_id, channel_id, limit),
     )
     return [MediaDownload(**{**dict(row), "expired": bool(row["expired"])}) for row in rows]
+
+
+async def has_due_media(conn: aiosqlite.Connection, channel_id: int, now: str) -> bool:
+    """Whether files of the channel wait to be downloaded (their links come fresh with a parsed page)."""
+    rows = await conn.execute_fetchall(
+        "SELECT 1 FROM post_media WHERE " + DUE + " AND channel_id = ? LIMIT 1", (now, channel_id))
+    return bool(rows)
 
 
 async def save_media_file(conn: aiosqlite.Connection, download: MediaDownload, sha256: str, size: int,
