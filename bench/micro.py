@@ -9,7 +9,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,7 @@ def _snscrape_rate(html: str, posts: int) -> float | None:
     return rate(parse, posts)
 
 
-FIRST_POST_AT = datetime(2020, 1, 1, tzinfo=timezone.utc)
+FIRST_POST_AT = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 def make_posts(count: int, seed: int = 1, first_id: int = 1) -> list[Post]:

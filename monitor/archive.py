@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-import aiosqlite
 import structlog
 
 from monitor.config import SyncConfig
@@ -40,7 +39,7 @@ from storage.channels import (
     save_sync_error,
     save_sync_success,
 )
-from storage.db import transaction
+from storage.db import Connection, transaction
 from storage.deletions import clear_candidates, get_missing, save_candidates
 from storage.errors import StorageError
 from storage.media import has_due_media
@@ -58,7 +57,7 @@ class MediaCapture(Protocol):
 
     def wants(self, role: str) -> bool: ...
 
-    async def capture(self, conn: aiosqlite.Connection, channel_id: int | None = None) -> object: ...
+    async def capture(self, conn: Connection, channel_id: int | None = None) -> object: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +81,7 @@ BACKFILL_PAGES_PER_TRANSACTION = 5  # posts that did not parse, tried again per 
 
 
 Progress = Callable[[str, ChannelState, SaveResult], None]
-Step = Callable[[aiosqlite.Connection, PageSource, str, "Progress | None"], Awaitable[SaveResult]]
+Step = Callable[[Connection, PageSource, str, "Progress | None"], Awaitable[SaveResult]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +122,7 @@ class _Reread:
 
 
 async def sync_channel(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     source: PageSource,
     username: str,
     progress: Progress | None = None,
@@ -162,7 +161,7 @@ async def sync_channel(
 
 
 async def backfill_channel(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     source: PageSource,
     username: str,
     progress: Progress | None = None,
@@ -178,7 +177,7 @@ async def backfill_channel(
 
 
 async def recheck_channel(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     source: PageSource,
     username: str,
     progress: Progress | None = None,
@@ -200,7 +199,7 @@ async def recheck_channel(
 
 
 async def run_round(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     source: PageSource,
     usernames: Sequence[str],
     step: Step,
@@ -278,7 +277,7 @@ def _reread_walk(reread: _Reread) -> Walk:
 
 
 async def _walk(
-    conn: aiosqlite.Connection, source: PageSource, state: ChannelState, walk: Walk, settings: RoundSettings,
+    conn: Connection, source: PageSource, state: ChannelState, walk: Walk, settings: RoundSettings,
     progress: Progress | None, reread: _Reread | None = None,
 ) -> tuple[ChannelState, SaveResult]:
     """Fetch and save pages below ``walk.cursor`` until the walk is over; up to
@@ -314,7 +313,7 @@ async def _walk(
 
 
 async def _retry_problems(
-    conn: aiosqlite.Connection, source: PageSource, state: ChannelState, settings: RoundSettings,
+    conn: Connection, source: PageSource, state: ChannelState, settings: RoundSettings,
 ) -> SaveResult:
     """Read again the pages of posts that did not parse (due ones, a few per round)."""
     total = SaveResult()
@@ -372,7 +371,7 @@ class _PageWrite:
 
 
 async def _save_page(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     state: ChannelState,
     page: ChannelPage | None,
     posts: Sequence[Post],
@@ -385,7 +384,7 @@ async def _save_page(
 
 
 async def _save_pages(
-    conn: aiosqlite.Connection, state: ChannelState, writes: Sequence[_PageWrite], next_state: ChannelState,
+    conn: Connection, state: ChannelState, writes: Sequence[_PageWrite], next_state: ChannelState,
     settings: RoundSettings,
 ) -> tuple[ChannelState, SaveResult]:
     """Posts, channel info, deletion candidates of ``writes``, and the state they reach, in one
@@ -423,7 +422,7 @@ def _wanted_files(post: Post, media: MediaCapture | None) -> Post:
     return post if len(wanted) == len(post.media_sources) else dataclasses.replace(post, media_sources=wanted)
 
 
-async def _capture_media(conn: aiosqlite.Connection, media: MediaCapture, state: ChannelState) -> None:
+async def _capture_media(conn: Connection, media: MediaCapture, state: ChannelState) -> None:
     """The page's files, right after the page is saved (their links expire); a failure here is
     the files', retried later, never the round's."""
     try:
@@ -435,7 +434,7 @@ async def _capture_media(conn: aiosqlite.Connection, media: MediaCapture, state:
 
 
 async def _note_missing(
-    conn: aiosqlite.Connection, state: ChannelState, page: ChannelPage, posts: Sequence[Post],
+    conn: Connection, state: ChannelState, page: ChannelPage, posts: Sequence[Post],
     covers: tuple[int, int | None], now: str,
 ) -> None:
     present = [p.post_id for p in posts]
@@ -455,13 +454,13 @@ async def _note_missing(
         await save_candidates(conn, state.channel_id, missing, now)
 
 
-async def _commit_state(conn: aiosqlite.Connection, state: ChannelState) -> ChannelState:
+async def _commit_state(conn: Connection, state: ChannelState) -> ChannelState:
     async with transaction(conn):
         await save_channel_state(conn, state)
     return state
 
 
-async def _ensure(conn: aiosqlite.Connection, username: str) -> int:
+async def _ensure(conn: Connection, username: str) -> int:
     """The channel's id; a write transaction only the first time a channel is seen."""
     channel_id = await get_channel_id(conn, username)
     if channel_id is not None:

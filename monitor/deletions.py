@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-import aiosqlite
 import structlog
 
 from monitor.errors import FetchError
 from monitor.sources.page import PostCheck
-from storage.db import transaction
+from storage.db import Connection, transaction
 from storage.deletions import clear_candidates, get_candidates, save_candidate_failure, save_deletion
 from storage.models import ChannelState, utc_now
 
@@ -26,7 +25,7 @@ class PostChecker(Protocol):
 
 
 async def confirm_deletions(
-    conn: aiosqlite.Connection, source: PostChecker, state: ChannelState, limit: int | None,
+    conn: Connection, source: PostChecker, state: ChannelState, limit: int | None,
     alerts: AlertHooks | None = None,
 ) -> int:
     """Check up to ``limit`` pending candidates; return how many were confirmed deleted.
@@ -58,7 +57,7 @@ async def confirm_deletions(
     return confirmed
 
 
-async def _failed(conn: aiosqlite.Connection, state: ChannelState, post_id: int, error: str) -> None:
+async def _failed(conn: Connection, state: ChannelState, post_id: int, error: str) -> None:
     log.warning("deletion_check_failed", channel=state.username, post_id=post_id, error=error)
     async with transaction(conn):
         await save_candidate_failure(conn, state.channel_id, post_id, error, utc_now())

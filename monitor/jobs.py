@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiosqlite
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -23,7 +22,7 @@ from monitor.pages.fetch import run_pages
 from monitor.sources.events import LiveEvent, PostChanged, PostsDeleted
 from monitor.sources.page import PageSource
 from storage.channels import ensure_channel, get_username_by_telegram_id
-from storage.db import transaction
+from storage.db import Connection, transaction
 from storage.deletions import get_live_posts, save_deletion
 from storage.models import utc_in, utc_now
 from storage.runs import save_run_end, save_run_start
@@ -41,7 +40,7 @@ CHANNEL_ERROR = "error"  # a poll's counts carry this when its channel's round f
 class Jobs:
     """Job bodies, their run records, and the set of running tasks that shutdown waits for."""
 
-    def __init__(self, conn: aiosqlite.Connection, source: PageSource, web: HttpClient | None,
+    def __init__(self, conn: Connection, source: PageSource, web: HttpClient | None,
                  config: Config, settings: RoundSettings, notifier: Notifier,
                  browser: BrowserFetcher | None = None) -> None:
         self.conn, self.source, self.web, self.config, self.browser = conn, source, web, config, browser

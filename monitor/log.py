@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 import structlog
 
-QUIET_LIBRARIES = ("apscheduler", "httpx", "httpcore", "telethon", "trafilatura", "htmldate", "courlan", "aiosqlite",
+QUIET_LIBRARIES = ("apscheduler", "httpx", "httpcore", "telethon", "trafilatura", "htmldate", "courlan",
                    "asyncio", "hpack", "charset_normalizer")
 
 # user:password@ in URLs (proxy credentials) never reaches a log line.

@@ -24,14 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
-import aiosqlite
 import structlog
 
 from monitor.config import MediaConfig
 from monitor.errors import FetchError, ResponseTooLarge, UnsafeURL
 from monitor.http import HttpClient
 from monitor.retry import backoff
-from storage.db import transaction
+from storage.db import Connection, transaction
 from storage.media import MediaDownload, get_due_media, save_media_failure, save_media_file
 from storage.models import utc_in, utc_now
 
@@ -64,7 +63,7 @@ class MediaStore:
     def wants(self, role: str) -> bool:
         return self.config.wants(role)
 
-    async def capture(self, conn: aiosqlite.Connection, channel_id: int | None = None,
+    async def capture(self, conn: Connection, channel_id: int | None = None,
                       limit: int = MAX_PER_CALL) -> MediaOutcome:
         """Download what is due (of one channel, or all), oldest first; never raises for a file's fault."""
         outcome = MediaOutcome()
@@ -76,7 +75,7 @@ class MediaStore:
             await asyncio.to_thread(_sweep, self.incoming, INCOMING_TTL)
         return outcome
 
-    async def _one(self, conn: aiosqlite.Connection, download: MediaDownload) -> str:
+    async def _one(self, conn: Connection, download: MediaDownload) -> str:
         if download.expired:
             await self._failed(conn, download, "expired", "the link expired before the file could be saved")
             return "expired"
@@ -129,7 +128,7 @@ class MediaStore:
             return response.content, response.media_type
         raise FetchError(url, f"more than {REDIRECTS} redirects")
 
-    async def _failed(self, conn: aiosqlite.Connection, download: MediaDownload, status: str, error: str,
+    async def _failed(self, conn: Connection, download: MediaDownload, status: str, error: str,
                       retry: bool = False) -> None:
         attempt = download.attempts + 1
         retry_at = utc_in(backoff(RETRY_FIRST_WAIT, attempt, 86400.0)) if retry and attempt < MAX_ATTEMPTS else None

@@ -6,8 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import aiosqlite
-
+from storage.db import Connection
 from storage.models import AlertRow, SavedVersion
 
 ALERT_COLUMNS = """
@@ -25,7 +24,7 @@ ALERT_JOINS = """
 
 
 async def save_alert(
-    conn: aiosqlite.Connection, *, rule: str, kind: str, version: int, terms: Sequence[str],
+    conn: Connection, *, rule: str, kind: str, version: int, terms: Sequence[str],
     context: str | None, now: str, channel_id: int | None = None, post_id: int | None = None,
     page_url: str | None = None,
 ) -> bool:
@@ -44,7 +43,7 @@ async def save_alert(
 
 
 async def get_saved_versions(
-    conn: aiosqlite.Connection, channel_id: int, post_ids: Sequence[int], seen_at: str
+    conn: Connection, channel_id: int, post_ids: Sequence[int], seen_at: str
 ) -> list[SavedVersion]:
     """The versions written at ``seen_at``, each with the text of the version before it."""
     rows = await conn.execute_fetchall(
@@ -61,7 +60,7 @@ async def get_saved_versions(
     return [SavedVersion(**dict(row)) for row in rows]
 
 
-async def get_version_texts(conn: aiosqlite.Connection, channel_id: int, post_id: int) -> list[tuple[int, str]]:
+async def get_version_texts(conn: Connection, channel_id: int, post_id: int) -> list[tuple[int, str]]:
     """``(version, text)`` of every version of a post, newest first."""
     rows = await conn.execute_fetchall(
         "SELECT version, text FROM post_versions WHERE channel_id = ? AND post_id = ? AND text IS NOT NULL "
@@ -71,7 +70,7 @@ async def get_version_texts(conn: aiosqlite.Connection, channel_id: int, post_id
     return [(row["version"], row["text"]) for row in rows]
 
 
-async def get_page_linkers(conn: aiosqlite.Connection, url: str) -> list[tuple[str, int, str | None]]:
+async def get_page_linkers(conn: Connection, url: str) -> list[tuple[str, int, str | None]]:
     """``(channel username, post id, post date)`` of the posts that link a page."""
     rows = await conn.execute_fetchall(
         "SELECT DISTINCT username, post_id, post_date FROM post_pages WHERE url = ? ORDER BY post_date DESC",
@@ -80,7 +79,7 @@ async def get_page_linkers(conn: aiosqlite.Connection, url: str) -> list[tuple[s
     return [(row["username"], row["post_id"], row["post_date"]) for row in rows]
 
 
-async def get_due_alerts(conn: aiosqlite.Connection, now: str, limit: int = 200) -> list[AlertRow]:
+async def get_due_alerts(conn: Connection, now: str, limit: int = 200) -> list[AlertRow]:
     """Undelivered alerts never tried, or whose retry time has come; oldest first."""
     rows = await conn.execute_fetchall(
         f"""SELECT {ALERT_COLUMNS} {ALERT_JOINS}
@@ -92,7 +91,7 @@ async def get_due_alerts(conn: aiosqlite.Connection, now: str, limit: int = 200)
     return [_row(r) for r in rows]
 
 
-async def list_alerts(conn: aiosqlite.Connection, undelivered: bool, limit: int) -> list[AlertRow]:
+async def list_alerts(conn: Connection, undelivered: bool, limit: int) -> list[AlertRow]:
     """Newest first; with ``undelivered`` only those not sent yet."""
     rows = await conn.execute_fetchall(
         f"""SELECT {ALERT_COLUMNS} {ALERT_JOINS}
@@ -103,7 +102,7 @@ async def list_alerts(conn: aiosqlite.Connection, undelivered: bool, limit: int)
     return [_row(r) for r in rows]
 
 
-async def save_delivered(conn: aiosqlite.Connection, ids: Sequence[int], now: str) -> None:
+async def save_delivered(conn: Connection, ids: Sequence[int], now: str) -> None:
     await conn.execute(
         "UPDATE alerts SET delivered_at = ?, attempts = attempts + 1, last_error = NULL, next_attempt_at = NULL "
         "WHERE id IN (SELECT value FROM json_each(?))",
@@ -112,7 +111,7 @@ async def save_delivered(conn: aiosqlite.Connection, ids: Sequence[int], now: st
 
 
 async def save_delivery_failure(
-    conn: aiosqlite.Connection, ids: Sequence[int], error: str, retry_at: str | None
+    conn: Connection, ids: Sequence[int], error: str, retry_at: str | None
 ) -> None:
     """Count the attempt; ``retry_at`` None means no more tries."""
     await conn.execute(
@@ -122,7 +121,7 @@ async def save_delivery_failure(
     )
 
 
-async def get_undelivered_summary(conn: aiosqlite.Connection,
+async def get_undelivered_summary(conn: Connection,
                                   rules: Sequence[str] | None = None) -> tuple[int, str | None, int]:
     """``(undelivered, oldest created_at, failed attempts among them)``, of ``rules`` only if given
     (alerts of a rule with nowhere to send them are recorded, not pending)."""

@@ -5,19 +5,18 @@ from __future__ import annotations
 import json
 from dataclasses import astuple
 
-import aiosqlite
-
+from storage.db import Connection
 from storage.models import ChannelInfo, ChannelState, ChannelStatus, NewestPage
 
 
-async def get_channel_id(conn: aiosqlite.Connection, username: str) -> int | None:
+async def get_channel_id(conn: Connection, username: str) -> int | None:
     """The channel's row id, if it is archived."""
     cursor = await conn.execute("SELECT id FROM channels WHERE username = ?", (username,))
     row = await cursor.fetchone()
     return int(row["id"]) if row else None
 
 
-async def ensure_channel(conn: aiosqlite.Connection, username: str, now: str) -> int:
+async def ensure_channel(conn: Connection, username: str, now: str) -> int:
     """The channel's row id, creating the row on first sight."""
     await conn.execute(
         "INSERT INTO channels (username, added_at) VALUES (?, ?) ON CONFLICT(username) DO NOTHING",
@@ -29,7 +28,7 @@ async def ensure_channel(conn: aiosqlite.Connection, username: str, now: str) ->
     return int(row["id"])
 
 
-async def get_username_by_telegram_id(conn: aiosqlite.Connection, telegram_id: int | None) -> str | None:
+async def get_username_by_telegram_id(conn: Connection, telegram_id: int | None) -> str | None:
     """The archived channel with this numeric Telegram id."""
     if telegram_id is None:
         return None
@@ -39,7 +38,7 @@ async def get_username_by_telegram_id(conn: aiosqlite.Connection, telegram_id: i
 
 
 async def save_channel_info(
-    conn: aiosqlite.Connection, channel_id: int, info: ChannelInfo, now: str
+    conn: Connection, channel_id: int, info: ChannelInfo, now: str
 ) -> None:
     """Record title, description and counters; fields the page lacked keep their old value."""
     await conn.execute(
@@ -67,7 +66,7 @@ async def save_channel_info(
     )
 
 
-async def get_channel_state(conn: aiosqlite.Connection, channel_id: int) -> ChannelState:
+async def get_channel_state(conn: Connection, channel_id: int) -> ChannelState:
     """The resume state of one channel."""
     cursor = await conn.execute(
         """
@@ -81,10 +80,12 @@ async def get_channel_state(conn: aiosqlite.Connection, channel_id: int) -> Chan
     assert row is not None
     newest = (NewestPage(row["page_signature"], row["page_lowest_id"], row["page_read_at"])
               if row["page_signature"] is not None else None)
-    return ChannelState(*tuple(row)[:9], newest_page=newest)
+    return ChannelState(row["id"], row["username"], row["head_id"], row["tail_id"], row["backfill_done_at"],
+                        row["walk_target"], row["walk_cursor"], row["recheck_cursor"], row["recheck_until"],
+                        newest_page=newest)
 
 
-async def save_channel_state(conn: aiosqlite.Connection, state: ChannelState) -> None:
+async def save_channel_state(conn: Connection, state: ChannelState) -> None:
     """Write the resume state; call inside the transaction that saved the posts it describes."""
     await conn.execute(
         """
@@ -107,12 +108,12 @@ async def save_channel_state(conn: aiosqlite.Connection, state: ChannelState) ->
     )
 
 
-async def save_recheck_done(conn: aiosqlite.Connection, channel_id: int, now: str) -> None:
+async def save_recheck_done(conn: Connection, channel_id: int, now: str) -> None:
     """A re-check sweep reached its end."""
     await conn.execute("UPDATE channels SET recheck_done_at = ? WHERE id = ?", (now, channel_id))
 
 
-async def get_first_post_since(conn: aiosqlite.Connection, channel_id: int, since: str) -> int | None:
+async def get_first_post_since(conn: Connection, channel_id: int, since: str) -> int | None:
     """The lowest archived post id dated on or after ``since``."""
     cursor = await conn.execute(
         "SELECT min(post_id) AS first FROM posts WHERE channel_id = ? AND date >= ?", (channel_id, since)
@@ -121,7 +122,7 @@ async def get_first_post_since(conn: aiosqlite.Connection, channel_id: int, sinc
     return row["first"] if row else None
 
 
-async def count_posts_from(conn: aiosqlite.Connection, channel_id: int, post_id: int) -> tuple[int, str | None]:
+async def count_posts_from(conn: Connection, channel_id: int, post_id: int) -> tuple[int, str | None]:
     """How many archived, undeleted posts have ids from ``post_id`` up, and the oldest date among them."""
     cursor = await conn.execute(
         "SELECT count(*) AS posts, min(date) AS oldest FROM posts"
@@ -130,7 +131,7 @@ async def count_posts_from(conn: aiosqlite.Connection, channel_id: int, post_id:
     return row["posts"], row["oldest"]
 
 
-async def save_sync_success(conn: aiosqlite.Connection, channel_id: int, now: str) -> None:
+async def save_sync_success(conn: Connection, channel_id: int, now: str) -> None:
     """A round finished for this channel: stamp it and clear the last error."""
     await conn.execute(
         "UPDATE channels SET last_sync_at = ?, last_error = NULL, last_error_at = NULL WHERE id = ?",
@@ -139,7 +140,7 @@ async def save_sync_success(conn: aiosqlite.Connection, channel_id: int, now: st
 
 
 async def save_sync_error(
-    conn: aiosqlite.Connection, channel_id: int, error: str, now: str
+    conn: Connection, channel_id: int, error: str, now: str
 ) -> None:
     """A round failed for this channel; ``status`` shows the message."""
     await conn.execute(
@@ -148,7 +149,7 @@ async def save_sync_error(
     )
 
 
-async def get_status(conn: aiosqlite.Connection, day_ago: str) -> list[ChannelStatus]:
+async def get_status(conn: Connection, day_ago: str) -> list[ChannelStatus]:
     """One row per channel, with post counts (and those dated after ``day_ago``); by username."""
     rows = await conn.execute_fetchall(
         """

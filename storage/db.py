@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
+from types import TracebackType
 from typing import Any, TypeVar
-
-import aiosqlite
 
 from storage.errors import ArchiveMissing, ArchiveUnusable, storage_error
 from storage.migrate import migrate
@@ -27,8 +28,150 @@ PRAGMAS = (
     # temp_store stays on disk: sorts and temp indexes of big archives must not grow the process
 )
 
+T = TypeVar("T")
+Parameters = Sequence[Any] | Mapping[str, Any]
 
-async def connect(path: str | Path) -> aiosqlite.Connection:
+
+class Connection:
+    """The archive's sqlite3 connection, owned by one thread of its own.
+
+    Every call runs on that thread, in the order made; the event loop awaits the result.
+    :meth:`run` sends a whole function (a batch of statements) in one hop, where a
+    statement at a time costs a hop each (tens to hundreds of microseconds).
+    """
+
+    def __init__(self, db: sqlite3.Connection, thread: ThreadPoolExecutor) -> None:
+        self._db = db
+        self._thread: ThreadPoolExecutor | None = thread
+
+    @classmethod
+    async def open(cls, path: str | Path) -> Connection:
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="legation-archive")
+        loop = asyncio.get_running_loop()
+        try:
+            db = await loop.run_in_executor(
+                # used by this thread only, but closed or inspected (in_transaction) from the loop's
+                thread, functools.partial(sqlite3.connect, str(path), isolation_level=None, check_same_thread=False))
+        except BaseException:
+            thread.shutdown(wait=False)
+            raise
+        db.row_factory = sqlite3.Row
+        return cls(db, thread)
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(sqlite3_connection, *args)`` on the connection's thread."""
+        if self._thread is None:
+            raise ValueError("the archive connection is closed")
+        return await asyncio.get_running_loop().run_in_executor(
+            self._thread, functools.partial(function, self._db, *args))
+
+    def execute(self, sql: str, parameters: Parameters = ()) -> _Statement:
+        """Run one statement: ``await`` it for a :class:`Cursor`, or ``async with`` it."""
+        return _Statement(self, sql, parameters)
+
+    async def execute_fetchall(self, sql: str, parameters: Parameters = ()) -> list[Any]:
+        return await self.run(lambda db: db.execute(sql, parameters).fetchall())
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor:
+        return Cursor(self, await self.run(lambda db: db.executemany(sql, rows)))
+
+    async def executescript(self, script: str) -> None:
+        await self.run(lambda db: db.executescript(script))
+
+    async def commit(self) -> None:
+        await self.run(lambda db: db.commit())
+
+    async def rollback(self) -> None:
+        await self.run(lambda db: db.rollback())
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._db.in_transaction
+
+    @property
+    def row_factory(self) -> Any:
+        return self._db.row_factory
+
+    @row_factory.setter
+    def row_factory(self, factory: Any) -> None:
+        self._db.row_factory = factory
+
+    async def close(self) -> None:
+        """Close the connection, then end its thread; closing twice is harmless."""
+        if self._thread is None:
+            return
+        try:
+            await self.run(lambda db: db.close())
+        finally:
+            self._thread.shutdown(wait=False)
+            self._thread = None
+
+
+class Cursor:
+    """A statement's results, fetched on the connection's thread."""
+
+    def __init__(self, conn: Connection, cursor: sqlite3.Cursor) -> None:
+        self._conn = conn
+        self._cursor = cursor
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    async def fetchone(self) -> Any:
+        return await self._conn.run(lambda _: self._cursor.fetchone())
+
+    async def fetchall(self) -> list[Any]:
+        return await self._conn.run(lambda _: self._cursor.fetchall())
+
+    async def fetchmany(self, size: int) -> list[Any]:
+        return await self._conn.run(lambda _: self._cursor.fetchmany(size))
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        while rows := await self.fetchmany(FETCH_ROWS):
+            for row in rows:
+                yield row
+
+    async def close(self) -> None:
+        await self._conn.run(lambda _: self._cursor.close())
+
+
+FETCH_ROWS = 256  # rows per hop when a cursor is iterated
+
+
+class _Statement:
+    """``await conn.execute(...)`` gives a :class:`Cursor`; ``async with`` closes it after."""
+
+    def __init__(self, conn: Connection, sql: str, parameters: Parameters) -> None:
+        self._conn, self._sql, self._parameters = conn, sql, parameters
+        self._cursor: Cursor | None = None
+
+    async def _run(self) -> Cursor:
+        sql, parameters = self._sql, self._parameters
+        return Cursor(self._conn, await self._conn.run(lambda db: db.execute(sql, parameters)))
+
+    def __await__(self) -> Any:
+        return self._run().__await__()
+
+    async def __aenter__(self) -> Cursor:
+        self._cursor = await self._run()
+        return self._cursor
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        trace: TracebackType | None) -> None:
+        if self._cursor is not None:
+            await self._cursor.close()
+
+
+async def connect(path: str | Path) -> Connection:
     """Open ``path`` in autocommit mode (transactions are explicit) with the house pragmas.
 
     A file that cannot serve as an archive raises :class:`ArchiveUnusable` (and leaves no
@@ -37,10 +180,9 @@ async def connect(path: str | Path) -> aiosqlite.Connection:
     if str(path) != ":memory:":
         _check_path(Path(path))
     try:
-        conn = await aiosqlite.connect(str(path), isolation_level=None)
+        conn = await Connection.open(path)
     except sqlite3.Error as exc:
         raise _converted(exc, path) from None
-    conn.row_factory = sqlite3.Row
     try:
         for pragma in PRAGMAS:
             await conn.execute(pragma)
@@ -63,7 +205,7 @@ def _converted(exc: sqlite3.Error, path: str | Path | None = None) -> Exception:
 
 
 @asynccontextmanager
-async def open_archive(path: str | Path, *, create: bool = True) -> AsyncIterator[aiosqlite.Connection]:
+async def open_archive(path: str | Path, *, create: bool = True) -> AsyncIterator[Connection]:
     """Connect, bring the schema up to date, and close on exit.
 
     With ``create=False`` a missing file raises :class:`ArchiveMissing` instead of
@@ -85,27 +227,11 @@ async def open_archive(path: str | Path, *, create: bool = True) -> AsyncIterato
         await conn.close()
 
 
-T = TypeVar("T")
-
-
-async def run_in_connection(
-    conn: aiosqlite.Connection, function: Callable[..., T], *args: Any
-) -> T:
-    """Run ``function(sqlite3_connection, *args)`` on the connection's own thread, in one hop.
-
-    aiosqlite sends every statement to its worker thread and back (a round trip of
-    tens to hundreds of microseconds); a batch of statements done as one function
-    costs one. This leans on aiosqlite's private ``_execute`` and ``_conn``, so the
-    dependency is pinned to tested versions and a test checks they exist.
-    """
-    return await conn._execute(function, conn._conn, *args)  # type: ignore[no-any-return]
-
-
-_WRITERS: weakref.WeakKeyDictionary[aiosqlite.Connection, asyncio.Lock] = weakref.WeakKeyDictionary()
+_WRITERS: weakref.WeakKeyDictionary[Connection, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
 @asynccontextmanager
-async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Connection]:
+async def transaction(conn: Connection) -> AsyncIterator[Connection]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back if the block raises or is cancelled.
 
     Jobs of the daemon share one connection: their transactions take turns.
@@ -126,6 +252,6 @@ async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Con
             raise
 
 
-async def _rollback(conn: aiosqlite.Connection) -> None:
+async def _rollback(conn: Connection) -> None:
     if conn.in_transaction:
         await asyncio.shield(conn.rollback())

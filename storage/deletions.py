@@ -6,11 +6,11 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
-import aiosqlite
+from storage.db import Connection
 
 
 async def get_missing(
-    conn: aiosqlite.Connection, channel_id: int, low: int, high: int, present: Sequence[int]
+    conn: Connection, channel_id: int, low: int, high: int, present: Sequence[int]
 ) -> list[int]:
     """Archived, undeleted, non-service posts in ``[low, high]`` that are not in ``present``."""
     rows = await conn.execute_fetchall(
@@ -25,7 +25,7 @@ async def get_missing(
     return [row["post_id"] for row in rows]
 
 
-async def save_candidates(conn: aiosqlite.Connection, channel_id: int, post_ids: Sequence[int], now: str) -> None:
+async def save_candidates(conn: Connection, channel_id: int, post_ids: Sequence[int], now: str) -> None:
     """Note posts suspected deleted; a pending candidate keeps its first noticed time."""
     await conn.executemany(
         """
@@ -36,7 +36,7 @@ async def save_candidates(conn: aiosqlite.Connection, channel_id: int, post_ids:
     )
 
 
-async def clear_candidates(conn: aiosqlite.Connection, channel_id: int, post_ids: Sequence[int]) -> None:
+async def clear_candidates(conn: Connection, channel_id: int, post_ids: Sequence[int]) -> None:
     """These posts were seen: they are not deleted."""
     await conn.execute(
         "DELETE FROM deletion_candidates WHERE channel_id = ? AND post_id IN (SELECT value FROM json_each(?))",
@@ -44,7 +44,7 @@ async def clear_candidates(conn: aiosqlite.Connection, channel_id: int, post_ids
     )
 
 
-async def get_candidates(conn: aiosqlite.Connection, channel_id: int) -> list[int]:
+async def get_candidates(conn: Connection, channel_id: int) -> list[int]:
     """Pending candidates of one channel, oldest noticed first."""
     rows = await conn.execute_fetchall(
         "SELECT post_id FROM deletion_candidates WHERE channel_id = ? ORDER BY noticed_at, post_id",
@@ -53,7 +53,7 @@ async def get_candidates(conn: aiosqlite.Connection, channel_id: int) -> list[in
     return [row["post_id"] for row in rows]
 
 
-async def get_live_posts(conn: aiosqlite.Connection, channel_id: int, post_ids: Sequence[int]) -> list[int]:
+async def get_live_posts(conn: Connection, channel_id: int, post_ids: Sequence[int]) -> list[int]:
     """Those of ``post_ids`` archived and not marked deleted."""
     rows = await conn.execute_fetchall(
         "SELECT post_id FROM posts WHERE channel_id = ? AND deleted_at IS NULL "
@@ -63,7 +63,7 @@ async def get_live_posts(conn: aiosqlite.Connection, channel_id: int, post_ids: 
     return [row["post_id"] for row in rows]
 
 
-async def save_deletion(conn: aiosqlite.Connection, channel_id: int, post_id: int, now: str, detail: str) -> None:
+async def save_deletion(conn: Connection, channel_id: int, post_id: int, now: str, detail: str) -> None:
     """Confirmed: stamp ``deleted_at`` (data and versions stay), note it, drop the candidate."""
     await conn.execute(
         "UPDATE posts SET deleted_at = ? WHERE channel_id = ? AND post_id = ? AND deleted_at IS NULL",
@@ -77,7 +77,7 @@ async def save_deletion(conn: aiosqlite.Connection, channel_id: int, post_id: in
 
 
 async def save_candidate_failure(
-    conn: aiosqlite.Connection, channel_id: int, post_id: int, error: str, now: str
+    conn: Connection, channel_id: int, post_id: int, error: str, now: str
 ) -> None:
     """The confirmation failed or was inconclusive: keep the candidate, count the attempt."""
     await conn.execute(

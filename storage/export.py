@@ -7,8 +7,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiosqlite
-
+from storage.db import Connection
 from storage.errors import SearchQueryError, storage_error
 from storage.media import get_post_media
 
@@ -30,7 +29,7 @@ JSON_COLUMNS = ("media", "link_preview")
 
 
 async def iter_posts(
-    conn: aiosqlite.Connection, *, channel: str | None = None, since: str | None = None,
+    conn: Connection, *, channel: str | None = None, since: str | None = None,
     until: str | None = None, query: str | None = None, with_pages: bool = False,
     with_versions: bool = False, with_media: bool = False,
 ) -> AsyncIterator[dict[str, Any]]:
@@ -47,7 +46,7 @@ async def iter_posts(
         raise SearchQueryError(query or "", str(exc)) from exc
 
 
-async def _post(conn: aiosqlite.Connection, names: list[str], row: Any, with_pages: bool,
+async def _post(conn: Connection, names: list[str], row: Any, with_pages: bool,
                 with_versions: bool, with_media: bool = False) -> dict[str, Any]:
     post = dict(zip(names, row, strict=True))
     for column in JSON_COLUMNS:
@@ -64,13 +63,13 @@ async def _post(conn: aiosqlite.Connection, names: list[str], row: Any, with_pag
     return post
 
 
-async def _links(conn: aiosqlite.Connection, channel_id: int, post_id: int) -> list[dict[str, Any]]:
+async def _links(conn: Connection, channel_id: int, post_id: int) -> list[dict[str, Any]]:
     rows = await conn.execute_fetchall(
         "SELECT url, kind FROM links WHERE channel_id = ? AND post_id = ? ORDER BY kind, url", (channel_id, post_id))
     return [dict(row) for row in rows]
 
 
-async def _pages(conn: aiosqlite.Connection, channel_id: int, post_id: int) -> list[dict[str, Any]]:
+async def _pages(conn: Connection, channel_id: int, post_id: int) -> list[dict[str, Any]]:
     rows = await conn.execute_fetchall(
         """SELECT g.url, g.status, g.title, g.published_at, g.text, g.fetched_at FROM links l
            JOIN pages g ON g.url = l.url WHERE l.channel_id = ? AND l.post_id = ? ORDER BY g.url""",
@@ -78,7 +77,7 @@ async def _pages(conn: aiosqlite.Connection, channel_id: int, post_id: int) -> l
     return [dict(row) for row in rows]
 
 
-async def _versions(conn: aiosqlite.Connection, channel_id: int, post_id: int) -> list[dict[str, Any]]:
+async def _versions(conn: Connection, channel_id: int, post_id: int) -> list[dict[str, Any]]:
     rows = await conn.execute_fetchall(
         "SELECT version, seen_at, text, edited FROM post_versions WHERE channel_id = ? AND post_id = ? "
         "ORDER BY version", (channel_id, post_id))

@@ -6,8 +6,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import aiosqlite
-
+from storage.db import Connection
 from storage.models import MediaSource
 
 
@@ -49,7 +48,7 @@ def queue_media(db: sqlite3.Connection, rows: Sequence[tuple[int, int, int, Medi
         db.executemany(QUEUE, [(c, p, v, s.item, s.role, s.url, seen_at) for c, p, v, s in rows])
 
 
-async def get_due_media(conn: aiosqlite.Connection, now: str, fresh_since: str, channel_id: int | None,
+async def get_due_media(conn: Connection, now: str, fresh_since: str, channel_id: int | None,
                         limit: int) -> list[MediaDownload]:
     """Pending and retry-due downloads, oldest first (of one channel when given)."""
     rows = await conn.execute_fetchall(
@@ -64,14 +63,14 @@ async def get_due_media(conn: aiosqlite.Connection, now: str, fresh_since: str, 
     return [MediaDownload(**{**dict(row), "expired": bool(row["expired"])}) for row in rows]
 
 
-async def has_due_media(conn: aiosqlite.Connection, channel_id: int, now: str) -> bool:
+async def has_due_media(conn: Connection, channel_id: int, now: str) -> bool:
     """Whether files of the channel wait to be downloaded (their links come fresh with a parsed page)."""
     rows = await conn.execute_fetchall(
         "SELECT 1 FROM post_media WHERE " + DUE + " AND channel_id = ? LIMIT 1", (now, channel_id))
     return bool(rows)
 
 
-async def save_media_file(conn: aiosqlite.Connection, download: MediaDownload, sha256: str, size: int,
+async def save_media_file(conn: Connection, download: MediaDownload, sha256: str, size: int,
                           mime: str | None, width: int | None, height: int | None, path: str, now: str) -> None:
     """The file (once per content) and the media item that it is."""
     await conn.execute(
@@ -91,7 +90,7 @@ async def save_media_file(conn: aiosqlite.Connection, download: MediaDownload, s
     )
 
 
-async def save_media_failure(conn: aiosqlite.Connection, download: MediaDownload, status: str, error: str,
+async def save_media_failure(conn: Connection, download: MediaDownload, status: str, error: str,
                              retry_at: str | None) -> None:
     await conn.execute(
         """
@@ -103,7 +102,7 @@ async def save_media_failure(conn: aiosqlite.Connection, download: MediaDownload
     )
 
 
-async def count_media(conn: aiosqlite.Connection) -> dict[str, int]:
+async def count_media(conn: Connection) -> dict[str, int]:
     """Media items by status, and the files and bytes stored."""
     rows = await conn.execute_fetchall("SELECT status, count(*) AS items FROM post_media GROUP BY status")
     counts = {row["status"]: row["items"] for row in rows}
@@ -114,7 +113,7 @@ async def count_media(conn: aiosqlite.Connection) -> dict[str, int]:
     return counts
 
 
-async def get_post_media(conn: aiosqlite.Connection, channel_id: int, post_id: int) -> list[dict[str, object]]:
+async def get_post_media(conn: Connection, channel_id: int, post_id: int) -> list[dict[str, object]]:
     """The newest version's media items with their files, for export."""
     rows = await conn.execute_fetchall(
         """

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
-
-import aiosqlite
+from typing import TYPE_CHECKING
 
 from storage.errors import MigrationError
 from storage.models import utc_now
+
+if TYPE_CHECKING:
+    from storage.db import Connection
 
 FILENAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
 
@@ -86,7 +88,7 @@ def _has_code(sql: str) -> bool:
 
 
 async def migrate(
-    conn: aiosqlite.Connection, migrations: list[Migration] | None = None
+    conn: Connection, migrations: list[Migration] | None = None
 ) -> list[Migration]:
     """Apply the pending migrations; return those applied now."""
     migrations = migrations if migrations is not None else load_migrations()
@@ -114,7 +116,7 @@ async def migrate(
     return done
 
 
-async def _apply(conn: aiosqlite.Connection, migration: Migration) -> bool:
+async def _apply(conn: Connection, migration: Migration) -> bool:
     await conn.execute("BEGIN IMMEDIATE")
     try:
         # Another process may have applied it while we waited for the write lock.

@@ -7,18 +7,17 @@ import zlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import aiosqlite
-
+from storage.db import Connection
 from storage.models import Attachment, PageCapture, PageRow, PageTask, PageText
 
 
-async def get_link_hosts(conn: aiosqlite.Connection) -> list[str]:
+async def get_link_hosts(conn: Connection) -> list[str]:
     """Every host that some post links to."""
     rows = await conn.execute_fetchall("SELECT DISTINCT host FROM links WHERE host IS NOT NULL")
     return [row["host"] for row in rows]
 
 
-async def enqueue_links(conn: aiosqlite.Connection, hosts: Sequence[str], now: str, per_post: int) -> int:
+async def enqueue_links(conn: Connection, hosts: Sequence[str], now: str, per_post: int) -> int:
     """Queue the linked URLs on ``hosts`` that are not queued yet (t.me post links excepted), at most
     ``per_post`` of one post (its first ones), so that no post can flood the queue."""
     cursor = await conn.execute(
@@ -38,7 +37,7 @@ async def enqueue_links(conn: aiosqlite.Connection, hosts: Sequence[str], now: s
     return cursor.rowcount  # the rows this INSERT added (total_changes would count its triggers too)
 
 
-async def requeue_stale(conn: aiosqlite.Connection, fetched_before: str) -> int:
+async def requeue_stale(conn: Connection, fetched_before: str) -> int:
     """Queue again the archived pages last fetched before ``fetched_before``."""
     cursor = await conn.execute(
         "UPDATE pages SET status = 'pending', next_attempt_at = NULL WHERE status = 'ok' AND fetched_at < ?",
@@ -48,7 +47,7 @@ async def requeue_stale(conn: aiosqlite.Connection, fetched_before: str) -> int:
 
 
 async def requeue_pages(
-    conn: aiosqlite.Connection, urls: Sequence[str] = (), status: str | None = None
+    conn: Connection, urls: Sequence[str] = (), status: str | None = None
 ) -> int:
     """Queue pages again, by URL or by status; their attempt count starts over."""
     cursor = await conn.execute(
@@ -61,7 +60,7 @@ async def requeue_pages(
     return cursor.rowcount
 
 
-async def get_page_text(conn: aiosqlite.Connection, url: str) -> str | None:
+async def get_page_text(conn: Connection, url: str) -> str | None:
     """Title and text of the newest archived version, as one string (for comparing matches)."""
     cursor = await conn.execute(
         "SELECT title, text FROM page_versions WHERE url = ? ORDER BY version DESC LIMIT 1", (url,)
@@ -70,7 +69,7 @@ async def get_page_text(conn: aiosqlite.Connection, url: str) -> str | None:
     return "\n".join(part for part in row if part) if row else None
 
 
-async def get_due_pages(conn: aiosqlite.Connection, now: str, limit: int) -> list[PageTask]:
+async def get_due_pages(conn: Connection, now: str, limit: int) -> list[PageTask]:
     """Pending pages, and blocked or failed ones whose retry time has come.
 
     Fair between posts: each post's oldest due page first, then each post's second, and so on.
@@ -97,7 +96,7 @@ async def get_due_pages(conn: aiosqlite.Connection, now: str, limit: int) -> lis
 
 
 async def save_page_capture(
-    conn: aiosqlite.Connection, task: PageTask, capture: PageCapture, now: str
+    conn: Connection, task: PageTask, capture: PageCapture, now: str
 ) -> bool:
     """Record a successful fetch; a new version only when the extracted content changed."""
     cursor = await conn.execute(
@@ -135,7 +134,7 @@ async def save_page_capture(
 
 
 async def save_page_problem(
-    conn: aiosqlite.Connection, url: str, status: str, error: str, now: str,
+    conn: Connection, url: str, status: str, error: str, now: str,
     *, http_status: int | None = None, retry_at: str | None = None,
 ) -> None:
     """A fetch that gave no content: blocked, gone or failed, with the next try (or none)."""
@@ -149,7 +148,7 @@ async def save_page_problem(
     )
 
 
-async def save_attachments(conn: aiosqlite.Connection, page_url: str, attachments: Sequence[Attachment]) -> None:
+async def save_attachments(conn: Connection, page_url: str, attachments: Sequence[Attachment]) -> None:
     await conn.executemany(
         """
         INSERT INTO page_attachments (page_url, url, title) VALUES (?, ?, ?)
@@ -159,7 +158,7 @@ async def save_attachments(conn: aiosqlite.Connection, page_url: str, attachment
     )
 
 
-async def get_due_attachments(conn: aiosqlite.Connection, limit: int) -> list[tuple[str, str]]:
+async def get_due_attachments(conn: Connection, limit: int) -> list[tuple[str, str]]:
     """``(page_url, url)`` of attachments not fetched yet."""
     rows = await conn.execute_fetchall(
         "SELECT page_url, url FROM page_attachments WHERE status = 'pending' ORDER BY page_url, url LIMIT ?",
@@ -169,7 +168,7 @@ async def get_due_attachments(conn: aiosqlite.Connection, limit: int) -> list[tu
 
 
 async def save_attachment(
-    conn: aiosqlite.Connection, page_url: str, url: str, now: str, *, status: str,
+    conn: Connection, page_url: str, url: str, now: str, *, status: str,
     content_type: str | None = None, raw: bytes | None = None, sha256: str | None = None, error: str | None = None,
 ) -> None:
     await conn.execute(
@@ -183,14 +182,14 @@ async def save_attachment(
     )
 
 
-async def get_robots(conn: aiosqlite.Connection, host: str) -> tuple[str, int | None, str | None] | None:
+async def get_robots(conn: Connection, host: str) -> tuple[str, int | None, str | None] | None:
     """``(fetched_at, http_status, body)`` of the cached robots.txt of ``host``."""
     cursor = await conn.execute("SELECT fetched_at, http_status, body FROM robots WHERE host = ?", (host,))
     row = await cursor.fetchone()
     return (row["fetched_at"], row["http_status"], row["body"]) if row else None
 
 
-async def save_robots(conn: aiosqlite.Connection, host: str, http_status: int | None, body: str | None,
+async def save_robots(conn: Connection, host: str, http_status: int | None, body: str | None,
                       now: str) -> None:
     await conn.execute(
         """
@@ -202,7 +201,7 @@ async def save_robots(conn: aiosqlite.Connection, host: str, http_status: int | 
     )
 
 
-async def list_pages(conn: aiosqlite.Connection, status: str | None, limit: int) -> list[PageRow]:
+async def list_pages(conn: Connection, status: str | None, limit: int) -> list[PageRow]:
     """Pages, most recently fetched first, optionally of one status."""
     rows = await conn.execute_fetchall(
         """
@@ -215,13 +214,13 @@ async def list_pages(conn: aiosqlite.Connection, status: str | None, limit: int)
     return [PageRow(**dict(row)) for row in rows]
 
 
-async def count_pages(conn: aiosqlite.Connection) -> dict[str, int]:
+async def count_pages(conn: Connection) -> dict[str, int]:
     """How many pages are in each status."""
     rows = await conn.execute_fetchall("SELECT status, count(*) AS pages FROM pages GROUP BY status")
     return {row["status"]: row["pages"] for row in rows}
 
 
-async def get_page_problems(conn: aiosqlite.Connection, limit: int = 5) -> list[tuple[str, str, str, int]]:
+async def get_page_problems(conn: Connection, limit: int = 5) -> list[tuple[str, str, str, int]]:
     """``(host, status, error, pages)`` of pages not archived, the commonest problems first.
 
     An error that starts with its page's URL is counted without it, so that one cause on
@@ -241,7 +240,7 @@ async def get_page_problems(conn: aiosqlite.Connection, limit: int = 5) -> list[
     return [(row["host"], row["status"], row["reason"], row["pages"]) for row in rows]
 
 
-async def iter_page_versions(conn: aiosqlite.Connection) -> AsyncIterator[dict[str, Any]]:
+async def iter_page_versions(conn: Connection) -> AsyncIterator[dict[str, Any]]:
     """Every stored version with its decompressed body, for WARC export; one row in memory at a time."""
     cursor = await conn.execute("SELECT url, version FROM page_versions ORDER BY url, version")
     keys = [(row["url"], row["version"]) for row in await cursor.fetchall()]
@@ -256,7 +255,7 @@ async def iter_page_versions(conn: aiosqlite.Connection) -> AsyncIterator[dict[s
             yield {**dict(row), "headers": json.loads(row["headers"] or "{}"), "raw": zlib.decompress(row["raw"])}
 
 
-async def get_pages_since(conn: aiosqlite.Connection, since: str) -> list[PageText]:
+async def get_pages_since(conn: Connection, since: str) -> list[PageText]:
     """``(url, version, title, text)`` of archived pages published (or fetched) since ``since``."""
     rows = await conn.execute_fetchall(
         """

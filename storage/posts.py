@@ -8,9 +8,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-import aiosqlite
-
-from storage.db import run_in_connection
+from storage.db import Connection
 from storage.deletions import save_restorations
 from storage.errors import SearchQueryError, storage_error
 from storage.media import queue_media
@@ -126,7 +124,7 @@ def _versions_of(db: sqlite3.Connection, channel_id: int,
 
 
 async def save_posts(
-    conn: aiosqlite.Connection, channel_id: int, posts: Sequence[Post], seen_at: str, read_at: str | None = None
+    conn: Connection, channel_id: int, posts: Sequence[Post], seen_at: str, read_at: str | None = None
 ) -> SaveResult:
     """Insert new posts, version changed ones, touch unchanged ones, restore deleted ones.
 
@@ -135,7 +133,7 @@ async def save_posts(
     Call inside a transaction, with the resume state that the batch advances. The whole
     batch runs on the connection's thread in one hop.
     """
-    return await run_in_connection(conn, _save_posts, channel_id, posts, seen_at, read_at)
+    return await conn.run(_save_posts, channel_id, posts, seen_at, read_at)
 
 
 def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], seen_at: str,
@@ -229,7 +227,7 @@ PROBLEM_RETRY_MAX = 7 * 86400
 
 
 async def save_post_problems(
-    conn: aiosqlite.Connection, channel_id: int, failures: Sequence[tuple[int, str]], now: str
+    conn: Connection, channel_id: int, failures: Sequence[tuple[int, str]], now: str
 ) -> None:
     """Record posts that a page held but that did not parse; each is retried with back-off."""
     await conn.executemany(
@@ -246,7 +244,7 @@ async def save_post_problems(
     )
 
 
-async def get_due_post_problems(conn: aiosqlite.Connection, channel_id: int, now: str, limit: int) -> list[int]:
+async def get_due_post_problems(conn: Connection, channel_id: int, now: str, limit: int) -> list[int]:
     """Ids of posts that did not parse and are due for another try, newest first."""
     rows = await conn.execute_fetchall(
         "SELECT post_id FROM post_problems WHERE channel_id = ? AND next_attempt_at <= ? "
@@ -283,7 +281,7 @@ def beyond_exact(exact: str, wider: str | None) -> str | None:
 
 
 async def search_posts(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     exact: str,
     *,
     wider: str | None = None,
@@ -314,7 +312,7 @@ async def search_posts(
 
 
 async def get_post_history(
-    conn: aiosqlite.Connection, username: str, post_id: int
+    conn: Connection, username: str, post_id: int
 ) -> tuple[list[PostVersion], list[PostEvent]] | None:
     """Every version and event of one post, oldest first; None if it is not archived."""
     versions = await conn.execute_fetchall(
@@ -341,7 +339,7 @@ async def get_post_history(
     )
 
 
-async def get_posts_since(conn: aiosqlite.Connection, since: str) -> list[PostText]:
+async def get_posts_since(conn: Connection, since: str) -> list[PostText]:
     """``(channel_id, username, post_id, version, date, text)`` of posts dated since ``since``."""
     rows = await conn.execute_fetchall(
         """

@@ -6,16 +6,16 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import aiosqlite
+from storage.db import Connection
 
 
-async def save_run_start(conn: aiosqlite.Connection, job: str, now: str) -> int:
+async def save_run_start(conn: Connection, job: str, now: str) -> int:
     cursor = await conn.execute("INSERT INTO runs (job, started_at) VALUES (?, ?)", (job, now))
     return int(cursor.lastrowid or 0)
 
 
 async def save_run_end(
-    conn: aiosqlite.Connection, run_id: int, outcome: str, now: str,
+    conn: Connection, run_id: int, outcome: str, now: str,
     counts: Mapping[str, Any] | None = None, error: str | None = None,
 ) -> None:
     await conn.execute(
@@ -24,7 +24,7 @@ async def save_run_end(
     )
 
 
-async def get_recent_runs(conn: aiosqlite.Connection, limit: int = 20) -> list[tuple[Any, ...]]:
+async def get_recent_runs(conn: Connection, limit: int = 20) -> list[tuple[Any, ...]]:
     """``(job, started_at, finished_at, outcome, error)``, newest first."""
     rows = await conn.execute_fetchall(
         "SELECT job, started_at, finished_at, outcome, error FROM runs ORDER BY id DESC LIMIT ?", (limit,)

@@ -7,12 +7,11 @@ import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
-import aiosqlite
 import pytest
 from tmeserver import SHARED, FakeTelegram
 
 from monitor.config import Config, load_config
-from storage.db import open_archive
+from storage.db import Connection, open_archive
 
 FAST_NETWORK = """
 [network]
@@ -114,6 +113,6 @@ def linking(tme: FakeTelegram, make_config: Callable[..., Config]) -> Callable[.
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[aiosqlite.Connection]:
+async def db(tmp_path: Path) -> AsyncIterator[Connection]:
     async with open_archive(tmp_path / "archive.sqlite3") as conn:
         yield conn

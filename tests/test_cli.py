@@ -242,7 +242,7 @@ def test_help_imports_none_of_the_machinery():
 
     probe = ("import sys\nfrom monitor.cli import cli\n"
              "try:\n    cli(['--help'], prog_name='legation')\nexcept SystemExit:\n    pass\n"
-             "heavy = [m for m in ('telethon', 'httpx', 'lxml', 'apscheduler', 'apprise', 'trafilatura', 'aiosqlite',"
+             "heavy = [m for m in ('telethon', 'httpx', 'lxml', 'apscheduler', 'apprise', 'trafilatura',"
              " 'monitor.service', 'snowballstemmer') if m in sys.modules]\nprint('HEAVY', heavy)")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert "HEAVY []" in done.stdout, done.stdout + done.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import sqlite3
 
@@ -100,6 +102,16 @@ def post(post_id: int, text: str, **kwargs) -> Post:
     return Post(post_id=post_id, date=f"2024-05-{post_id:02d}T10:00:00Z", text=text, html=text, **kwargs)
 
 
+@contextlib.asynccontextmanager
+async def _connected(path):
+    """A connection to ``path`` without migrating it (to build an archive as an older release did)."""
+    conn = await connect(path)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
 async def save(db, channel_id, posts, at="2024-06-01T00:00:00Z"):
     async with transaction(db):
         return await save_posts(db, channel_id, posts, at)
@@ -158,14 +170,29 @@ async def test_search_follows_edits_and_rejects_bad_syntax(db):
             await search_posts(db, bad)
 
 
-async def test_run_in_connection_uses_aiosqlite_internals_that_exist(db):
-    """storage.db.run_in_connection relies on aiosqlite's private _execute and _conn: fail loudly if they go."""
-    import sqlite3
+async def test_the_archive_connection_runs_everything_on_one_thread_of_its_own(db):
+    """Every statement and every batch function runs on the connection's own thread, in order;
+    a cursor iterates in chunks; a closed connection says so."""
+    import threading
 
-    from storage.db import run_in_connection
+    from storage.db import FETCH_ROWS, connect
 
-    assert callable(getattr(db, "_execute", None)) and isinstance(db._conn, sqlite3.Connection)
-    assert await run_in_connection(db, lambda raw, x: raw.execute("SELECT ? + 1", (x,)).fetchone()[0], 41) == 42
+    loop_thread = threading.get_ident()
+    threads = set(await asyncio.gather(*(db.run(lambda raw: threading.get_ident()) for _ in range(20))))
+    assert len(threads) == 1 and loop_thread not in threads
+    assert await db.run(lambda raw, x: raw.execute("SELECT ? + 1", (x,)).fetchone()[0], 41) == 42
+    count = FETCH_ROWS * 2 + 3
+    async with db.execute(f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {count}) "
+                          "SELECT i FROM n") as cursor:
+        assert [row[0] async for row in cursor] == list(range(1, count + 1))
+    order: list[int] = []
+    await asyncio.gather(*(db.run(lambda raw, i=i: order.append(i)) for i in range(50)))
+    assert order == list(range(50))
+    other = await connect(":memory:")
+    await other.close()
+    await other.close()  # twice is harmless
+    with pytest.raises(ValueError, match="closed"):
+        await other.execute_fetchall("SELECT 1")
 
 
 async def test_posts_archived_before_the_time_keyed_index_are_searchable_after_it(tmp_path):
@@ -219,15 +246,12 @@ async def test_search_keys_stay_unique_when_a_hundred_thousand_posts_share_a_sec
 async def test_an_archive_made_before_search_read_from_posts_migrates_with_nothing_lost(tmp_path):
     """Migration 0015 turns post_search into a view over posts: same rows, same search results,
     a consistent full-text index, and new posts searchable after it."""
-    import aiosqlite
-
     from storage.migrate import load_migrations, migrate
 
     path = tmp_path / "old.sqlite3"
     every = load_migrations()
     before_0015 = [m for m in every if m.version < 15]
-    async with aiosqlite.connect(path) as conn:
-        conn.row_factory = sqlite3.Row
+    async with _connected(path) as conn:
         await migrate(conn, before_0015)
         async with transaction(conn):
             channel_id = await ensure_channel(conn, "MFARussia", "2024-06-01T00:00:00Z")
@@ -257,13 +281,10 @@ async def test_an_archive_made_before_search_read_from_posts_migrates_with_nothi
 async def test_an_archive_with_every_version_in_post_versions_migrates_with_nothing_lost(tmp_path):
     """Migration 0016 keeps the newest version only in posts: post_versions (now a view) and
     edits show the same rows as before, and saving goes on from there."""
-    import aiosqlite
-
     from storage.migrate import load_migrations, migrate
 
     path = tmp_path / "old.sqlite3"
-    async with aiosqlite.connect(path) as conn:
-        conn.row_factory = sqlite3.Row
+    async with _connected(path) as conn:
         await migrate(conn, [m for m in load_migrations() if m.version < 16])
         async with transaction(conn):
             channel_id = await ensure_channel(conn, "MFARussia", "2024-06-01T00:00:00Z")

@@ -7,14 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import aiosqlite
 import structlog
 
 from monitor.config import AlertRule, AlertsConfig
 from monitor.log import redact_text
 from monitor.retry import backoff
 from storage.alerts import get_due_alerts, save_delivered, save_delivery_failure
-from storage.db import transaction
+from storage.db import Connection, transaction
 from storage.models import AlertRow, age_of, utc_in, utc_now
 
 log = structlog.get_logger(__name__)
@@ -53,7 +52,7 @@ class DeliveryOutcome:
     held: int = 0
 
 
-async def deliver_alerts(conn: aiosqlite.Connection, config: AlertsConfig, notifier: Notifier,
+async def deliver_alerts(conn: Connection, config: AlertsConfig, notifier: Notifier,
                          web_url: str = "https://t.me") -> DeliveryOutcome:
     """Send what is due: one message per alert, or one per rule and period for digest rules."""
     outcome = DeliveryOutcome()
@@ -78,7 +77,7 @@ async def deliver_alerts(conn: aiosqlite.Connection, config: AlertsConfig, notif
     return outcome
 
 
-async def _send(conn: aiosqlite.Connection, config: AlertsConfig, notifier: Notifier, urls: Sequence[str],
+async def _send(conn: Connection, config: AlertsConfig, notifier: Notifier, urls: Sequence[str],
                 alerts: list[AlertRow], web_url: str, outcome: DeliveryOutcome) -> None:
     title, body = compose(alerts, web_url)
     error = await notifier.send(urls, title, body)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import aiosqlite
 import structlog
 
 from monitor.alerts.rules import Match, Matcher
 from monitor.config import AlertsConfig
 from storage.alerts import get_page_linkers, get_saved_versions, get_version_texts, save_alert
+from storage.db import Connection
 from storage.models import age_of
 
 log = structlog.get_logger(__name__)
@@ -34,7 +34,7 @@ class AlertHooks:
             return True
         return age_of(date) <= self.config.max_age
 
-    async def on_saved_posts(self, conn: aiosqlite.Connection, channel_id: int, username: str,
+    async def on_saved_posts(self, conn: Connection, channel_id: int, username: str,
                              post_ids: Sequence[int], seen_at: str) -> int:
         """New posts (scope ``posts``) and new versions (scope ``edits``) saved at ``seen_at``."""
         recorded = 0
@@ -53,7 +53,7 @@ class AlertHooks:
                                            channel_id=channel_id, post_id=saved.post_id)
         return recorded
 
-    async def on_deletion(self, conn: aiosqlite.Connection, channel_id: int, username: str, post_id: int,
+    async def on_deletion(self, conn: Connection, channel_id: int, username: str, post_id: int,
                           now: str) -> int:
         """A confirmed deletion of a post whose text (any version) matched."""
         versions = await get_version_texts(conn, channel_id, post_id)
@@ -65,7 +65,7 @@ class AlertHooks:
         return await self._record(conn, list(found.values()), "deletion", version, now,
                                   channel_id=channel_id, post_id=post_id)
 
-    async def on_page(self, conn: aiosqlite.Connection, url: str, version: int, title: str | None,
+    async def on_page(self, conn: Connection, url: str, version: int, title: str | None,
                       text: str | None, previous: str | None, now: str) -> int:
         """A newly archived page (or a new version of one) whose title or text matched."""
         linkers = await get_page_linkers(conn, url)
@@ -79,7 +79,7 @@ class AlertHooks:
             matches = [m for m in matches if m.rule not in before or m.rule in self._every_change]
         return await self._record(conn, matches, "page", version, now, page_url=url)
 
-    async def _record(self, conn: aiosqlite.Connection, matches: Sequence[Match], kind: str, version: int,
+    async def _record(self, conn: Connection, matches: Sequence[Match], kind: str, version: int,
                       now: str, **target: object) -> int:
         recorded = 0
         for match in matches:

@@ -8,7 +8,6 @@ import urllib.robotparser
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-import aiosqlite
 import structlog
 
 from monitor.alerts.engine import AlertHooks
@@ -18,7 +17,7 @@ from monitor.http import HttpClient, Response
 from monitor.pages.browser import BrowserFetcher
 from monitor.pages.extract import Extracted, challenge_marker, extract_with_fallback
 from monitor.retry import backoff
-from storage.db import transaction
+from storage.db import Connection, transaction
 from storage.errors import StorageError
 from storage.models import PageCapture, PageTask, age_of, utc_in, utc_now
 from storage.pages import (
@@ -65,7 +64,7 @@ class PagesOutcome:
         self.fetched[status] = self.fetched.get(status, 0) + 1
 
 
-async def run_pages(conn: aiosqlite.Connection, http: HttpClient, config: PagesConfig,
+async def run_pages(conn: Connection, http: HttpClient, config: PagesConfig,
                     alerts: AlertHooks | None = None, browser: BrowserFetcher | None = None) -> PagesOutcome:
     """Queue new links on followed domains, then fetch up to ``max_per_round`` due pages."""
     outcome = PagesOutcome(queued=await enqueue_followed(conn, config))
@@ -92,7 +91,7 @@ async def run_pages(conn: aiosqlite.Connection, http: HttpClient, config: PagesC
     return outcome
 
 
-async def enqueue_followed(conn: aiosqlite.Connection, config: PagesConfig) -> int:
+async def enqueue_followed(conn: Connection, config: PagesConfig) -> int:
     """Put every linked URL on a followed domain in the queue (idempotent)."""
     hosts = [h for h in await get_link_hosts(conn) if config.follows(h)]
     async with transaction(conn):
@@ -104,7 +103,7 @@ async def enqueue_followed(conn: aiosqlite.Connection, config: PagesConfig) -> i
     return queued
 
 
-async def fetch_release_page(conn: aiosqlite.Connection, http: HttpClient, task: PageTask, config: PagesConfig,
+async def fetch_release_page(conn: Connection, http: HttpClient, task: PageTask, config: PagesConfig,
                              alerts: AlertHooks | None = None, browser: BrowserFetcher | None = None) -> str:
     """Fetch one queued page and record the outcome; returns the page's new status. A page that
     answers with a wall is fetched again through ``browser`` when there is one."""
@@ -128,7 +127,7 @@ async def fetch_release_page(conn: aiosqlite.Connection, http: HttpClient, task:
     return await _archive_answer(conn, task, config, alerts, response, browser)
 
 
-async def _archive_answer(conn: aiosqlite.Connection, task: PageTask, config: PagesConfig, alerts: AlertHooks | None,
+async def _archive_answer(conn: Connection, task: PageTask, config: PagesConfig, alerts: AlertHooks | None,
                           response: Response, browser: BrowserFetcher | None, fetched_with: str = "http") -> str:
     """What the answer to a page's request makes of it: archived, or gone, blocked, failed."""
     if response.status in GONE_STATUSES:
@@ -153,7 +152,7 @@ async def _archive_answer(conn: aiosqlite.Connection, task: PageTask, config: Pa
     return await _save_capture(conn, task, capture, alerts)
 
 
-async def _blocked(conn: aiosqlite.Connection, task: PageTask, config: PagesConfig, alerts: AlertHooks | None,
+async def _blocked(conn: Connection, task: PageTask, config: PagesConfig, alerts: AlertHooks | None,
                    browser: BrowserFetcher | None, reason: str, http_status: int) -> str:
     """A wall: through the browser when there is one (once), else blocked and retried later."""
     if browser is None:
@@ -166,7 +165,7 @@ async def _blocked(conn: aiosqlite.Connection, task: PageTask, config: PagesConf
     return await _archive_answer(conn, task, config, alerts, rendered, None, fetched_with="browser")
 
 
-async def robots_allow(conn: aiosqlite.Connection, http: HttpClient, url: str, config: PagesConfig) -> bool:
+async def robots_allow(conn: Connection, http: HttpClient, url: str, config: PagesConfig) -> bool:
     """What the host's robots.txt says of ``url``, fetched at most once per ``robots_ttl``.
 
     A missing robots.txt (4xx) allows everything; one that cannot be read (5xx,
@@ -190,7 +189,7 @@ async def robots_allow(conn: aiosqlite.Connection, http: HttpClient, url: str, c
     return parser.can_fetch(http.config.user_agent, url)
 
 
-async def fetch_attachments(conn: aiosqlite.Connection, http: HttpClient) -> None:
+async def fetch_attachments(conn: Connection, http: HttpClient) -> None:
     """Fetch documents linked from archived page bodies (PDF, DOC under /upload/)."""
     for page_url, url in await get_due_attachments(conn, MAX_ATTACHMENTS_PER_ROUND):
         fields: dict[str, object]
@@ -221,7 +220,7 @@ def _capture(response: Response, content_type: str, extractor: str, extracted: E
     )
 
 
-async def _save_capture(conn: aiosqlite.Connection, task: PageTask, capture: PageCapture,
+async def _save_capture(conn: Connection, task: PageTask, capture: PageCapture,
                         alerts: AlertHooks | None) -> str:
     now = utc_now()
     async with transaction(conn):
@@ -233,7 +232,7 @@ async def _save_capture(conn: aiosqlite.Connection, task: PageTask, capture: Pag
     return "ok"
 
 
-async def _untrusted(conn: aiosqlite.Connection, task: PageTask, config: PagesConfig,
+async def _untrusted(conn: Connection, task: PageTask, config: PagesConfig,
                      exc: CertificateUntrusted) -> str:
     """A certificate error is the host's until the config changes: no back-off ladder, one
     attempt per host a round, and a retry only after ``max_retry_wait`` (or on ``refetch``)."""
@@ -242,7 +241,7 @@ async def _untrusted(conn: aiosqlite.Connection, task: PageTask, config: PagesCo
 
 
 async def _problem(
-    conn: aiosqlite.Connection, task: PageTask, config: PagesConfig, status: str, error: str,
+    conn: Connection, task: PageTask, config: PagesConfig, status: str, error: str,
     retry: bool, http_status: int | None = None, wait: float | None = None,
 ) -> str:
     """Record why the page was not archived; a retry after ``wait``, or on the back-off ladder."""
