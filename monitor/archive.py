@@ -57,7 +57,7 @@ class MediaCapture(Protocol):
 
     def wants(self, role: str) -> bool: ...
 
-    async def capture(self, conn: Connection, channel_id: int | None = None) -> object: ...
+    async def capture(self, conn: Connection, channel_id: int | None = None, pages: int = 1) -> object: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,7 +410,7 @@ async def _save_pages(
         if next_state != state:
             await save_channel_state(conn, next_state)
     if settings.media is not None:
-        await _capture_media(conn, settings.media, state)
+        await _capture_media(conn, settings.media, state, len(writes))
     return next_state, saved
 
 
@@ -422,11 +422,11 @@ def _wanted_files(post: Post, media: MediaCapture | None) -> Post:
     return post if len(wanted) == len(post.media_sources) else dataclasses.replace(post, media_sources=wanted)
 
 
-async def _capture_media(conn: Connection, media: MediaCapture, state: ChannelState) -> None:
+async def _capture_media(conn: Connection, media: MediaCapture, state: ChannelState, pages: int) -> None:
     """The page's files, right after the page is saved (their links expire); a failure here is
     the files', retried later, never the round's."""
     try:
-        await media.capture(conn, state.channel_id)
+        await media.capture(conn, state.channel_id, pages)
     except (Stopped, StorageError):
         raise
     except Exception as exc:  # noqa: BLE001 - the posts are saved; the files are retried next round

@@ -36,7 +36,7 @@ from storage.models import utc_in, utc_now
 
 log = structlog.get_logger(__name__)
 
-MAX_PER_CALL = 60  # downloads per call: a page's worth of albums, then the posts go on
+MAX_PER_PAGE = 60  # downloads per page saved: a page's worth of albums, then the posts go on
 MAX_ATTEMPTS = 6
 RETRY_FIRST_WAIT = 300.0  # seconds; doubling
 REDIRECTS = 3
@@ -63,11 +63,12 @@ class MediaStore:
     def wants(self, role: str) -> bool:
         return self.config.wants(role)
 
-    async def capture(self, conn: Connection, channel_id: int | None = None,
-                      limit: int = MAX_PER_CALL) -> MediaOutcome:
-        """Download what is due (of one channel, or all), oldest first; never raises for a file's fault."""
+    async def capture(self, conn: Connection, channel_id: int | None = None, pages: int = 1) -> MediaOutcome:
+        """Download what is due (of one channel, or all), oldest first, up to a page's worth of
+        files for each of the ``pages`` just saved; never raises for a file's fault."""
         outcome = MediaOutcome()
         now = utc_now()
+        limit = MAX_PER_PAGE * pages
         for download in await get_due_media(conn, now, utc_in(-self.config.url_ttl), channel_id, limit):
             status = await self._one(conn, download)
             outcome.by_status[status] = outcome.by_status.get(status, 0) + 1

@@ -262,3 +262,18 @@ async def test_a_local_file_is_taken_only_from_the_accounts_download_directory(t
     [(status, error)] = rows(config.database, "SELECT status, error FROM post_media WHERE post_id = 1")
     assert status == "failed" and "outside the account's download directory" in error
     assert secret.exists() and not (tmp_path / "store").exists()
+
+
+async def test_a_backfill_saving_several_pages_at_once_downloads_every_file_of_them(tme, make_config):
+    """A backfill saves five pages a transaction: the files of all five are fetched before it goes on
+    (their links expire), not one page's worth."""
+    site = tme.site(CDN)
+    channel = tme.channel("MFARussia")
+    for post_id in range(1, 201):
+        site.page(f"/file/{post_id}.jpg", jpeg(10, 10, post_id.to_bytes(2, "big")), content_type="image/jpeg")
+        channel.add(post_id, text=f"Photo {post_id}" + photo(f"{post_id}.jpg"))
+    config = make_config("MFARussia", extra=MEDIA)
+
+    await archive_channels(config, ["MFARussia"], mode="backfill")
+
+    assert rows(config.database, "SELECT status, count(*) FROM post_media GROUP BY status") == [("ok", 200)]
