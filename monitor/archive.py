@@ -103,14 +103,13 @@ class _Reread:
         self.oldest: str | None = None
 
     def add(self, posts: Sequence[Post]) -> None:
-        self.count += len(posts)
-        for post in posts:
-            self.lowest = post.post_id if self.lowest is None else min(self.lowest, post.post_id)
-            if post.date and (self.oldest is None or post.date < self.oldest):
-                self.oldest = post.date
+        if posts:
+            dates = [post.date for post in posts if post.date]
+            self.add_counted(len(posts), min(post.post_id for post in posts), min(dates) if dates else None)
 
-    def add_archived(self, count: int, lowest: int, oldest: str | None) -> None:
-        """A page not parsed because it is the one parsed before: its posts as archived."""
+    def add_counted(self, count: int, lowest: int, oldest: str | None) -> None:
+        """``count`` posts read, the lowest id and the oldest date among them (a page parsed, or
+        one not parsed because it is the one parsed before: its posts as archived)."""
         self.count += count
         self.lowest = lowest if self.lowest is None else min(self.lowest, lowest)
         if oldest is not None and (self.oldest is None or oldest < self.oldest):
@@ -135,13 +134,11 @@ async def sync_channel(
     if state.walk_cursor is not None:  # an interrupted walk: close that gap first
         state, saved = await _walk(conn, source, state, GAP, settings, progress, reread)
         total += saved
-    known = _unchanged_unless(state, settings.window)
-    if known is not None and settings.media is not None and await has_due_media(conn, state.channel_id, utc_now()):
-        known = None  # files wait: a parsed page brings their links fresh
+    known = await _unparsed_if_same(conn, state, settings)
     page = await source.fetch_page(username, known_signature=known.signature if known is not None else None)
     if page.unchanged and known is not None:  # nothing new, edited or gone on it: only counters differ
         count, oldest = await count_posts_from(conn, state.channel_id, known.lowest_id)
-        reread.add_archived(count, known.lowest_id, oldest)
+        reread.add_counted(count, known.lowest_id, oldest)
     else:
         covers = (page.posts[0].post_id, None) if page.posts else None
         after = dataclasses.replace(_after_newest(state, page.posts), newest_page=_newest_page(page))
@@ -329,11 +326,14 @@ async def _retry_problems(
     return total
 
 
-def _unchanged_unless(state: ChannelState, window: SyncConfig) -> NewestPage | None:
+async def _unparsed_if_same(conn: Connection, state: ChannelState, settings: RoundSettings) -> NewestPage | None:
     """The newest page as last parsed, if a page with its signature need not be parsed again:
-    no walk pending, and read within ``reparse_after`` (views and counters come up to date then)."""
+    no walk pending, read within ``reparse_after`` (views and counters come up to date then),
+    and no files of the channel waiting (a parsed page brings their links fresh)."""
     known = state.newest_page
-    if known is None or state.walk_cursor is not None or known.read_at <= utc_in(-window.reparse_after):
+    if known is None or state.walk_cursor is not None or known.read_at <= utc_in(-settings.window.reparse_after):
+        return None
+    if settings.media is not None and await has_due_media(conn, state.channel_id, utc_now()):
         return None
     return known
 

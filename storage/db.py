@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
-import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -43,6 +42,7 @@ class Connection:
     def __init__(self, db: sqlite3.Connection, thread: ThreadPoolExecutor) -> None:
         self._db = db
         self._thread: ThreadPoolExecutor | None = thread
+        self.writer = asyncio.Lock()  # jobs sharing the connection take turns at transactions
 
     @classmethod
     async def open(cls, path: str | Path) -> Connection:
@@ -227,16 +227,13 @@ async def open_archive(path: str | Path, *, create: bool = True) -> AsyncIterato
         await conn.close()
 
 
-_WRITERS: weakref.WeakKeyDictionary[Connection, asyncio.Lock] = weakref.WeakKeyDictionary()
-
-
 @asynccontextmanager
 async def transaction(conn: Connection) -> AsyncIterator[Connection]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back if the block raises or is cancelled.
 
     Jobs of the daemon share one connection: their transactions take turns.
     """
-    async with _WRITERS.setdefault(conn, asyncio.Lock()):
+    async with conn.writer:
         try:
             await conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:  # locked past busy_timeout, read-only, ...
