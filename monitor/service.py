@@ -31,8 +31,10 @@ from monitor.lock import WriterLock
 from monitor.pages.guard import AddressGuard
 from monitor.sources.routed import RoutedSource
 from monitor.sources.webpreview import WebPreviewSource
-from storage.db import open_archive
+from storage.db import Connection, open_archive, transaction
 from storage.errors import StorageError
+from storage.models import utc_now
+from storage.pages import follow_domains
 
 # What only some configurations need is imported where it is used, so that a plain sync
 # starts fast: Telethon (an account), the page extractors (followed sites), Playwright
@@ -165,6 +167,7 @@ async def archive_channels(
     async with AsyncExitStack() as stack:
         stack.enter_context(WriterLock(config.database))
         conn = await stack.enter_async_context(open_archive(config.database))
+        queued = await follow_configured_domains(conn, config)
         source = await open_sources(stack, config, account_client=account_client)
         settings = round_settings(config, await open_media(stack, config))
         outcomes = await run_round(conn, source, usernames, make_step(config, mode, since, settings), progress)
@@ -178,6 +181,7 @@ async def archive_channels(
                 if config.pages.browser else None
             try:
                 pages = await run_pages(conn, web, config.pages, settings.alerts, browser)
+                pages.queued += queued
             except StorageError:
                 raise
             except Exception as exc:  # alerts are delivered whatever became of the pages
@@ -188,6 +192,17 @@ async def archive_channels(
 
             delivered = await deliver_alerts(conn, config.alerts, AppriseNotifier(), config.telegram.web_url)
         return RoundReport(outcomes, pages, delivered)
+
+
+async def follow_configured_domains(conn: Connection, config: Config) -> int:
+    """Before a process saves posts: the links they hold on the domains of [pages] follow (none
+    when it is empty) join the queue as they are saved; the archived links of a domain followed
+    anew join it now. Returns how many pages did."""
+    async with transaction(conn):
+        queued = await follow_domains(conn, config.pages.follow, utc_now())
+    if queued:
+        log.info("pages_queued", count=queued)
+    return queued
 
 
 async def run_daemon(config: Config, stop: asyncio.Event, account_client: TelegramClientLike | None = None) -> None:
@@ -201,6 +216,7 @@ async def run_daemon(config: Config, stop: asyncio.Event, account_client: Telegr
     async with AsyncExitStack() as stack:
         stack.enter_context(WriterLock(config.database))
         conn = await stack.enter_async_context(open_archive(config.database))
+        await follow_configured_domains(conn, config)
         source = await open_sources(stack, config, stop, account_client)
         web = await stack.enter_async_context(pages_client(config, stop)) if config.pages.follow else None
         browser = await stack.enter_async_context(BrowserFetcher(web, config.pages)) \

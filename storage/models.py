@@ -200,6 +200,7 @@ class SaveResult:
     unchanged: int = 0
     restored: int = 0
     deleted: int = 0
+    queued_pages: int = 0  # release pages their links put in the queue
 
     def __add__(self, other: SaveResult) -> SaveResult:
         return SaveResult(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))

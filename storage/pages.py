@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import zlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -11,30 +12,58 @@ from storage.db import Connection
 from storage.models import Attachment, PageCapture, PageRow, PageTask, PageText
 
 
-async def get_link_hosts(conn: Connection) -> list[str]:
-    """Every host that some post links to."""
-    rows = await conn.execute_fetchall("SELECT DISTINCT host FROM links WHERE host IS NOT NULL")
-    return [row["host"] for row in rows]
+MAX_PAGES_PER_POST = 10  # followed links one post may queue: a post with thousands cannot starve the rest
+
+# A host is followed when it is a followed domain or under one ("www.mid.ru" under "mid.ru").
+_UNDER = "({host} = {domain} OR substr({host}, -length({domain}) - 1) = '.' || {domain})"
+# The pages that followed links point to, into the queue: at most MAX_PAGES_PER_POST of a
+# post, its first ones in the order they were saved. {links} chooses the links, {wanted} the
+# pages of them to queue.
+_QUEUE_FOLLOWED = """
+INSERT INTO pages (url, host, first_seen_at)
+SELECT url, host, :now FROM (
+    SELECT l.url, l.host,
+        row_number() OVER (PARTITION BY l.channel_id, l.post_id ORDER BY l.rowid) AS n
+    FROM links l
+    WHERE {links} AND l.ref_post_id IS NULL
+      AND EXISTS (SELECT 1 FROM followed_domains f WHERE %s)
+) AS followed
+WHERE n <= :per_post AND {wanted} AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.url = followed.url)
+ON CONFLICT (url) DO NOTHING
+""" % _UNDER.format(host="l.host", domain="f.domain")
+_QUEUE_SAVED = _QUEUE_FOLLOWED.format(
+    links="l.channel_id = :channel_id AND l.post_id IN (SELECT value FROM json_each(:post_ids))", wanted="1")
+_QUEUE_ARCHIVED = _QUEUE_FOLLOWED.format(
+    links="1", wanted="EXISTS (SELECT 1 FROM json_each(:domains) d WHERE %s)"
+    % _UNDER.format(host="followed.host", domain="d.value"))
 
 
-async def enqueue_links(conn: Connection, hosts: Sequence[str], now: str, per_post: int) -> int:
-    """Queue the linked URLs on ``hosts`` that are not queued yet (t.me post links excepted), at most
-    ``per_post`` of one post (its first ones), so that no post can flood the queue."""
-    cursor = await conn.execute(
-        """
-        INSERT INTO pages (url, host, first_seen_at)
-        SELECT url, host, ? FROM (
-            SELECT l.url, l.host,
-                row_number() OVER (PARTITION BY l.channel_id, l.post_id ORDER BY l.rowid) AS n
-            FROM links l
-            WHERE l.host IN (SELECT value FROM json_each(?)) AND l.ref_post_id IS NULL
-        ) AS followed
-        WHERE n <= ? AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.url = followed.url)
-        ON CONFLICT (url) DO NOTHING
-        """,
-        (now, json.dumps(list(hosts)), per_post),
-    )
+def queue_saved_links(db: sqlite3.Connection, channel_id: int, post_ids: Sequence[int], now: str) -> int:
+    """Queue the pages that links of ``post_ids``, just saved, point to on followed domains;
+    returns how many pages joined the queue. Part of saving posts (storage.posts)."""
+    cursor = db.execute(_QUEUE_SAVED, {"now": now, "per_post": MAX_PAGES_PER_POST, "channel_id": channel_id,
+                                       "post_ids": json.dumps(list(post_ids))})
     return cursor.rowcount  # the rows this INSERT added (total_changes would count its triggers too)
+
+
+async def follow_domains(conn: Connection, domains: Sequence[str], now: str) -> int:
+    """Make ``domains`` the followed ones ([pages] follow): links saved from now on are queued
+    as they are saved; the archived links of a domain followed anew are queued now, and a
+    domain no longer followed is forgotten (following it again queues its links again).
+    Returns how many pages joined the queue."""
+    return await conn.run(_follow_domains, list(dict.fromkeys(domains)), now)
+
+
+def _follow_domains(db: sqlite3.Connection, domains: list[str], now: str) -> int:
+    wanted = json.dumps(domains)
+    followed = {row[0] for row in db.execute("SELECT domain FROM followed_domains")}
+    db.execute("DELETE FROM followed_domains WHERE domain NOT IN (SELECT value FROM json_each(?))", (wanted,))
+    new = [domain for domain in domains if domain not in followed]
+    if not new:
+        return 0
+    db.executemany("INSERT INTO followed_domains (domain, since) VALUES (?, ?)", [(d, now) for d in new])
+    cursor = db.execute(_QUEUE_ARCHIVED, {"now": now, "per_post": MAX_PAGES_PER_POST, "domains": json.dumps(new)})
+    return cursor.rowcount
 
 
 async def requeue_stale(conn: Connection, fetched_before: str) -> int:

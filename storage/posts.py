@@ -12,6 +12,7 @@ from storage.db import Connection
 from storage.deletions import save_restorations
 from storage.errors import SearchQueryError, storage_error
 from storage.media import queue_media
+from storage.pages import queue_saved_links
 from storage.models import MediaSource, Post, PostEvent, PostText, PostVersion, SaveResult, SearchHit
 
 POST_COLUMNS = (
@@ -180,7 +181,7 @@ def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], 
     queue_media(db, files, seen_at)
     if touches:
         db.executemany(TOUCH_POST, touches)
-    _replace_links(db, channel_id, relinked)
+    queued = _replace_links(db, channel_id, relinked, seen_at)
     if restored:
         save_restorations(db, channel_id, restored, seen_at)
     db.execute(  # a post that parses now is no longer a problem
@@ -189,7 +190,7 @@ def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], 
     )
     changed = sum(1 for version in made if version > 1)
     return SaveResult(new=len(made) - changed, changed=changed, unchanged=len(touches),
-                      restored=len(restored))
+                      restored=len(restored), queued_pages=queued)
 
 
 def _post_row(
@@ -204,9 +205,11 @@ def _post_row(
     )
 
 
-def _replace_links(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post]) -> None:
+def _replace_links(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], seen_at: str) -> int:
+    """The links of ``posts`` (new versions) instead of their old ones; the pages they point to on
+    followed domains join the queue. Returns how many pages did."""
     if not posts:
-        return
+        return 0
     db.execute(
         "DELETE FROM links WHERE channel_id = ? AND post_id IN (SELECT value FROM json_each(?))",
         (channel_id, json.dumps([p.post_id for p in posts])),
@@ -220,6 +223,8 @@ def _replace_links(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post
             for link in post.links
         ],
     )
+    linking = [post.post_id for post in posts if post.links]
+    return queue_saved_links(db, channel_id, linking, seen_at) if linking else 0
 
 
 PROBLEM_RETRY_BASE = 3600  # a post that did not parse is tried again after 1 h, 2 h, 4 h, ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from helpers import rows
 
-from monitor.pages.fetch import MAX_PAGES_PER_POST
+from storage.pages import MAX_PAGES_PER_POST
 from monitor.service import archive_channels
 
 
@@ -19,7 +19,8 @@ async def test_one_post_queues_a_bounded_number_of_pages_and_the_queue_stays_fai
     report = await archive_channels(config, ["MFARussia"], mode="backfill")
 
     assert rows(config.database, "SELECT count(*) FROM links WHERE post_id = 1") == [(500,)]  # all kept as links
-    assert report.pages.queued == MAX_PAGES_PER_POST + 1
+    assert rows(config.database, "SELECT count(*) FROM pages") == [(MAX_PAGES_PER_POST + 1,)]
+    assert report.channels[0].saved.queued_pages == MAX_PAGES_PER_POST + 1
     fetched = [r for r in tme.requests if r.startswith("//mid.ru/ru/")]
     assert len(fetched) == 5 and "//mid.ru/ru/foreign_policy/news/1944000/" in fetched  # not starved
 

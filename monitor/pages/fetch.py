@@ -22,10 +22,9 @@ from storage.errors import StorageError
 from storage.models import PageCapture, PageTask, age_of, utc_in, utc_now
 from storage.pages import (
     count_pages,
-    enqueue_links,
+    follow_domains,
     get_due_attachments,
     get_due_pages,
-    get_link_hosts,
     get_page_text,
     get_robots,
     requeue_stale,
@@ -46,7 +45,6 @@ GONE_STATUSES = frozenset({404, 410})
 # A page carrying a challenge script is only a wall if it has hardly any text.
 MIN_REAL_TEXT = 200
 MAX_ATTACHMENTS_PER_ROUND = 20
-MAX_PAGES_PER_POST = 10  # followed links one post may queue: a post with thousands cannot starve the rest
 ROBOTS_UNAVAILABLE = "robots_unavailable"
 HOST_UNTRUSTED = "host_untrusted"
 NO_TEXT = "no article text found (neither the site's layout nor the generic extractor found a body)"
@@ -66,7 +64,8 @@ class PagesOutcome:
 
 async def run_pages(conn: Connection, http: HttpClient, config: PagesConfig,
                     alerts: AlertHooks | None = None, browser: BrowserFetcher | None = None) -> PagesOutcome:
-    """Queue new links on followed domains, then fetch up to ``max_per_round`` due pages."""
+    """Queue the archived links of newly followed domains, then fetch up to ``max_per_round`` due
+    pages (links of followed domains join the queue as their posts are saved)."""
     outcome = PagesOutcome(queued=await enqueue_followed(conn, config))
     # Hosts whose robots.txt failed, or whose certificate is not trusted, this round: their pages wait.
     unreachable: set[str] = set()
@@ -92,10 +91,10 @@ async def run_pages(conn: Connection, http: HttpClient, config: PagesConfig,
 
 
 async def enqueue_followed(conn: Connection, config: PagesConfig) -> int:
-    """Put every linked URL on a followed domain in the queue (idempotent)."""
-    hosts = [h for h in await get_link_hosts(conn) if config.follows(h)]
+    """Follow the domains of ``config`` (the archived links of a new one join the queue) and
+    queue again the pages due for a refetch; returns how many pages joined the queue."""
     async with transaction(conn):
-        queued = await enqueue_links(conn, hosts, utc_now(), MAX_PAGES_PER_POST) if hosts else 0
+        queued = await follow_domains(conn, config.follow, utc_now())
         if config.refetch_after is not None:
             await requeue_stale(conn, utc_in(-config.refetch_after))
     if queued:
