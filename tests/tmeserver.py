@@ -298,6 +298,8 @@ class FakeTelegram:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # connections stay open between requests, as t.me's and mid.ru's do
+            disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms wait for an ACK between
             tunnel_host: str | None = None
             tls: ssl.SSLSocket | None = None
 
