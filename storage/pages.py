@@ -11,31 +11,36 @@ from typing import Any
 from storage.db import Connection
 from storage.models import Attachment, PageCapture, PageRow, PageTask, PageText
 
-
 MAX_PAGES_PER_POST = 10  # followed links one post may queue: a post with thousands cannot starve the rest
 
-# A host is followed when it is a followed domain or under one ("www.mid.ru" under "mid.ru").
-_UNDER = "({host} = {domain} OR substr({host}, -length({domain}) - 1) = '.' || {domain})"
-# The pages that followed links point to, into the queue: at most MAX_PAGES_PER_POST of a
-# post, its first ones in the order they were saved. {links} chooses the links, {wanted} the
-# pages of them to queue.
-_QUEUE_FOLLOWED = """
+
+def _under(host: str, domain: str) -> str:
+    """SQL: ``host`` is ``domain`` or under it ("www.mid.ru" under "mid.ru")."""
+    return f"({host} = {domain} OR substr({host}, -length({domain}) - 1) = '.' || {domain})"
+
+
+def _queue_followed(links: str, wanted: str) -> str:
+    """SQL: the pages that followed links point to, into the queue: at most MAX_PAGES_PER_POST
+    of a post, its first ones in the order they were saved. ``links`` chooses the links,
+    ``wanted`` the pages of them to queue."""
+    return f"""
 INSERT INTO pages (url, host, first_seen_at)
 SELECT url, host, :now FROM (
     SELECT l.url, l.host,
         row_number() OVER (PARTITION BY l.channel_id, l.post_id ORDER BY l.rowid) AS n
     FROM links l
     WHERE {links} AND l.ref_post_id IS NULL
-      AND EXISTS (SELECT 1 FROM followed_domains f WHERE %s)
+      AND EXISTS (SELECT 1 FROM followed_domains f WHERE {_under("l.host", "f.domain")})
 ) AS followed
 WHERE n <= :per_post AND {wanted} AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.url = followed.url)
 ON CONFLICT (url) DO NOTHING
-""" % _UNDER.format(host="l.host", domain="f.domain")
-_QUEUE_SAVED = _QUEUE_FOLLOWED.format(
+"""
+
+
+_QUEUE_SAVED = _queue_followed(
     links="l.channel_id = :channel_id AND l.post_id IN (SELECT value FROM json_each(:post_ids))", wanted="1")
-_QUEUE_ARCHIVED = _QUEUE_FOLLOWED.format(
-    links="1", wanted="EXISTS (SELECT 1 FROM json_each(:domains) d WHERE %s)"
-    % _UNDER.format(host="followed.host", domain="d.value"))
+_QUEUE_ARCHIVED = _queue_followed(
+    links="1", wanted=f"EXISTS (SELECT 1 FROM json_each(:domains) d WHERE {_under('followed.host', 'd.value')})")
 
 
 def queue_saved_links(db: sqlite3.Connection, channel_id: int, post_ids: Sequence[int], now: str) -> int:

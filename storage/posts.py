@@ -12,8 +12,8 @@ from storage.db import Connection
 from storage.deletions import save_restorations
 from storage.errors import SearchQueryError, storage_error
 from storage.media import queue_media
-from storage.pages import queue_saved_links
 from storage.models import MediaSource, Post, PostEvent, PostText, PostVersion, SaveResult, SearchHit
+from storage.pages import queue_saved_links
 
 POST_COLUMNS = (
     "channel_id", "post_id", "date", "text", "html", "views", "author", "edited", "forwarded_from",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from helpers import rows
 
-from storage.pages import MAX_PAGES_PER_POST
 from monitor.service import archive_channels
+from storage.pages import MAX_PAGES_PER_POST
 
 
 async def test_one_post_queues_a_bounded_number_of_pages_and_the_queue_stays_fair(tme, make_config):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.machinery
 import socket
 import ssl
 import threading
@@ -65,6 +66,25 @@ async def test_every_request_goes_through_the_configured_proxy(tme):
         proxy.close()
     assert response.status == 200 and b"via_proxy/1" in response.content
     assert proxy.seen == [f"{tme.url}/s/via_proxy"]
+
+
+async def test_a_request_after_the_first_searches_for_no_module(tme, monkeypatch):
+    """httpcore imports sniffio on every connection and lock: installed (a dependency), that is a
+    dictionary look-up; missing, a search of sys.path per request (encode/httpcore#1103)."""
+    tme.channel("imports").add(1)
+    searched: list[str] = []
+    find_spec = importlib.machinery.PathFinder.find_spec
+
+    def recorded(name, path=None, target=None):
+        searched.append(name)
+        return find_spec(name, path, target)
+
+    async with client() as http:
+        await http.get(f"{tme.url}/s/imports")  # the first one imports what it needs
+        monkeypatch.setattr(importlib.machinery.PathFinder, "find_spec", recorded)
+        for _ in range(5):
+            assert (await http.get(f"{tme.url}/s/imports")).status == 200
+    assert searched == []
 
 
 @pytest.fixture
