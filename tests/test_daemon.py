@@ -243,3 +243,23 @@ def test_a_poll_whose_channel_failed_is_a_failed_run(tmp_path, tme, daemons):
     assert daemon.wait(timeout=15) == 0
     [(outcome, error)] = query(config, "SELECT outcome, error FROM runs WHERE job = 'poll:ministry' LIMIT 1")
     assert outcome == "failed" and "no public web preview" in error
+
+
+def test_the_daemon_queues_pages_only_for_the_domains_it_follows_now(tmp_path, tme, daemons):
+    """Domains dropped from [pages] follow are forgotten when the daemon starts, before it saves
+    a post: links to them no longer join the queue."""
+    channel = tme.channel("ministry")
+    channel.add(1, start=RECENT, text='Заявление <a href="https://mid.ru/ru/1/">здесь</a>')
+    config = write_config(tmp_path, tme)  # [pages] follow: the default, mid.ru
+    sync = subprocess.run([sys.executable, "-m", "monitor", "-c", str(config), "sync"], cwd=ROOT,
+                          capture_output=True, timeout=60)
+    assert sync.returncode == 0, sync.stderr
+    assert query(config, "SELECT url FROM pages") == [("https://mid.ru/ru/1/",)]
+
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "[[channels]]", '[pages]\nfollow = []\n[[channels]]'), encoding="utf-8")
+    channel.add(2, start=RECENT, text='Заявление <a href="https://mid.ru/ru/2/">здесь</a>')
+    daemons.append(legation(config, "run"))
+    wait_for(lambda: posts(config) == 2)
+    assert query(config, "SELECT url FROM pages") == [("https://mid.ru/ru/1/",)]
+    assert query(config, "SELECT count(*) FROM followed_domains") == [(0,)]
