@@ -181,7 +181,7 @@ async def archive_channels(
                 if config.pages.browser else None
             try:
                 pages = await run_pages(conn, web, config.pages, settings.alerts, browser)
-                pages.queued += queued
+                pages.queued = queued
             except StorageError:
                 raise
             except Exception as exc:  # alerts are delivered whatever became of the pages

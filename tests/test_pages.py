@@ -159,6 +159,20 @@ async def test_a_changed_page_keeps_both_versions(tme, linking):
     assert rows(config.database, "SELECT version, substr(text, 1, 14) FROM pages") == [(2, "Два года назад")]
 
 
+async def test_pages_older_than_refetch_after_are_fetched_again(tme, linking):
+    tme.site("mid.ru").page("/ru/foreign_policy/news/1944000/", fixture("midru_current.html"))
+    _, config = linking(CURRENT, extra='refetch_after = "1d"\n')  # lands in [pages]
+    await archive_channels(config, ["MFARussia"], mode="sync")
+    fresh = await archive_channels(config, ["MFARussia"], mode="sync")
+    with sqlite3.connect(config.database) as conn:
+        conn.execute("UPDATE pages SET fetched_at = '2020-01-01T00:00:00Z'")
+
+    stale = await archive_channels(config, ["MFARussia"], mode="sync")
+
+    assert (fresh.pages.fetched, stale.pages.fetched) == ({}, {"ok": 1})
+    assert len([r for r in tme.requests if r == "//mid.ru/ru/foreign_policy/news/1944000/"]) == 2
+
+
 async def test_links_to_telegram_posts_are_references_not_pages(tme, linking):
     _, config = linking("https://t.me/MID_Russia/41230")
     await archive_channels(config, ["MFARussia"], mode="sync")

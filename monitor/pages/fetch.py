@@ -22,7 +22,6 @@ from storage.errors import StorageError
 from storage.models import PageCapture, PageTask, age_of, utc_in, utc_now
 from storage.pages import (
     count_pages,
-    follow_domains,
     get_due_attachments,
     get_due_pages,
     get_page_text,
@@ -54,7 +53,7 @@ NO_TEXT = "no article text found (neither the site's layout nor the generic extr
 class PagesOutcome:
     """What one pass over the queue did, and what is left."""
 
-    queued: int = 0
+    queued: int = 0  # archived links of newly followed domains queued before the round (saves queue the rest)
     fetched: dict[str, int] = field(default_factory=dict)
     remaining: dict[str, int] = field(default_factory=dict)
 
@@ -64,9 +63,13 @@ class PagesOutcome:
 
 async def run_pages(conn: Connection, http: HttpClient, config: PagesConfig,
                     alerts: AlertHooks | None = None, browser: BrowserFetcher | None = None) -> PagesOutcome:
-    """Queue the archived links of newly followed domains, then fetch up to ``max_per_round`` due
-    pages (links of followed domains join the queue as their posts are saved)."""
-    outcome = PagesOutcome(queued=await enqueue_followed(conn, config))
+    """Queue again the pages due for a refetch, then fetch up to ``max_per_round`` due pages.
+
+    Pages join the queue as the posts linking to them are saved, for the domains the process
+    followed when it started (``monitor.service.follow_configured_domains``).
+    """
+    await requeue_due(conn, config)
+    outcome = PagesOutcome()
     # Hosts whose robots.txt failed, or whose certificate is not trusted, this round: their pages wait.
     unreachable: set[str] = set()
     for task in await get_due_pages(conn, utc_now(), config.max_per_round):
@@ -90,16 +93,11 @@ async def run_pages(conn: Connection, http: HttpClient, config: PagesConfig,
     return outcome
 
 
-async def enqueue_followed(conn: Connection, config: PagesConfig) -> int:
-    """Follow the domains of ``config`` (the archived links of a new one join the queue) and
-    queue again the pages due for a refetch; returns how many pages joined the queue."""
-    async with transaction(conn):
-        queued = await follow_domains(conn, config.follow, utc_now())
-        if config.refetch_after is not None:
+async def requeue_due(conn: Connection, config: PagesConfig) -> None:
+    """Queue again the archived pages last fetched ``refetch_after`` ago, if that is set."""
+    if config.refetch_after is not None:
+        async with transaction(conn):
             await requeue_stale(conn, utc_in(-config.refetch_after))
-    if queued:
-        log.info("pages_queued", count=queued)
-    return queued
 
 
 async def fetch_release_page(conn: Connection, http: HttpClient, task: PageTask, config: PagesConfig,
