@@ -18,7 +18,7 @@ from storage.pages import queue_saved_links
 POST_COLUMNS = (
     "channel_id", "post_id", "date", "text", "html", "views", "author", "edited", "forwarded_from",
     "forwarded_from_url", "reply_to", "reply_to_url", "grouped_id", "media", "link_preview", "service",
-    "content_hash", "version", "first_seen_at", "last_seen_at", "buttons", "version_seen_at",
+    "content_hash", "version", "first_seen_at", "last_seen_at", "buttons", "version_seen_at", "search_key",
 )
 # Up to this many rows per statement: SQLite before 3.32 (Ubuntu 20.04) takes 999 parameters.
 UPSERT_ROWS = 999 // len(POST_COLUMNS)
@@ -44,6 +44,7 @@ ON CONFLICT (channel_id, post_id) DO UPDATE SET
     buttons = excluded.buttons,
     version_seen_at = excluded.version_seen_at
 """
+# search_key is not updated: a new text or date takes a fresh key in the update trigger (0015).
 
 
 @functools.cache
@@ -111,6 +112,46 @@ class Known(NamedTuple):
     deleted_at: str | None
 
 
+SEARCH_KEY_SLOT = 100_000  # keys per second of post date (migrations 0010, 0015)
+SEARCH_KEY_SLOTS = """
+SELECT slot.base, (SELECT max(search_key) FROM posts
+                   WHERE search_key >= slot.base AND search_key < slot.base + 100000) AS last
+FROM (SELECT key, coalesce(CAST(strftime('%s', value) AS INTEGER), 0) * 100000 AS base FROM json_each(?)) AS slot
+ORDER BY slot.key
+"""
+
+
+def _search_keys(db: sqlite3.Connection, dates: Sequence[str | None]) -> list[int]:
+    """Search keys for new posts of these dates, in order, as the insert trigger of migration
+    0015 would give them one row at a time: the next free key of the post's second, or once
+    that second's 100,000 keys are taken, one below every key. One query for the batch."""
+    last_in: dict[int, int | None] = {}  # slot base -> its highest key taken
+    bases: list[int] = []
+    for row in db.execute(SEARCH_KEY_SLOTS, (json.dumps(list(dates)),)):
+        bases.append(row["base"])
+        last_in[row["base"]] = row["last"]
+    lowest: int | None = None  # the lowest key taken (read once a full second needs it)
+    keys: list[int] = []
+    for base in bases:
+        last = last_in[base]
+        if last is None:
+            key = base
+        elif last + 1 < base + SEARCH_KEY_SLOT:
+            key = last + 1
+        else:
+            if lowest is None:
+                lowest = min([db.execute("SELECT min(search_key) FROM posts").fetchone()[0] or 0, *keys])
+            key = min(lowest, 0) - 1
+        keys.append(key)
+        if lowest is not None:
+            lowest = min(lowest, key)
+        slot = key - key % SEARCH_KEY_SLOT  # the slot this key lies in, as later posts of the batch see it
+        if slot in last_in:
+            taken = last_in[slot]
+            last_in[slot] = key if taken is None else max(taken, key)
+    return keys
+
+
 def _versions_of(db: sqlite3.Connection, channel_id: int,
                  post_ids: Sequence[int]) -> dict[int, Known]:
     """What is archived of those of ``post_ids`` that are, by post id."""
@@ -146,6 +187,7 @@ def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], 
     restored = sorted(post_id for post_id, was in known.items()
                       if was.deleted_at is not None and post_id not in newer)
     upserts: list[tuple[Any, ...]] = []
+    new_at: list[int] = []  # where in upserts the posts new to the archive are
     made: list[int] = []  # the version numbers written
     superseded: list[tuple[int, int]] = []  # archived newest versions that an edit replaces
     in_batch: dict[int, tuple[Any, ...]] = {}  # versions written by this batch, as history rows
@@ -164,7 +206,10 @@ def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], 
             continue
         version = 1 if previous is None else previous.version + 1
         media, preview, buttons = _json(list(post.media)), _json(post.link_preview), _json(list(post.buttons))
-        upserts.append(_post_row(channel_id, post, media, preview, digest, version, seen_at) + (buttons, seen_at))
+        if previous is None and post.post_id not in in_batch:
+            new_at.append(len(upserts))
+        upserts.append(_post_row(channel_id, post, media, preview, digest, version, seen_at)
+                       + (buttons, seen_at, None))
         if post.post_id in in_batch:
             history.append(in_batch[post.post_id])
         elif previous is not None:
@@ -176,8 +221,11 @@ def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], 
         files += [(channel_id, post.post_id, version, source) for source in post.media_sources]
         known[post.post_id] = Known(digest, version, None)  # a batch may hold a post twice
     db.executemany(SUPERSEDE, superseded)  # before the upsert overwrites them
-    db.executemany(INSERT_HISTORY, history)
+    if new_at:  # new posts come with their search keys; a changed one takes a fresh key in its trigger
+        for at, key in zip(new_at, _search_keys(db, [upserts[at][2] for at in new_at]), strict=True):
+            upserts[at] = upserts[at][:-1] + (key,)
     _upsert_posts(db, upserts)
+    db.executemany(INSERT_HISTORY, history)  # after: a post new to the archive has its row now
     queue_media(db, files, seen_at)
     if touches:
         db.executemany(TOUCH_POST, touches)

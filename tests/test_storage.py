@@ -243,6 +243,55 @@ async def test_search_keys_stay_unique_when_a_hundred_thousand_posts_share_a_sec
     assert dated == (100_000,)  # the next second's first key, untouched by the overflow
 
 
+@pytest.mark.slow
+async def test_saved_posts_take_the_search_keys_the_insert_trigger_gives(tmp_path):
+    """Saving computes the keys of a batch's new posts in one query (migration 0020); they
+    must be those that the trigger, one row at a time, gives posts inserted without one:
+    the next key of the post's second, the first key of an empty second, below every key
+    once a second is full (several in one batch), and a second before 1970 whose keys the
+    overflow has reached."""
+    full_second = "2024-05-02T10:00:00Z"
+    batches = [
+        [post(1, "first"), post(2, "two in one second"), Post(3, None, "undated", "undated")],
+        [Post(4, full_second, "the second is full", "x"), Post(5, full_second, "one past it", "x"),
+         Post(6, full_second, "two past it", "x"), post(7, "after them"), Post(8, None, "undated too", "x"),
+         Post(9, "1969-12-31T23:59:59Z", "before 1970", "x"), post(7, "twice in a batch"),
+         Post(11, "2024-05-07T10:00:00Z", "beside 7", "x")],
+        [Post(10, full_second, "three past it", "x"), post(2, "an edit takes a fresh key")],
+    ]
+    keys = {}
+    for way in ("trigger", "save"):
+        path = tmp_path / f"{way}.sqlite3"
+        async with open_archive(path) as conn, transaction(conn):
+            await ensure_channel(conn, "MFARussia", "2024-06-01T00:00:00Z")
+        with sqlite3.connect(path) as raw:  # the second of posts 2 and 4 with one key left
+            raw.executemany(
+                "INSERT INTO posts (channel_id, post_id, date, text, content_hash, first_seen_at, last_seen_at) "
+                "VALUES (1, ?, ?, 'filler', 'h', 't', 't')", [(-i, full_second) for i in range(1, 100_000)])
+        async with open_archive(path) as conn:
+            for batch in batches:
+                if way == "save":
+                    await save(conn, 1, batch)
+                    continue
+                async with transaction(conn):
+                    for one in batch:
+                        await conn.execute(
+                            "INSERT INTO posts (channel_id, post_id, date, text, content_hash, first_seen_at,"
+                            " last_seen_at) VALUES (1, ?, ?, ?, 'h', 't', 't') ON CONFLICT (channel_id, post_id)"
+                            " DO UPDATE SET text = excluded.text", (one.post_id, one.date, one.text))
+            rows = await conn.execute_fetchall("SELECT post_id, search_key FROM posts WHERE post_id > 0 ORDER BY 1")
+            keys[way] = [tuple(row) for row in rows]
+            await conn.execute("INSERT INTO posts_fts(posts_fts, rank) VALUES ('integrity-check', 1)")
+            found = [h.post_id for h in await search_posts(conn, "past OR undated OR fresh")]
+    assert keys["save"] == keys["trigger"]
+    saved = dict(keys["save"])
+    assert saved[2] == 1714644000 * 100000 + 99_999  # the last key of 2024-05-02T10:00:00Z
+    assert [saved[i] for i in (4, 5, 6, 9, 10)] == [-1, -2, -3, -4, -5]  # past it: below every key
+    assert (saved[3], saved[8]) == (0, 1)  # undated: second 0
+    assert saved[11] == saved[7] + 1
+    assert found == [2, 8, 3, 5, 6, 10]  # newest key first
+
+
 async def test_an_archive_made_before_search_read_from_posts_migrates_with_nothing_lost(tmp_path):
     """Migration 0015 turns post_search into a view over posts: same rows, same search results,
     a consistent full-text index, and new posts searchable after it."""
@@ -325,9 +374,14 @@ async def test_every_version_is_kept_when_a_batch_holds_a_post_twice_and_edits_k
         channel_id = await ensure_channel(db, "MFARussia", "2024-06-01T00:00:00Z")
     await save(db, channel_id, [post(7, "first")], at="2024-06-01T00:00:00Z")
     await save(db, channel_id, [post(7, "second"), post(7, "third")], at="2024-06-02T00:00:00Z")
+    # a post new to the archive, twice (its first version's history row needs the post's row)
+    saved_new = await save(db, channel_id, [post(8, "new"), post(8, "new, edited")], at="2024-06-02T00:00:00Z")
 
     versions = await db.execute_fetchall("SELECT version, text FROM post_versions WHERE post_id = 7 ORDER BY 1")
     assert [tuple(r) for r in versions] == [(1, "first"), (2, "second"), (3, "third")]
+    versions = await db.execute_fetchall("SELECT version, text FROM post_versions WHERE post_id = 8 ORDER BY 1")
+    assert [tuple(r) for r in versions] == [(1, "new"), (2, "new, edited")]
+    assert (saved_new.new, saved_new.changed) == (1, 1)
     [saved] = await get_saved_versions(db, channel_id, [7], "2024-06-02T00:00:00Z")
     assert (saved.version, saved.text, saved.previous_text) == (3, "third", "second")
     assert await get_saved_versions(db, channel_id, [7], "2024-06-01T00:00:00Z") == []
