@@ -21,33 +21,39 @@ def _under(host: str, domain: str) -> str:
 
 def _queue_followed(links: str, wanted: str) -> str:
     """SQL: the pages that followed links point to, into the queue: at most MAX_PAGES_PER_POST
-    of a post, its first ones in the order they were saved. ``links`` chooses the links,
-    ``wanted`` the pages of them to queue."""
+    of a post, its first ones. ``links`` gives the candidates (channel_id, post_id, url, host,
+    place: their order in the post), ``wanted`` chooses the pages of them to queue."""
     return f"""
 INSERT INTO pages (url, host, first_seen_at)
 SELECT url, host, :now FROM (
-    SELECT l.url, l.host,
-        row_number() OVER (PARTITION BY l.channel_id, l.post_id ORDER BY l.rowid) AS n
-    FROM links l
-    WHERE {links} AND l.ref_post_id IS NULL
-      AND EXISTS (SELECT 1 FROM followed_domains f WHERE {_under("l.host", "f.domain")})
+    SELECT l.url, l.host, row_number() OVER (PARTITION BY l.channel_id, l.post_id ORDER BY l.place) AS n
+    FROM ({links}) AS l
+    WHERE EXISTS (SELECT 1 FROM followed_domains f WHERE {_under("l.host", "f.domain")})
 ) AS followed
 WHERE n <= :per_post AND {wanted} AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.url = followed.url)
 ON CONFLICT (url) DO NOTHING
 """
 
 
+# Links just saved, in the order of their post: [post_id, url, host] each.
 _QUEUE_SAVED = _queue_followed(
-    links="l.channel_id = :channel_id AND l.post_id IN (SELECT value FROM json_each(:post_ids))", wanted="1")
+    links="SELECT :channel_id AS channel_id, json_extract(value, '$[0]') AS post_id, "
+          "json_extract(value, '$[1]') AS url, json_extract(value, '$[2]') AS host, key AS place "
+          "FROM json_each(:links)",
+    wanted="1")
+# Links archived before their domain was followed: a post's links in the order of their address.
 _QUEUE_ARCHIVED = _queue_followed(
-    links="1", wanted=f"EXISTS (SELECT 1 FROM json_each(:domains) d WHERE {_under('followed.host', 'd.value')})")
+    links="SELECT channel_id, post_id, url, host, url AS place FROM links WHERE ref_post_id IS NULL",
+    wanted=f"EXISTS (SELECT 1 FROM json_each(:domains) d WHERE {_under('followed.host', 'd.value')})")
 
 
-def queue_saved_links(db: sqlite3.Connection, channel_id: int, post_ids: Sequence[int], now: str) -> int:
-    """Queue the pages that links of ``post_ids``, just saved, point to on followed domains;
-    returns how many pages joined the queue. Part of saving posts (storage.posts)."""
+def queue_saved_links(db: sqlite3.Connection, channel_id: int, links: Sequence[tuple[int, str, str | None]],
+                      now: str) -> int:
+    """Queue the pages that ``links`` (post_id, url, host), just saved and in the order of their
+    posts, point to on followed domains; returns how many pages joined the queue. Part of
+    saving posts (storage.posts)."""
     cursor = db.execute(_QUEUE_SAVED, {"now": now, "per_post": MAX_PAGES_PER_POST, "channel_id": channel_id,
-                                       "post_ids": json.dumps(list(post_ids))})
+                                       "links": json.dumps(links)})
     return cursor.rowcount  # the rows this INSERT added (total_changes would count its triggers too)
 
 

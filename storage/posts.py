@@ -271,8 +271,12 @@ def _replace_links(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post
             for link in post.links
         ],
     )
-    linking = [post.post_id for post in posts if post.links]
-    return queue_saved_links(db, channel_id, linking, seen_at) if linking else 0
+    saved: dict[tuple[int, str, str], tuple[int, str, str | None]] = {}  # as links keeps them: once a kind
+    for post in posts:
+        for link in post.links:
+            if link.ref_post_id is None:  # a t.me post is not a page to fetch
+                saved.setdefault((post.post_id, link.url, link.kind), (post.post_id, link.url, link.host))
+    return queue_saved_links(db, channel_id, list(saved.values()), seen_at) if saved else 0
 
 
 PROBLEM_RETRY_BASE = 3600  # a post that did not parse is tried again after 1 h, 2 h, 4 h, ...

@@ -327,6 +327,38 @@ async def test_an_archive_made_before_search_read_from_posts_migrates_with_nothi
         assert "post_search" not in tables  # the text is stored once less
 
 
+async def test_an_archive_whose_links_had_rowids_migrates_with_nothing_lost(tmp_path):
+    """Migration 0021 stores links by their primary key (WITHOUT ROWID): the same rows, the
+    views that read them unchanged, no index of its own for the key, and saving goes on."""
+    from storage.pages import follow_domains
+
+    path = tmp_path / "old.sqlite3"
+    async with _connected(path) as conn:
+        await migrate(conn, [m for m in load_migrations() if m.version < 21])
+        async with transaction(conn):
+            channel_id = await ensure_channel(conn, "MFARussia", "2024-06-01T00:00:00Z")
+            await follow_domains(conn, ["mid.ru"], "2024-06-01T00:00:00Z")
+        await save(conn, channel_id, [
+            post(1, "one", links=(Link("https://mid.ru/b", "https://mid.ru/b?utm_source=tg", "text", "mid.ru"),
+                                  Link("https://mid.ru/a", "https://mid.ru/a", "hidden", "mid.ru"))),
+            post(2, "two", links=(Link("https://t.me/MFARussia/1", "https://t.me/MFARussia/1", "text", "t.me",
+                                       "MFARussia", 1),))])
+        tables = ("SELECT * FROM links ORDER BY 1, 2, 3, 4", "SELECT * FROM post_pages ORDER BY 1, 2, 3",
+                  "SELECT * FROM post_feed ORDER BY 1, 2")
+        before = [[tuple(r) for r in await conn.execute_fetchall(sql)] for sql in tables]
+
+    async with open_archive(path) as conn:
+        assert [[tuple(r) for r in await conn.execute_fetchall(sql)] for sql in tables] == before
+        assert [len(rows) for rows in before] == [3, 2, 2]  # post 2 links a t.me post, no page
+        indexes = await conn.execute_fetchall("SELECT name FROM sqlite_master WHERE tbl_name = 'links'")
+        assert sorted(r[0] for r in indexes) == ["links", "links_url"]
+        saved = await save(conn, channel_id, [post(3, "three", links=(Link("https://mid.ru/c", "https://mid.ru/c",
+                                                                          "text", "mid.ru"),))])
+        assert saved.queued_pages == 1
+        assert (await conn.execute_fetchall("PRAGMA integrity_check"))[0][0] == "ok"
+        assert await conn.execute_fetchall("PRAGMA foreign_key_check") == []
+
+
 async def test_an_archive_with_every_version_in_post_versions_migrates_with_nothing_lost(tmp_path):
     """Migration 0016 keeps the newest version only in posts: post_versions (now a view) and
     edits show the same rows as before, and saving goes on from there."""
