@@ -74,14 +74,17 @@ class _Thread:
 
     def _serve(self) -> None:
         while (call := self._calls.get()) is not None:
-            loop, future, function = call
-            try:
-                result = function()
-            except BaseException as exc:  # handed to the caller, as an executor would
-                _hand(loop, future, _set_exception, exc)
-            else:
-                _hand(loop, future, _set_result, result)
-            del call, future, function  # nothing of a call outlives it on this thread
+            _run(*call)
+            del call  # nothing of a call outlives it on this thread
+
+
+def _run(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], function: Callable[[], Any]) -> None:
+    try:
+        result = function()
+    except BaseException as exc:  # handed to the caller, as an executor would
+        _hand(loop, future, _set_exception, exc)
+    else:
+        _hand(loop, future, _set_result, result)
 
 
 def _hand(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any],
@@ -119,8 +122,8 @@ class _Checkpointer:
         self._rest_to_writer = False
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self.runs = 0  # checkpoints run by this thread, and by the writer at its request (for tests)
-        self.writer_runs = 0
+        self.runs = 0  # checkpoints run by this thread (for tests)
+        self.writer_runs = 0  # ... and by the writer, of what this thread left it
 
     def after_commit(self, db: sqlite3.Connection) -> None:
         """On the writer's thread, after it commits: copy the rest that this thread left it,
