@@ -74,10 +74,10 @@ class RoundSettings:
 # this many) is garbled or a different page, not a mass deletion.
 SUSPICIOUS_MISSING = 5
 DEFAULT_SETTINGS = RoundSettings()
-PROBLEM_RETRIES_PER_ROUND = 5
+PROBLEM_RETRIES_PER_ROUND = 5  # posts that did not parse, tried again per channel and round
 # A backfill saves this many pages in each transaction (fetched first: the archive is never
 # locked across a request); a crash loses at most them, never leaving a gap.
-BACKFILL_PAGES_PER_TRANSACTION = 5  # posts that did not parse, tried again per channel and round
+BACKFILL_PAGES_PER_TRANSACTION = 5
 
 
 Progress = Callable[[str, ChannelState, SaveResult], None]
