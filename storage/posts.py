@@ -113,10 +113,11 @@ class Known(NamedTuple):
 
 
 SEARCH_KEY_SLOT = 100_000  # keys per second of post date (migrations 0010, 0015)
-SEARCH_KEY_SLOTS = """
+SEARCH_KEY_SLOTS = f"""
 SELECT slot.base, (SELECT max(search_key) FROM posts
-                   WHERE search_key >= slot.base AND search_key < slot.base + 100000) AS last
-FROM (SELECT key, coalesce(CAST(strftime('%s', value) AS INTEGER), 0) * 100000 AS base FROM json_each(?)) AS slot
+                   WHERE search_key >= slot.base AND search_key < slot.base + {SEARCH_KEY_SLOT}) AS last
+FROM (SELECT key, coalesce(CAST(strftime('%s', value) AS INTEGER), 0) * {SEARCH_KEY_SLOT} AS base
+      FROM json_each(?)) AS slot
 ORDER BY slot.key
 """
 
@@ -262,20 +263,15 @@ def _replace_links(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post
         "DELETE FROM links WHERE channel_id = ? AND post_id IN (SELECT value FROM json_each(?))",
         (channel_id, json.dumps([p.post_id for p in posts])),
     )
-    db.executemany(
-        INSERT_LINK,
-        [
-            (channel_id, post.post_id, link.url, link.original, link.kind, link.host,
-             link.ref_channel, link.ref_post_id)
-            for post in posts
-            for link in post.links
-        ],
-    )
-    saved: dict[tuple[int, str, str], tuple[int, str, str | None]] = {}  # as links keeps them: once a kind
+    rows: list[tuple[Any, ...]] = []
+    saved: dict[tuple[int, str, str], tuple[int, str, str | None]] = {}  # to queue, as links keeps them: once a kind
     for post in posts:
         for link in post.links:
+            rows.append((channel_id, post.post_id, link.url, link.original, link.kind, link.host,
+                         link.ref_channel, link.ref_post_id))
             if link.ref_post_id is None:  # a t.me post is not a page to fetch
                 saved.setdefault((post.post_id, link.url, link.kind), (post.post_id, link.url, link.host))
+    db.executemany(INSERT_LINK, rows)
     return queue_saved_links(db, channel_id, list(saved.values()), seen_at) if saved else 0
 
 
