@@ -17,6 +17,7 @@ from typing import Any
 from common import SHARED, Row, synthetic_page
 
 from monitor.alerts.rules import Matcher
+from monitor.archive import BACKFILL_PAGES_PER_TRANSACTION
 from monitor.config import AlertRule
 from monitor.search import build_query
 from monitor.sources.webpreview import parse_channel_page
@@ -104,18 +105,25 @@ def bench_saving(count: int = 20_000, batch: int = 20) -> list[Row]:
 
     posts = [_with_links(p, make_links) for p in make_posts(count)]
     (ours, cpu), (following, _) = _save_rate(posts, batch, ()), _save_rate(posts, batch, ("mid.ru",))
+    together, together_cpu = _save_rate(posts, batch, (), BACKFILL_PAGES_PER_TRANSACTION)
     bare = _bare_rate(posts, batch)
     return [Row(f"save: {count} posts in batches of {batch}", ours, "posts/s", "bare executemany, no indexes",
                 bare, f"{ours / bare:.2f} of bare (target >= 0.33); target >= 20,000/s; "
                       f"CPU {cpu:.0f} us a post, checkpoint thread included"),
             Row(f"save: {count} posts in batches of {batch}, mid.ru followed", following, "posts/s",
                 "the same, nothing followed", ours,
-                f"{following / ours:.2f} of it: each post's mid.ru page joins the queue as it is saved")]
+                f"{following / ours:.2f} of it: each post's mid.ru page joins the queue as it is saved"),
+            Row(f"save: {count} posts in batches of {batch}, {BACKFILL_PAGES_PER_TRANSACTION} to a transaction "
+                "(as a backfill saves)", together, "posts/s", "a transaction a batch", ours,
+                f"{together / ours:.2f}x it; CPU {together_cpu:.0f} us a post: a transaction's fixed cost "
+                "(its commit, FTS5's new segment) shared by more posts")]
 
 
-def _save_rate(posts: list[Post], batch: int, follow: tuple[str, ...]) -> tuple[float, float]:
-    """Posts per second through storage, in transactions of ``batch``, ``follow`` followed; and
-    the process's CPU microseconds a post (every thread: the checkpoints run beside the writer)."""
+def _save_rate(posts: list[Post], batch: int, follow: tuple[str, ...],
+               batches_per_transaction: int = 1) -> tuple[float, float]:
+    """Posts per second through storage, in batches of ``batch`` (``batches_per_transaction`` to
+    a transaction), ``follow`` followed; and the process's CPU microseconds a post (every
+    thread: the checkpoints run beside the writer)."""
     from storage.pages import follow_domains
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -125,9 +133,11 @@ def _save_rate(posts: list[Post], batch: int, follow: tuple[str, ...]) -> tuple[
                     channel_id = await ensure_channel(conn, "bench", "2024-01-01T00:00:00Z")
                     await follow_domains(conn, follow, "2024-01-01T00:00:00Z")
                 start, cpu = time.perf_counter(), time.process_time()
-                for i in range(0, len(posts), batch):
+                step = batch * batches_per_transaction
+                for first in range(0, len(posts), step):
                     async with transaction(conn):
-                        await save_posts(conn, channel_id, posts[i:i + batch], "2024-06-01T00:00:00Z")
+                        for i in range(first, min(first + step, len(posts)), batch):
+                            await save_posts(conn, channel_id, posts[i:i + batch], "2024-06-01T00:00:00Z")
                 return time.perf_counter() - start, time.process_time() - cpu
 
         wall, cpu = asyncio.run(save_all())
