@@ -263,10 +263,10 @@ def _replace_links(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post
     if not posts:
         return 0
     newest = {post.post_id: post for post in posts}  # a post twice in the batch: its last copy's links
-    if archived:
+    if relinked := sorted(archived.intersection(newest)):
         db.execute(
             "DELETE FROM links WHERE channel_id = ? AND post_id IN (SELECT value FROM json_each(?))",
-            (channel_id, json.dumps(sorted(archived))),
+            (channel_id, json.dumps(relinked)),
         )
     rows: list[tuple[Any, ...]] = []
     saved: dict[tuple[int, str, str], tuple[int, str, str | None]] = {}  # to queue, as links keeps them: once a kind

@@ -421,7 +421,8 @@ async def test_every_version_is_kept_when_a_batch_holds_a_post_twice_and_edits_k
 
 async def test_a_post_twice_in_a_batch_keeps_the_links_of_its_last_copy_only(db):
     """A post and its edit in one batch (a live update): the links are those of the edit; a link
-    the edit removed is not left behind as if the post still held it."""
+    the edit removed is not left behind as if the post still held it. A post the batch holds
+    unchanged keeps its links."""
     from storage.pages import follow_domains
 
     old_link = Link("https://mid.ru/old", "https://mid.ru/old", "text", "mid.ru")
@@ -429,14 +430,17 @@ async def test_a_post_twice_in_a_batch_keeps_the_links_of_its_last_copy_only(db)
     async with transaction(db):
         channel_id = await ensure_channel(db, "MFARussia", "2024-06-01T00:00:00Z")
         await follow_domains(db, ("mid.ru",), "2024-06-01T00:00:00Z")
-    await save(db, channel_id, [post(3, "archived", links=(old_link,))])
+    unchanged = post(5, "archived, unchanged", links=(old_link,))
+    await save(db, channel_id, [post(3, "archived", links=(old_link,)), unchanged])
     await save(db, channel_id, [post(3, "archived, edited", links=(old_link,)),
                                 post(3, "archived, edited again", links=(new_link,)),
-                                post(4, "new", links=(old_link,)), post(4, "new, edited", links=(new_link,))],
+                                post(4, "new", links=(old_link,)), post(4, "new, edited", links=(new_link,)),
+                                unchanged],
                at="2024-06-02T00:00:00Z")
 
     links = await db.execute_fetchall("SELECT post_id, url FROM links ORDER BY 1, 2")
-    assert [tuple(r) for r in links] == [(3, "https://mid.ru/new"), (4, "https://mid.ru/new")]
+    assert [tuple(r) for r in links] == [(3, "https://mid.ru/new"), (4, "https://mid.ru/new"),
+                                         (5, "https://mid.ru/old")]  # an unchanged post keeps its links
 
 
 def test_the_content_hash_of_a_post_never_changes_between_releases():
