@@ -199,13 +199,12 @@ def _copies(posts: list[Post], copies: int) -> list[Post]:
 
 def _with_links(post: Post, make_links: Callable[..., Any]) -> Post:
     url = (post.text or "").split()[-1]
-    return Post(**{**{k: getattr(post, k) for k in post.__slots__}, "links": make_links([(url, "text")])})  # type: ignore[union-attr]
+    return dataclasses.replace(post, links=make_links([(url, "text")]))
 
 
 def _edited(post: Post, round_: int) -> Post:
     text = f"{post.text} (обновлено {round_})"
-    return Post(**{**{k: getattr(post, k) for k in post.__slots__},  # type: ignore[union-attr]
-                   "text": text, "html": f"{post.html}<br/><i>обновлено {round_}</i>", "edited": True})
+    return dataclasses.replace(post, text=text, html=f"{post.html}<br/><i>обновлено {round_}</i>", edited=True)
 
 
 def _save_all(path: Path, batches_by_channel: dict[str, list[list[Post]]]) -> int:

@@ -182,7 +182,6 @@ async def save_posts(
 def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], seen_at: str,
                 read_at: str | None = None) -> SaveResult:
     known = _versions_of(db, channel_id, [p.post_id for p in posts])
-    archived = set(known)  # posts with a row before this batch
     newer = {post_id for post_id, was in known.items()
              if was.deleted_at is not None and read_at is not None and was.deleted_at >= read_at}
     posts = [post for post in posts if post.post_id not in newer]
@@ -231,7 +230,7 @@ def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], 
     queue_media(db, files, seen_at)
     if touches:
         db.executemany(TOUCH_POST, touches)
-    queued = _replace_links(db, channel_id, relinked, archived, seen_at)
+    queued = _replace_links(db, channel_id, relinked, [post_id for _, post_id in superseded], seen_at)
     if restored:
         save_restorations(db, channel_id, restored, seen_at)
     db.execute(  # a post that parses now is no longer a problem
@@ -255,18 +254,18 @@ def _post_row(
     )
 
 
-def _replace_links(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], archived: set[int],
+def _replace_links(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], replaced: Sequence[int],
                    seen_at: str) -> int:
-    """The links of ``posts`` (new versions) instead of their old ones (``archived``: the ids of those
-    that had a row before the batch; a post new to the archive has no links to remove); the pages
-    they point to on followed domains join the queue. Returns how many pages did."""
+    """The links of ``posts`` (new versions) instead of the old ones of ``replaced`` (the ids of those
+    the archive held before the batch; a post new to it has no links to remove); the pages they
+    point to on followed domains join the queue. Returns how many pages did."""
     if not posts:
         return 0
     newest = {post.post_id: post for post in posts}  # a post twice in the batch: its last copy's links
-    if relinked := sorted(archived.intersection(newest)):
+    if replaced:
         db.execute(
             "DELETE FROM links WHERE channel_id = ? AND post_id IN (SELECT value FROM json_each(?))",
-            (channel_id, json.dumps(relinked)),
+            (channel_id, json.dumps(list(replaced))),
         )
     rows: list[tuple[Any, ...]] = []
     saved: dict[tuple[int, str, str], tuple[int, str, str | None]] = {}  # to queue, as links keeps them: once a kind
