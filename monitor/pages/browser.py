@@ -89,8 +89,7 @@ class BrowserFetcher:
                                          "in the browser") from None
 
     async def _render(self, url: str, host: str) -> Response:
-        context = await self._context(host)
-        page = await context.new_page()
+        page = await self._new_page(url, host)
         budget = _PageBudget(self.config.browser_max_bytes)
         await page.route("**/*", lambda route: self._forward(route, budget, page))
         try:
@@ -111,11 +110,23 @@ class BrowserFetcher:
         except Exception as exc:  # Playwright's errors: the page's failure, said plainly
             if self._browser is not None and not self._browser.is_connected():
                 await self._forget_browser()
-            raise BrowserFailed(url, f"browser: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") \
-                from exc
+            raise BrowserFailed(url, f"browser: {_said(exc)}") from exc
         finally:
             with contextlib.suppress(Exception):
                 await page.close()
+
+    async def _new_page(self, url: str, host: str) -> Any:
+        """A page in the site's context. A browser that died since its last page may still count as
+        connected (Playwright hears of it from its driver, later): when no page can be opened, the
+        old process is forgotten and a fresh one started, once."""
+        for attempt in range(2):
+            try:
+                return await (await self._context(host)).new_page()
+            except Exception as exc:  # Playwright's errors: "Target page, context or browser has been closed"
+                await self._forget_browser()
+                if attempt:
+                    raise BrowserFailed(url, f"browser: {_said(exc)}") from exc
+        raise AssertionError("unreachable")
 
     async def _forward(self, route: Any, budget: _PageBudget, page: Any) -> None:
         """One request of the page, sent by legation's client; the answer handed to Chromium."""
@@ -184,6 +195,11 @@ class BrowserFetcher:
 
     async def close(self) -> None:
         await self._forget_browser()
+
+
+def _said(exc: Exception) -> str:
+    """The first line of a Playwright error (they run on with call logs), or its type."""
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 async def _content(page: Any) -> str | None:
