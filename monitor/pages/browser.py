@@ -170,9 +170,10 @@ class BrowserFetcher:
             if self._browser is not None and self._browser.is_connected():
                 return self._browser
             await self._forget_browser()
-            from playwright.async_api import async_playwright
+            if self._playwright is None:
+                from playwright.async_api import async_playwright
 
-            self._playwright = await async_playwright().start()
+                self._playwright = await async_playwright().start()
             self._browser = await self._playwright.chromium.launch(
                 executable_path=self.config.browser_path, headless=True, args=list(CHROMIUM_ARGS),
                 handle_sigint=False, handle_sigterm=False, handle_sighup=False)
@@ -183,18 +184,21 @@ class BrowserFetcher:
             return self._browser
 
     async def _forget_browser(self) -> None:
-        """After a crash, or at close: nothing of the old process is kept."""
+        """After a crash, or at close: nothing of the old process is kept. Playwright's driver stays
+        until close: it deletes a dead browser's profile once the process is gone, after it has told
+        us (stopped sooner, it would leave the profile behind)."""
         self._contexts.clear()
-        browser, playwright, self._browser, self._playwright = self._browser, self._playwright, None, None
+        browser, self._browser = self._browser, None
         if browser is not None:
             with contextlib.suppress(Exception):
                 await browser.close()
-        if playwright is not None:
-            with contextlib.suppress(Exception):
-                await playwright.stop()
 
     async def close(self) -> None:
         await self._forget_browser()
+        playwright, self._playwright = self._playwright, None
+        if playwright is not None:
+            with contextlib.suppress(Exception):
+                await playwright.stop()
 
 
 def _said(exc: Exception) -> str:
