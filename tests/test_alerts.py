@@ -40,11 +40,13 @@ class Receiver:
         self.received: list[dict] = []
         self.fail = 0  # answer 500 to this many requests
         self.stall = 0.0  # hold each request this long before answering
+        self.arrived = 0  # requests read, answered or not
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                receiver.arrived += 1
                 time.sleep(receiver.stall)
                 status = 500 if receiver.fail > 0 else 200
                 receiver.fail -= 1
@@ -288,11 +290,10 @@ def test_a_crash_before_delivery_delivers_exactly_once_after_restart(tmp_path, t
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     database = tmp_path / "archive.sqlite3"
     deadline = time.monotonic() + 30
-    while not (database.exists() and rows(database, "SELECT name FROM sqlite_master WHERE name = 'alerts'")
-               and rows(database, "SELECT count(*) FROM alerts") == [(1,)]):
+    while receiver.arrived == 0:  # the delivery is under way, its alert saved
         assert time.monotonic() < deadline and sync.poll() is None
         time.sleep(0.05)
-    time.sleep(0.3)  # into the delivery
+    assert rows(database, "SELECT count(*), count(delivered_at) FROM alerts") == [(1, 0)]
     os.kill(sync.pid, signal.SIGKILL)
     sync.wait()
     assert receiver.received == []

@@ -64,12 +64,20 @@ def walled_site(tme, extra: str = ""):
     return seen
 
 
+# Chromium inherits the environment through Playwright's driver, and keeps it if orphaned: the
+# marker tells this run's browsers from those of anything else on the machine (another test run).
+RUN_MARKER = f"LEGATION_TEST_RUN={os.getpid()}".encode()
+os.environ["LEGATION_TEST_RUN"] = str(os.getpid())
+
+
 def chromium_processes() -> set[int]:
+    """This test run's Chromium processes, running or orphaned."""
     found = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if b"chromium" in (entry / "cmdline").read_bytes().split(b"\0")[0]:
+                if (b"chromium" in (entry / "cmdline").read_bytes().split(b"\0")[0]
+                        and RUN_MARKER in (entry / "environ").read_bytes().split(b"\0")):
                     found.add(int(entry.name))
             except OSError:
                 continue
