@@ -23,10 +23,11 @@ BUSY_TIMEOUT_MS = 10_000
 # The write-ahead log is copied into the archive (a checkpoint) on a thread of its own once
 # it holds this much, not by the connection that commits (SQLite's default: about the same,
 # 1,000 pages, on the committing thread): the writer does not wait for a checkpoint's
-# writes and syncs, and the copies run beside it. Should that thread fall behind, the
-# writer checkpoints itself at four times as much.
+# writes and syncs, and the copies run beside it. Should the writer outpace the copies (a
+# slow disk), once the log holds four times as much the writer waits for the copy under way
+# and copies the rest itself: the log never grows as long as the writer writes.
 CHECKPOINT_WAL_BYTES = 4 * 1024 * 1024
-WRITER_CHECKPOINT_PAGES = 4000
+WRITER_WAITS_WAL_BYTES = 4 * CHECKPOINT_WAL_BYTES
 CHECKPOINT_REST_FRAMES = 64  # what the writer copies itself at the end, so that the log can start over
 # After a checkpoint lets the log start over, the committing connection cuts the file back
 # to this size: its size then tells how much the log holds, with one stat and no query.
@@ -39,7 +40,7 @@ PRAGMAS = (
     f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
     "PRAGMA recursive_triggers=ON",
     "PRAGMA cache_size=-16384",  # 16 MiB: most index and FTS pages stay cached during a backfill
-    f"PRAGMA wal_autocheckpoint={WRITER_CHECKPOINT_PAGES}",  # see CHECKPOINT_WAL_BYTES
+    f"PRAGMA wal_autocheckpoint={WRITER_WAITS_WAL_BYTES // 4096}",  # pages; see CHECKPOINT_WAL_BYTES
     f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}",
     # temp_store stays on disk: sorts and temp indexes of big archives must not grow the process
 )
@@ -112,42 +113,66 @@ class _Checkpointer:
     adding to it meanwhile: this thread copies the bulk, again and again while much came in
     during its last copy, and then asks the writer to copy the last few frames itself, after
     its next commit, with nothing coming in.
+
+    While this thread copies, the writer's own checkpoints fail (one checkpoint at a time), so
+    a writer faster than the disk would make the log grow as long as it writes: once the log
+    holds ``writer_waits_at`` bytes, the writer waits for the copy under way, then copies the
+    rest itself.
     """
 
     def __init__(self, path: str) -> None:
         self._path = path
         self._wal = path + "-wal"
         self._due = threading.Event()
+        self._copied = threading.Event()  # set while no copy is under way
+        self._copied.set()
         self._copying = False
         self._rest_to_writer = False
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self.writer_waits_at = WRITER_WAITS_WAL_BYTES
         self.runs = 0  # checkpoints run by this thread (for tests)
         self.writer_runs = 0  # ... and by the writer, of what this thread left it
+        self.writer_waits = 0  # ... times the writer waited for this thread
 
     def after_commit(self, db: sqlite3.Connection) -> None:
         """On the writer's thread, after it commits: copy the rest that this thread left it,
-        or start a checkpoint if the log is full."""
+        or start a checkpoint if the log is full, or wait for the copy under way if it is too full."""
         if self._rest_to_writer:
-            self._rest_to_writer = False
-            try:
-                db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                self.writer_runs += 1
-            except sqlite3.Error:
-                pass  # the commit stands: a checkpoint that fails now is tried again later
+            self._copy_rest(db)
             return
-        if self._copying or self._stopping:
+        if self._stopping:
             return
         try:
             size = os.stat(self._wal).st_size
         except OSError:
             return
+        if self._copying:
+            if size >= self.writer_waits_at:
+                self._wait_for_copy()
+                self._copy_rest(db)
+            return
         if size >= CHECKPOINT_WAL_BYTES:
-            if self._thread is None:  # only connections that write need one
+            if self._thread is None or not self._thread.is_alive():  # only connections that write need one
                 self._thread = threading.Thread(target=self._serve, name="legation-checkpoint", daemon=True)
                 self._thread.start()
             self._copying = True
+            self._copied.clear()
             self._due.set()
+
+    def _wait_for_copy(self) -> None:
+        self.writer_waits += 1
+        while self._copying and self._thread is not None and self._thread.is_alive():
+            self._copied.wait(0.1)
+        self._copying = False  # a thread that died (it should not) leaves it set
+
+    def _copy_rest(self, db: sqlite3.Connection) -> None:
+        self._rest_to_writer = False
+        try:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            self.writer_runs += 1
+        except sqlite3.Error:
+            pass  # the commit stands: a checkpoint that fails now is tried again later
 
     def stop(self) -> None:
         """Wait for a checkpoint under way, and end the thread."""
@@ -158,7 +183,10 @@ class _Checkpointer:
             self._thread = None
 
     def _serve(self) -> None:
-        db = sqlite3.connect(self._path, isolation_level=None)
+        try:
+            db = sqlite3.connect(self._path, isolation_level=None)
+        except sqlite3.Error:
+            return  # the writer waits for no dead thread, and starts another at the next copy
         try:
             while True:
                 self._due.wait()
@@ -168,9 +196,10 @@ class _Checkpointer:
                 try:
                     self._copy(db)
                 except sqlite3.Error:
-                    pass  # failing now: a later commit asks again, and the writer's own limit holds
+                    pass  # failing now: a later commit asks again, and the writer waits at its own limit
                 finally:
                     self._copying = False
+                    self._copied.set()
         finally:
             db.close()
 
@@ -180,10 +209,12 @@ class _Checkpointer:
             # (busy, frames in the log, frames copied), as far as this checkpoint saw the log
             busy, in_log, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0]
             self.runs += 1
-            if busy or in_log - in_log_before <= CHECKPOINT_REST_FRAMES:
-                break
+            if busy:
+                return
+            if in_log - in_log_before <= CHECKPOINT_REST_FRAMES:
+                self._rest_to_writer = True
+                return
             in_log_before = in_log  # copy again what came in while this ran
-        self._rest_to_writer = not busy
 
 
 class Connection:
