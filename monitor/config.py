@@ -320,6 +320,7 @@ class ScheduleConfig:
     stale_after: float = setting(2 * 86400.0, as_positive_duration)
     failing_after: float = setting(3600.0, as_positive_duration)
     shutdown_timeout: float = setting(10.0, as_positive_duration)
+    forget_runs_after: float | None = setting(30 * 86400.0, as_duration_or_never)  # None: keep every run
 
 
 @dataclass(frozen=True, slots=True)

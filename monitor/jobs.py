@@ -25,13 +25,14 @@ from storage.channels import ensure_channel, get_username_by_telegram_id
 from storage.db import Connection, transaction
 from storage.deletions import get_live_posts, save_deletion
 from storage.models import utc_in, utc_now
-from storage.runs import save_run_end, save_run_start
+from storage.runs import RUNS_FORGOTTEN_AT_ONCE, delete_runs_before, save_run_end, save_run_start
 
 log = structlog.get_logger(__name__)
 
 JITTER_SHARE = 0.1  # a job's start varies by up to a tenth of its interval ...
 MAX_JITTER = 30.0  # ... and at most this many seconds
 MISFIRE_GRACE = 300  # a job late by more than this is skipped, not run twice
+FORGET_RUNS_INTERVAL = 6 * 3600.0  # how often runs older than [schedule] forget_runs_after go
 
 Body = Callable[[], Awaitable[Mapping[str, Any]]]
 CHANNEL_ERROR = "error"  # a poll's counts carry this when its channel's round failed
@@ -62,6 +63,8 @@ class Jobs:
                   now + timedelta(seconds=schedule.recheck_interval))
         if self.settings.alerts is not None:
             self._add(scheduler, "alerts", self.alerts, self.config.alerts.deliver_interval, now)
+        if schedule.forget_runs_after is not None:
+            self._add(scheduler, "forget-runs", self.forget_runs, FORGET_RUNS_INTERVAL, now)
 
     def _add(self, scheduler: AsyncIOScheduler, job_id: str, body: Body, interval: float,
              first: datetime) -> None:
@@ -123,6 +126,20 @@ class Jobs:
     async def alerts(self) -> Mapping[str, Any]:
         outcome = await deliver_alerts(self.conn, self.config.alerts, self.notifier, self.config.telegram.web_url)
         return dataclasses.asdict(outcome)
+
+    async def forget_runs(self) -> Mapping[str, Any]:
+        """Delete the runs older than ``forget_runs_after``: a job run every minute or five,
+        kept for good, would outgrow the posts it archives. A transaction at a time, taking
+        turns with the other jobs."""
+        assert self.config.schedule.forget_runs_after is not None
+        cutoff = utc_in(-self.config.schedule.forget_runs_after)
+        deleted = 0
+        while True:
+            async with transaction(self.conn):
+                count = await delete_runs_before(self.conn, cutoff)
+            deleted += count
+            if count < RUNS_FORGOTTEN_AT_ONCE:
+                return {"deleted": deleted}
 
     async def on_live(self, event: LiveEvent) -> None:
         """A live event of the account.

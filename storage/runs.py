@@ -8,6 +8,9 @@ from typing import Any
 
 from storage.db import Connection
 
+RUNS_FORGOTTEN_AT_ONCE = 5_000  # a transaction's worth: the other jobs wait for no more than that
+
+
 
 async def save_run_start(conn: Connection, job: str, now: str) -> int:
     cursor = await conn.execute("INSERT INTO runs (job, started_at) VALUES (?, ?)", (job, now))
@@ -30,3 +33,20 @@ async def get_recent_runs(conn: Connection, limit: int = 20) -> list[tuple[Any, 
         "SELECT job, started_at, finished_at, outcome, error FROM runs ORDER BY id DESC LIMIT ?", (limit,)
     )
     return [tuple(row) for row in rows]
+
+
+async def delete_runs_before(conn: Connection, cutoff: str, limit: int = RUNS_FORGOTTEN_AT_ONCE) -> int:
+    """Delete up to ``limit`` of the oldest runs started before ``cutoff``; how many went.
+
+    Runs are numbered in the order they start: the first run started at ``cutoff`` or later
+    bounds the old ones, found by reading from the oldest (a few rows, once the old are gone).
+    """
+    cursor = await conn.execute(
+        """DELETE FROM runs WHERE id IN (
+            SELECT id FROM runs
+            WHERE id < coalesce((SELECT id FROM runs WHERE started_at >= :cutoff ORDER BY id LIMIT 1),
+                                (SELECT max(id) + 1 FROM runs))
+            ORDER BY id LIMIT :limit)""",
+        {"cutoff": cutoff, "limit": limit},
+    )
+    return int(cursor.rowcount)

@@ -266,3 +266,55 @@ def test_the_daemon_queues_pages_only_for_the_domains_it_follows_now(tmp_path, t
     wait_for(lambda: posts(config) == 2)
     assert query(config, "SELECT url FROM pages") == [("https://mid.ru/ru/1/",)]
     assert query(config, "SELECT count(*) FROM followed_domains") == [(0,)]
+
+
+def _stamp(days_ago: float) -> str:
+    return (datetime.now(UTC) - timedelta(days=days_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _old_runs(config: Path, count: int) -> None:
+    """``count`` runs of a year ago and one of yesterday, as a daemon would have left them."""
+    with sqlite3.connect(config.with_suffix(".sqlite3")) as conn:
+        conn.executemany("INSERT INTO runs (job, started_at, finished_at, outcome) VALUES (?, ?, ?, 'ok')",
+                         [("pages", _stamp(365), _stamp(365))] * count)
+        conn.execute("INSERT INTO runs (job, started_at, finished_at, outcome) VALUES ('recheck', ?, ?, 'ok')",
+                     (_stamp(1), _stamp(1)))
+
+
+def test_runs_older_than_forget_runs_after_are_deleted(tmp_path, tme, daemons):
+    """A run a minute (pages) and one every five (each poll) kept for good would outgrow the
+    posts: the daemon deletes runs older than 30 days (the default), many transactions' worth."""
+    channel_with(tme, 3)
+    config = write_config(tmp_path, tme)
+    done = subprocess.run([sys.executable, "-m", "monitor", "-c", str(config), "sync"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    _old_runs(config, 12_000)
+
+    daemons.append(daemon := legation(config, "run"))
+    wait_for(lambda: bool(query(config, "SELECT 1 FROM runs WHERE job = 'forget-runs' AND outcome IS NOT NULL")))
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=15) == 0
+
+    assert query(config, "SELECT counts FROM runs WHERE job = 'forget-runs'") == [('{"deleted": 12000}',)]
+    assert query(config, f"SELECT count(*) FROM runs WHERE started_at < '{_stamp(30)}'") == [(0,)]
+    assert query(config, "SELECT count(*) FROM runs WHERE job = 'recheck'") == [(1,)]
+
+
+def test_forget_runs_after_never_keeps_every_run(tmp_path, tme, daemons):
+    channel_with(tme, 3)
+    config = write_config(tmp_path, tme)
+    config.write_text(config.read_text().replace("[schedule]\n", '[schedule]\nforget_runs_after = "never"\n'))
+    done = subprocess.run([sys.executable, "-m", "monitor", "-c", str(config), "sync"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    _old_runs(config, 10)
+
+    daemons.append(daemon := legation(config, "run"))
+    # polls every 500 ms: by the second, a job installed at start-up would have run
+    wait_for(lambda: query(config, "SELECT count(*) FROM runs WHERE job = 'poll:ministry' "
+                                   "AND outcome IS NOT NULL")[0][0] >= 2)
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=15) == 0
+    assert query(config, f"SELECT count(*) FROM runs WHERE started_at < '{_stamp(30)}'") == [(10,)]
+    assert query(config, "SELECT count(*) FROM runs WHERE job = 'forget-runs'") == [(0,)]

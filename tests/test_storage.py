@@ -15,6 +15,7 @@ from storage.errors import ArchiveMissing, MigrationError, SearchQueryError
 from storage.migrate import Migration, load_migrations, migrate, split_statements
 from storage.models import Link, Post
 from storage.posts import save_posts, search_posts
+from storage.runs import delete_runs_before, save_run_end, save_run_start
 
 
 def schema(path) -> list[tuple]:
@@ -474,3 +475,26 @@ async def test_a_post_deleted_with_sqlite3_leaves_the_search_index(tmp_path):
         hits = await search_posts(conn, '"Лавров"')
         await conn.execute("INSERT INTO posts_fts(posts_fts, rank) VALUES ('integrity-check', 1)")
     assert [hit.post_id for hit in hits] == [2]
+
+
+async def test_runs_started_before_the_cutoff_are_deleted_oldest_first_a_chunk_at_a_time(db):
+    async with transaction(db):
+        for day in ("01-01", "01-02", "01-03", "01-04", "02-01", "02-02"):
+            stamp = f"2026-{day}T00:00:00Z"
+            run_id = await save_run_start(db, "pages" if day == "01-04" else "poll:MFARussia", stamp)
+            if day != "01-04":  # that one never finished: a kill -9
+                await save_run_end(db, run_id, "ok", stamp, {"new": 1})
+
+    async with transaction(db):
+        first = await delete_runs_before(db, "2026-02-01T00:00:00Z", limit=3)
+    assert first == 3
+    assert [tuple(r) for r in await db.execute_fetchall("SELECT min(started_at) FROM runs")] == [
+        ("2026-01-04T00:00:00Z",)]
+    async with transaction(db):
+        rest = await delete_runs_before(db, "2026-02-01T00:00:00Z", limit=3)
+        none = await delete_runs_before(db, "2026-02-01T00:00:00Z", limit=3)
+    assert (rest, none) == (1, 0)
+    assert [tuple(r) for r in await db.execute_fetchall("SELECT job, started_at FROM runs ORDER BY id")] == [
+        ("poll:MFARussia", "2026-02-01T00:00:00Z"), ("poll:MFARussia", "2026-02-02T00:00:00Z")]
+    async with transaction(db):
+        assert await delete_runs_before(db, "2027-01-01T00:00:00Z") == 2  # all older: all go
