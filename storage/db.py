@@ -126,14 +126,12 @@ class _Checkpointer:
         self._due = threading.Event()
         self._copied = threading.Event()  # set while no copy is under way
         self._copied.set()
-        self._copying = False
         self._rest_to_writer = False
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.writer_waits_at = WRITER_WAITS_WAL_BYTES
         self.runs = 0  # checkpoints run by this thread (for tests)
         self.writer_runs = 0  # ... and by the writer, of what this thread left it
-        self.writer_waits = 0  # ... times the writer waited for this thread
 
     def after_commit(self, db: sqlite3.Connection) -> None:
         """On the writer's thread, after it commits: copy the rest that this thread left it,
@@ -147,7 +145,7 @@ class _Checkpointer:
             size = os.stat(self._wal).st_size
         except OSError:
             return
-        if self._copying:
+        if not self._copied.is_set():  # a copy is under way
             if size >= self.writer_waits_at:
                 self._wait_for_copy()
                 self._copy_rest(db)
@@ -156,15 +154,13 @@ class _Checkpointer:
             if self._thread is None or not self._thread.is_alive():  # only connections that write need one
                 self._thread = threading.Thread(target=self._serve, name="legation-checkpoint", daemon=True)
                 self._thread.start()
-            self._copying = True
             self._copied.clear()
             self._due.set()
 
     def _wait_for_copy(self) -> None:
-        self.writer_waits += 1
-        while self._copying and self._thread is not None and self._thread.is_alive():
-            self._copied.wait(0.1)
-        self._copying = False  # a thread that died (it should not) leaves it set
+        while not self._copied.wait(0.1):
+            if self._thread is None or not self._thread.is_alive():
+                self._copied.set()  # a thread that died (it should not) never will
 
     def _copy_rest(self, db: sqlite3.Connection) -> None:
         self._rest_to_writer = False
@@ -198,7 +194,6 @@ class _Checkpointer:
                 except sqlite3.Error:
                     pass  # failing now: a later commit asks again, and the writer waits at its own limit
                 finally:
-                    self._copying = False
                     self._copied.set()
         finally:
             db.close()

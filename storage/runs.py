@@ -11,7 +11,6 @@ from storage.db import Connection
 RUNS_FORGOTTEN_AT_ONCE = 5_000  # a transaction's worth: the other jobs wait for no more than that
 
 
-
 async def save_run_start(conn: Connection, job: str, now: str) -> int:
     cursor = await conn.execute("INSERT INTO runs (job, started_at) VALUES (?, ?)", (job, now))
     return int(cursor.lastrowid or 0)
