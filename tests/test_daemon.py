@@ -17,6 +17,8 @@ import pytest
 from helpers import read_only
 from tmeserver import FakeTelegram
 
+from storage.models import utc_in
+
 ROOT = Path(__file__).resolve().parents[1]
 RECENT = datetime.now(UTC) - timedelta(hours=40)  # synthetic post n is dated RECENT + n hours
 
@@ -45,6 +47,12 @@ def legation(config: Path, *args: str, stderr: Path | None = None) -> subprocess
     finally:
         if stderr:
             err.close()  # type: ignore[union-attr]
+
+
+def legation_once(config: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """A one-shot command, to its end."""
+    return subprocess.run([sys.executable, "-m", "monitor", "-c", str(config), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def query(config: Path, sql: str) -> list[tuple]:
@@ -89,8 +97,7 @@ def test_run_archives_over_rounds_and_stops_cleanly_on_sigterm(tmp_path, tme, da
         channel.add(post_id, start=RECENT)
     wait_for(lambda: posts(config) == 35)
 
-    healthy = subprocess.run([sys.executable, "-m", "monitor", "-c", str(config), "status"], cwd=ROOT,
-                             capture_output=True, text=True, timeout=60)
+    healthy = legation_once(config, "status")
     started = time.monotonic()
     daemon.send_signal(signal.SIGTERM)
     assert daemon.wait(timeout=15) == 0
@@ -113,11 +120,9 @@ def test_a_second_writer_is_refused_while_readers_read(tmp_path, tme, daemons):
     daemons.append(daemon := legation(config, "run"))
     wait_for(lambda: posts(config) == 10)
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "monitor", "-c", str(config), *args], cwd=ROOT,
-                              capture_output=True, text=True, timeout=60)
-
-    second_run, sync, search, status = cli("run"), cli("sync"), cli("search", "charter"), cli("status", "--json")
+    second_run, sync, search, status = (legation_once(config, "run"), legation_once(config, "sync"),
+                                        legation_once(config, "search", "charter"),
+                                        legation_once(config, "status", "--json"))
 
     for refused in (second_run, sync):
         assert refused.returncode == 1
@@ -143,8 +148,7 @@ def test_kill_9_mid_round_then_restart_equals_an_uninterrupted_run(tmp_path, tme
     channel_with(tme, 300)
     tme.delay = 0.02
     reference = write_config(tmp_path, tme, "reference")
-    done = subprocess.run([sys.executable, "-m", "monitor", "-c", str(reference), "backfill"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    done = legation_once(reference, "backfill", timeout=120)
     assert done.returncode == 0, done.stderr
     config = write_config(tmp_path, tme)
 
@@ -199,8 +203,7 @@ def test_a_one_shot_command_stopped_by_a_signal_says_so_and_resumes(tmp_path, tm
     assert lines[-1] == (f"legation: stopped by {signal.Signals(signum).name}; nothing half-written was kept, "
                          "run the same command again to resume")
     tme.delay = 0.0
-    again = subprocess.run([sys.executable, "-m", "monitor", "-c", str(config), "backfill"], cwd=ROOT,
-                           capture_output=True, text=True, timeout=60)
+    again = legation_once(config, "backfill")
     assert again.returncode == 0, again.stderr
     assert query(config, "SELECT count(*), min(post_id), max(post_id) FROM posts") == [(200, 1, 200)]
 
@@ -254,8 +257,7 @@ def test_the_daemon_queues_pages_only_for_the_domains_it_follows_now(tmp_path, t
     channel = tme.channel("ministry")
     channel.add(1, start=RECENT, text='Заявление <a href="https://mid.ru/ru/1/">здесь</a>')
     config = write_config(tmp_path, tme)  # [pages] follow: the default, mid.ru
-    sync = subprocess.run([sys.executable, "-m", "monitor", "-c", str(config), "sync"], cwd=ROOT,
-                          capture_output=True, timeout=60)
+    sync = legation_once(config, "sync")
     assert sync.returncode == 0, sync.stderr
     assert query(config, "SELECT url FROM pages") == [("https://mid.ru/ru/1/",)]
 
@@ -268,17 +270,16 @@ def test_the_daemon_queues_pages_only_for_the_domains_it_follows_now(tmp_path, t
     assert query(config, "SELECT count(*) FROM followed_domains") == [(0,)]
 
 
-def _stamp(days_ago: float) -> str:
-    return (datetime.now(UTC) - timedelta(days=days_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+DAY = 86400.0
 
 
 def _old_runs(config: Path, count: int) -> None:
     """``count`` runs of a year ago and one of yesterday, as a daemon would have left them."""
     with sqlite3.connect(config.with_suffix(".sqlite3")) as conn:
         conn.executemany("INSERT INTO runs (job, started_at, finished_at, outcome) VALUES (?, ?, ?, 'ok')",
-                         [("pages", _stamp(365), _stamp(365))] * count)
+                         [("pages", utc_in(-365 * DAY), utc_in(-365 * DAY))] * count)
         conn.execute("INSERT INTO runs (job, started_at, finished_at, outcome) VALUES ('recheck', ?, ?, 'ok')",
-                     (_stamp(1), _stamp(1)))
+                     (utc_in(-DAY), utc_in(-DAY)))
 
 
 def test_runs_older_than_forget_runs_after_are_deleted(tmp_path, tme, daemons):
@@ -286,8 +287,7 @@ def test_runs_older_than_forget_runs_after_are_deleted(tmp_path, tme, daemons):
     posts: the daemon deletes runs older than 30 days (the default), many transactions' worth."""
     channel_with(tme, 3)
     config = write_config(tmp_path, tme)
-    done = subprocess.run([sys.executable, "-m", "monitor", "-c", str(config), "sync"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    done = legation_once(config, "sync")
     assert done.returncode == 0, done.stderr
     _old_runs(config, 12_000)
 
@@ -297,7 +297,7 @@ def test_runs_older_than_forget_runs_after_are_deleted(tmp_path, tme, daemons):
     assert daemon.wait(timeout=15) == 0
 
     assert query(config, "SELECT counts FROM runs WHERE job = 'forget-runs'") == [('{"deleted": 12000}',)]
-    assert query(config, f"SELECT count(*) FROM runs WHERE started_at < '{_stamp(30)}'") == [(0,)]
+    assert query(config, f"SELECT count(*) FROM runs WHERE started_at < '{utc_in(-30 * DAY)}'") == [(0,)]
     assert query(config, "SELECT count(*) FROM runs WHERE job = 'recheck'") == [(1,)]
 
 
@@ -305,8 +305,7 @@ def test_forget_runs_after_never_keeps_every_run(tmp_path, tme, daemons):
     channel_with(tme, 3)
     config = write_config(tmp_path, tme)
     config.write_text(config.read_text().replace("[schedule]\n", '[schedule]\nforget_runs_after = "never"\n'))
-    done = subprocess.run([sys.executable, "-m", "monitor", "-c", str(config), "sync"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    done = legation_once(config, "sync")
     assert done.returncode == 0, done.stderr
     _old_runs(config, 10)
 
@@ -316,5 +315,5 @@ def test_forget_runs_after_never_keeps_every_run(tmp_path, tme, daemons):
                                    "AND outcome IS NOT NULL")[0][0] >= 2)
     daemon.send_signal(signal.SIGTERM)
     assert daemon.wait(timeout=15) == 0
-    assert query(config, f"SELECT count(*) FROM runs WHERE started_at < '{_stamp(30)}'") == [(10,)]
+    assert query(config, f"SELECT count(*) FROM runs WHERE started_at < '{utc_in(-30 * DAY)}'") == [(10,)]
     assert query(config, "SELECT count(*) FROM runs WHERE job = 'forget-runs'") == [(0,)]
