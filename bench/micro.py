@@ -17,14 +17,15 @@ from typing import Any
 from common import SHARED, Row, synthetic_page
 
 from monitor.alerts.rules import Matcher
-from monitor.archive import BACKFILL_PAGES_PER_TRANSACTION
-from monitor.config import AlertRule
-from monitor.search import build_query
+from monitor.capture.rounds import BACKFILL_PAGES_PER_TRANSACTION
+from monitor.config.settings import AlertRule
+from monitor.read.search import build_query
 from monitor.sources.webpreview import parse_channel_page
 from storage.channels import ensure_channel
 from storage.db import open_archive, transaction
 from storage.models import Post
-from storage.posts import save_posts, search_posts
+from storage.posts import save_posts
+from storage.search import search_posts
 
 WORDS_RU = ["министр", "заявление", "хартия", "евразийской", "безопасности", "переговоры", "сотрудничество", "санкции"]
 WORDS_DE = ["Außenminister", "Erklärung", "eurasischen", "Charta", "Sicherheit", "Verhandlungen", "Zusammenarbeit"]
@@ -101,7 +102,7 @@ def make_posts(count: int, seed: int = 1, first_id: int = 1) -> list[Post]:
 
 
 def bench_saving(count: int = 20_000, batch: int = 20) -> list[Row]:
-    from monitor.links import make_links
+    from monitor.sources.links import make_links
 
     posts = [_with_links(p, make_links) for p in make_posts(count)]
     (ours, cpu), (following, _) = _save_rate(posts, batch, ()), _save_rate(posts, batch, ("mid.ru",))
@@ -164,7 +165,7 @@ def _bare_rate(posts: list[Post], batch: int) -> float:
 def bench_size(count: int = 20_000, rounds: int = 10) -> list[Row]:
     """Archive bytes per post against the text and HTML it holds: synthetic posts after a
     backfill and after ``rounds`` rounds editing every post, and the captured t.me pages."""
-    from monitor.links import make_links
+    from monitor.sources.links import make_links
 
     posts = [_with_links(p, make_links) for p in make_posts(count)]
     rows = []

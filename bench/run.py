@@ -14,6 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import Row  # noqa: E402
+from connection import bench_connection  # noqa: E402
 from micro import bench_alerts, bench_parsing, bench_saving, bench_search, bench_size  # noqa: E402
 from system import bench_backfill, bench_daemon_idle, bench_idle_sync, bench_media  # noqa: E402
 
@@ -22,11 +23,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a check (about a minute)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON to this file")
-    parser.add_argument("--only", help="comma-separated: parse,save,size,alerts,search,backfill,sync,idle,media")
+    parser.add_argument("--only", help="comma-separated: parse,connection,save,size,alerts,search,backfill,sync,idle,media")
     args = parser.parse_args()
     quick = args.quick
     suites = {
         "parse": bench_parsing,
+        "connection": bench_connection,
         "save": lambda: bench_saving(5_000 if quick else 20_000),
         "size": lambda: bench_size(5_000 if quick else 20_000),
         "alerts": lambda: bench_alerts(500 if quick else 2_000),

@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from storage.db import Connection
-from storage.errors import SearchQueryError, storage_error
+from storage.errors import SearchQueryError
 from storage.media import get_post_media
+from storage.sqlite.errors import storage_error
 
 EXPORT_SQL = """
 SELECT c.username AS channel, p.post_id, 'https://t.me/' || c.username || '/' || p.post_id AS url,

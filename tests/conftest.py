@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from tmeserver import SHARED, FakeTelegram
 
-from monitor.config import Config, load_config
+from monitor.config.settings import Config, load_config
 from storage.db import Connection, open_archive
 
 FAST_NETWORK = """

@@ -19,7 +19,7 @@ from telethon import errors, functions, utils
 from telethon.tl import types
 from tmeserver import message_wraps
 
-from monitor.service import archive_channels
+from monitor.daemon.service import archive_channels
 from monitor.sources.tg_client import create_session_file, telethon_proxy
 from monitor.sources.tg_map import map_messages
 from monitor.sources.webpreview import parse_channel_page
@@ -315,8 +315,8 @@ async def test_live_updates_poll_at_once_and_deletions_apply(telethon, make_conf
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from monitor.alerts.deliver import AppriseNotifier
-    from monitor.jobs import Jobs
-    from monitor.service import round_settings
+    from monitor.daemon.jobs import Jobs
+    from monitor.daemon.service import round_settings
     from monitor.sources.routed import RoutedSource
     from monitor.sources.tg_client import AccountSource
     from monitor.sources.tg_live import LiveListener
@@ -491,7 +491,7 @@ async def test_a_client_that_gave_up_after_an_outage_is_reconnected(telethon, ma
 
 
 def test_the_client_hands_every_flood_wait_to_legation(tmp_path):
-    from monitor.config import TelegramConfig
+    from monitor.config.settings import TelegramConfig
     from monitor.sources.tg_client import make_client
 
     client = make_client(TelegramConfig(api_id=12345, api_hash="0123456789abcdef0123456789abcdef",
@@ -504,7 +504,7 @@ def test_another_server_and_its_key_are_what_the_client_uses(tmp_path):
     import rsa
     from telethon.crypto import rsa as telethon_rsa
 
-    from monitor.config import load_config
+    from monitor.config.settings import load_config
     from monitor.sources.tg_client import make_client
 
     public, _ = rsa.newkeys(512)
@@ -607,7 +607,7 @@ async def _until(condition: Callable[[], bool], timeout: float) -> float:
 
 @pytest.mark.parametrize("start", ["online", "offline"])
 async def test_the_daemon_survives_an_outage_and_archives_what_was_posted_during_it(telethon, make_config, start):
-    from monitor.service import run_daemon
+    from monitor.daemon.service import run_daemon
 
     messages = telethon.channel("MFARussia")
     for post_id in range(1, 6):
@@ -667,7 +667,7 @@ async def test_an_auto_channel_reads_the_web_preview_while_telegram_is_unreachab
     # a FloodWait sends an auto channel to the web only until the wait is over
     telethon.network_down, telethon.connected = False, True
     telethon.floods = [1]
-    from monitor.http import HttpClient
+    from monitor.net.client import HttpClient
     async with HttpClient(config.network) as http:
         routed = RoutedSource(WebPreviewSource(http, config.telegram.web_url),
                               AccountSource(telethon, max_flood_sleep=0), {"MFARussia": "auto"})

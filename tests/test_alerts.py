@@ -22,10 +22,10 @@ from helpers import rows
 from tmeserver import FIXTURES
 
 from monitor.alerts.rules import Matcher, fold
-from monitor.cli import cli
-from monitor.config import AlertRule
+from monitor.cli.main import cli
+from monitor.config.settings import AlertRule
+from monitor.daemon.service import archive_channels
 from monitor.errors import ConfigError
-from monitor.service import archive_channels
 
 ROOT = Path(__file__).resolve().parents[1]
 RECENT = datetime.now(UTC) - timedelta(hours=30)  # synthetic post n is dated RECENT + n hours
@@ -147,7 +147,7 @@ def test_thousands_of_keywords_match_like_one():
     ('name = "empty"', "alerts.rules[empty].keywords", "needs keywords, regex, or both"),
 ])
 def test_bad_rules_are_config_errors_naming_the_rule(tmp_path, rule, key, reason):
-    from monitor.config import load_config
+    from monitor.config.settings import load_config
     path = tmp_path / "c.toml"
     path.write_text(f'[[channels]]\nname = "MFARussia"\n[[alerts.rules]]\n{rule}\n', encoding="utf-8")
     with pytest.raises(ConfigError) as caught:

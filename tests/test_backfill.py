@@ -9,7 +9,7 @@ import structlog.testing
 from helpers import rows
 from tmeserver import swiftui_channel
 
-from monitor.service import archive_channels
+from monitor.daemon.service import archive_channels
 from monitor.sources.webpreview import parse_channel_page
 
 

@@ -18,8 +18,8 @@ import structlog.testing
 from helpers import rows
 from tmeserver import FIXTURES
 
+from monitor.daemon.service import archive_channels
 from monitor.errors import ConfigError
-from monitor.service import archive_channels
 
 pytest.importorskip("playwright", reason="the browser fetcher needs Playwright: pip install 'legation[browser]'")
 CHROMIUM = next((path for path in ("/usr/bin/chromium", "/usr/bin/chromium-browser") if os.path.exists(path)), None)
@@ -113,7 +113,7 @@ async def test_without_the_browser_a_wall_is_blocked_and_retried(tme, make_confi
     assert status == "blocked" and "F5/Shape challenge" in error
     from click.testing import CliRunner
 
-    from monitor.cli import cli
+    from monitor.cli.main import cli
     result = await asyncio.to_thread(CliRunner().invoke, cli, ["-c", str(config.source), "status"])
     shown = result.stdout
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
@@ -172,7 +172,7 @@ async def test_a_wall_that_never_lifts_is_blocked_within_the_time_limit(tme, mak
 
 
 def test_the_browser_setting_fails_at_start_up_when_it_cannot_work(tmp_path, monkeypatch):
-    from monitor.config import parse_config
+    from monitor.config.settings import parse_config
 
     with pytest.raises(ConfigError) as caught:
         parse_config({"pages": {"browser": "chromium", "browser_path": str(tmp_path / "nope")}}, base=tmp_path)
@@ -222,9 +222,9 @@ async def test_a_browser_that_died_is_started_again_with_a_fresh_profile(tme, ma
     import signal
     import time
 
-    from monitor.http import HttpClient
+    from monitor.daemon.service import pages_client
+    from monitor.net.client import HttpClient
     from monitor.pages.browser import BrowserFetcher
-    from monitor.service import pages_client
 
     walled_site(tme)
     config = make_config("MFARussia", pages=BROWSER_PAGES)

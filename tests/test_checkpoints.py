@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from storage.channels import ensure_channel
-from storage.db import CHECKPOINT_WAL_BYTES, WRITER_WAITS_WAL_BYTES, connect, open_archive, transaction
+from storage.db import open_archive, transaction
 from storage.models import Post
 from storage.posts import save_posts
+from storage.sqlite.connection import CHECKPOINT_WAL_BYTES, WRITER_WAITS_WAL_BYTES, connect
 
 
 def _posts(first: int, count: int) -> list[Post]:

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from tmeserver import FIXTURES
 
-from monitor.cli import cli
+from monitor.cli.main import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = sorted(cli.commands)
@@ -223,7 +223,7 @@ def test_init_writes_a_commented_config_and_add_appends_channels(tmp_path, monke
     assert again.exit_code == 1 and "exists already" in again.stderr
     added = runner.invoke(cli, ["add", "https://t.me/s/BelTA_eng", "mfarussia", "@mid_rf"], catch_exceptions=False)
     assert added.exit_code == 0 and added.stdout.strip() == "following BelTA_eng, mid_rf in legation.toml"
-    from monitor.config import load_config
+    from monitor.config.settings import load_config
     config = load_config(tmp_path / "legation.toml")
     assert config.channel_names() == ["MFARussia", "BelTA_eng", "mid_rf"]
     assert (tmp_path / "legation.toml").read_text().startswith(text)  # comments and order kept
@@ -240,10 +240,10 @@ def test_help_imports_none_of_the_machinery():
     import subprocess
     import sys
 
-    probe = ("import sys\nfrom monitor.cli import cli\n"
+    probe = ("import sys\nfrom monitor.cli.main import cli\n"
              "try:\n    cli(['--help'], prog_name='legation')\nexcept SystemExit:\n    pass\n"
              "heavy = [m for m in ('telethon', 'httpx', 'lxml', 'apscheduler', 'apprise', 'trafilatura',"
-             " 'monitor.service', 'snowballstemmer') if m in sys.modules]\nprint('HEAVY', heavy)")
+             " 'monitor.daemon.service', 'snowballstemmer') if m in sys.modules]\nprint('HEAVY', heavy)")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert "HEAVY []" in done.stdout, done.stdout + done.stderr
 
@@ -265,7 +265,7 @@ def test_a_sync_without_an_account_loads_no_telegram_client(tme, write_config):
 
     tme.channel("ministry").add(1)
     config = write_config("ministry")
-    probe = ("import sys\nfrom monitor.cli import cli\n"
+    probe = ("import sys\nfrom monitor.cli.main import cli\n"
              f"try:\n    cli(['-c', {str(config)!r}, 'sync'], prog_name='legation')\nexcept SystemExit:\n    pass\n"
              "print('LOADED', [m for m in ('telethon', 'apscheduler', 'playwright') if m in sys.modules])")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)

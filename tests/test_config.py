@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import trustme
 
-from monitor.config import ChannelConfig, Config, load_config, parse_config
-from monitor.config_checks import parse_duration
+from monitor.config.checks import parse_duration
+from monitor.config.settings import ChannelConfig, Config, load_config, parse_config
 from monitor.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,9 +34,9 @@ def test_the_example_loads_and_follows_mfarussia():
 
 
 def test_the_example_documents_every_key():
-    from monitor.config_checks import keys_of
+    from monitor.config.checks import keys_of
     text = (ROOT / "config.example.toml").read_text()
-    from monitor.config import (
+    from monitor.config.settings import (
         AlertRule,
         AlertsConfig,
         ChannelConfig,
@@ -74,7 +74,7 @@ def test_a_config_without_channels_follows_the_default_channel(tmp_path):
 def test_every_default_comes_from_its_record(tmp_path, monkeypatch):
     monkeypatch.delenv("LEGATION_API_ID", raising=False)
     monkeypatch.delenv("LEGATION_API_HASH", raising=False)
-    from monitor.config import Config, TelegramConfig
+    from monitor.config.settings import Config, TelegramConfig
     config = parse("", tmp_path)
     # an empty file is the built-in configuration, with paths taken from the file's directory
     built_in = Config()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from tmeserver import SHARED
 
-from monitor.links import normalise_url
+from monitor.sources.links import normalise_url
 from monitor.sources.webpreview import parse_channel_page
 
 CORPUS = SHARED / "corpus"

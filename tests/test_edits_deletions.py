@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from helpers import rows
 from tmeserver import FakeChannel, swiftui_channel
 
-from monitor.cli import cli
-from monitor.history import word_diff
-from monitor.service import archive_channels
+from monitor.cli.main import cli
+from monitor.daemon.service import archive_channels
+from monitor.read.history import word_diff
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ from click.testing import CliRunner
 from helpers import chromium, rendered_dom, start_browse
 from tmeserver import FIXTURES, message_wraps
 
-from monitor.cli import cli
-from monitor.service import archive_channels
+from monitor.cli.main import cli
+from monitor.daemon.service import archive_channels
 from storage.channels import ensure_channel
 from storage.db import open_archive, transaction
 from storage.models import Link, Post

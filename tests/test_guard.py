@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from helpers import rows
 
-from monitor.config import NetworkConfig
+from monitor.config.settings import NetworkConfig
+from monitor.daemon.service import archive_channels
 from monitor.errors import UnsafeURL
-from monitor.http import HttpClient
-from monitor.pages.guard import AddressGuard, check_url, parse_address
-from monitor.service import archive_channels
+from monitor.net.client import HttpClient
+from monitor.net.guard import AddressGuard, check_url, parse_address
 
 FAST = NetworkConfig(request_delay=0.0, retry_backoff=0.01, max_retry_wait=1.0, timeout=2.0, max_retries=0)
 ROOT = Path(__file__).resolve().parents[1]
@@ -181,9 +181,9 @@ def test_a_compression_bomb_is_refused_in_little_memory(tme, bomb, encoding, tmp
     ca = tme.write_ca(tmp_path / "ca.pem")
     script = textwrap.dedent(f"""
         import asyncio
-        from monitor.config import NetworkConfig
+        from monitor.config.settings import NetworkConfig
         from monitor.errors import ResponseTooLarge
-        from monitor.http import HttpClient
+        from monitor.net.client import HttpClient
         async def main():
             config = NetworkConfig(proxy={tme.url!r}, ca_bundle={str(ca)!r}, max_retries=0, request_delay=0,
                                    timeout=20, max_response_size=10 * 1024 * 1024)
@@ -218,7 +218,7 @@ async def test_a_decoded_body_is_capped_as_it_is_produced(tme, tmp_path):
 async def test_a_layer_past_the_cap_is_refused_never_cut_short():
     import os
 
-    from monitor.http_body import BodyTooLarge, read_body
+    from monitor.net.body import BodyTooLarge, read_body
 
     async def chunks(data: bytes):
         for start in range(0, len(data), 100):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from helpers import rows
 
-from monitor.service import archive_channels
+from monitor.daemon.service import archive_channels
 from storage.pages import MAX_PAGES_PER_POST
 
 

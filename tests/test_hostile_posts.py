@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 from helpers import rows
 
-from monitor.cli import cli
-from monitor.service import archive_channels
+from monitor.cli.main import cli
+from monitor.daemon.service import archive_channels
 from monitor.sources.tme_values import PageDecodeError, decode_page
 
 BAD_DATE = "0001-01-01T00:00:00+14:00"  # OverflowError when turned into UTC

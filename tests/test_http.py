@@ -15,9 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import trustme
 
-from monitor.config import NetworkConfig
+from monitor.config.settings import NetworkConfig
 from monitor.errors import CertificateUntrusted, FetchFailed, ResponseTooLarge, Stopped
-from monitor.http import HttpClient, retry_after
+from monitor.net.client import HttpClient, retry_after
 
 FAST = dict(request_delay=0.0, retry_backoff=0.01, max_retry_wait=1.0, timeout=2.0, max_retries=2)
 

@@ -9,9 +9,9 @@ import pytest
 from helpers import rows
 from tmeserver import FIXTURES
 
+from monitor.daemon.service import archive_channels
 from monitor.errors import UnsafeURL
-from monitor.pages.guard import AddressGuard
-from monitor.service import archive_channels
+from monitor.net.guard import AddressGuard
 
 
 async def archived_channel(tme, make_config, count: int = 30, **channel_args):
@@ -84,7 +84,7 @@ async def test_edited_once_stays_edited(tme, make_config):
     assert rows(config.database, "SELECT edited, version FROM posts WHERE post_id = 2") == [(1, 1)]
 
 
-# One walk moves through the history (monitor/archive.py:_walk); each page it saves commits
+# One walk moves through the history (monitor/capture/rounds.py:_walk); each page it saves commits
 # together with the state it advances. A failure injected by SQLite itself between the two
 # (a trigger that aborts the state update, or aborts one post of the page) must leave
 # neither visible, and the next run must close the walk without a gap.

@@ -7,7 +7,7 @@ import json
 
 import structlog
 
-from monitor.cli import ProgressLine
+from monitor.cli.capture import ProgressLine
 from monitor.log import configure_logging
 from storage.models import ChannelState, SaveResult
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from helpers import chromium, rendered_dom, rows, start_browse
 
-from monitor.config import load_config
-from monitor.media import image_size
-from monitor.service import archive_channels
+from monitor.capture.media import image_size
+from monitor.config.settings import load_config
+from monitor.daemon.service import archive_channels
 
 ROOT = Path(__file__).resolve().parents[1]
 CDN = "cdn4.telesco.pe"
@@ -191,7 +191,7 @@ async def test_status_and_export_say_which_file_each_media_item_is(tme, make_con
 
     from click.testing import CliRunner
 
-    from monitor.cli import cli
+    from monitor.cli.main import cli
 
     channel_with_media(tme)
     config = make_config("MFARussia", extra=MEDIA)
@@ -242,8 +242,8 @@ async def test_browse_shows_pictures_in_the_feed_and_on_the_post_page(tme, make_
 
 
 async def test_a_local_file_is_taken_only_from_the_accounts_download_directory(tme, make_config, tmp_path):
-    from monitor.http import HttpClient
-    from monitor.media import MediaStore
+    from monitor.capture.media import MediaStore
+    from monitor.net.client import HttpClient
     from storage.db import open_archive
 
     channel_with_media(tme)

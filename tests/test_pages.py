@@ -12,9 +12,9 @@ import pytest
 from helpers import rows
 from tmeserver import FIXTURES
 
+from monitor.daemon.service import archive_channels, pages_client
 from monitor.errors import UnsafeURL
-from monitor.pages.guard import check_url
-from monitor.service import archive_channels, pages_client
+from monitor.net.guard import check_url
 
 SITES = FIXTURES / "sites"
 CURRENT = "https://mid.ru/ru/foreign_policy/news/1944000/"
@@ -215,7 +215,7 @@ async def test_pages_refetch_and_export_warc_commands(tme, linking, tmp_path):
     from click.testing import CliRunner
     from warcio.archiveiterator import ArchiveIterator
 
-    from monitor.cli import cli
+    from monitor.cli.main import cli
 
     site = tme.site("mid.ru")
     site.page("/ru/foreign_policy/news/1944000/", fixture("midru_current.html"))

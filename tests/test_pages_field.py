@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from helpers import rows
 from tmeserver import FIXTURES
 
-from monitor.cli import cli
+from monitor.cli.main import cli
+from monitor.daemon.service import archive_channels
 from monitor.pages.extract import challenge_marker, extract, extract_with_fallback
-from monitor.service import archive_channels
 
 SITES = FIXTURES / "sites"
 REAL = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "sites" / "real"
@@ -223,7 +223,7 @@ async def test_a_failing_page_waits_longer_after_each_failure(linking, tme):
 
     from helpers import rows
 
-    from monitor.service import archive_channels
+    from monitor.daemon.service import archive_channels
 
     tme.site("mid.ru").page("/ru/1/", "<html><body>Busy</body></html>", status=503)
     _, config = linking("https://mid.ru/ru/1/")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tmeserver import FIXTURES
 
-from monitor.service import archive_channels
+from monitor.daemon.service import archive_channels
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 QUERIES = re.findall(r"```sql\n(.*?)```", README, re.S)

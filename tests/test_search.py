@@ -8,8 +8,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from monitor.cli import cli
-from monitor.search import build_query
+from monitor.cli.main import cli
+from monitor.read.search import build_query
 
 POSTS = {
     1: "Министр С.В.Лавров провёл переговоры",

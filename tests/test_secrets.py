@@ -17,10 +17,10 @@ import pytest
 import structlog
 from click.testing import CliRunner
 
-from monitor.cli import cli
-from monitor.config import load_config
+from monitor.cli.main import cli
+from monitor.config.settings import load_config
+from monitor.daemon.service import archive_channels
 from monitor.log import configure_logging, register_secrets
-from monitor.service import archive_channels
 
 ROOT = Path(__file__).resolve().parents[1]
 API_HASH = "0123456789abcdef0123456789abcdef"

@@ -10,12 +10,14 @@ import sqlite3
 import pytest
 
 from storage.channels import ensure_channel
-from storage.db import connect, open_archive, transaction
+from storage.db import open_archive, transaction
 from storage.errors import ArchiveMissing, MigrationError, SearchQueryError
-from storage.migrate import Migration, load_migrations, migrate, split_statements
 from storage.models import Link, Post
-from storage.posts import save_posts, search_posts
+from storage.posts import save_posts
 from storage.runs import delete_runs_before, save_run_end, save_run_start
+from storage.search import search_posts
+from storage.sqlite.connection import connect
+from storage.sqlite.migrate import Migration, load_migrations, migrate, split_statements
 
 
 def schema(path) -> list[tuple]:
@@ -176,7 +178,7 @@ async def test_the_archive_connection_runs_everything_on_one_thread_of_its_own(d
     a cursor iterates in chunks; a closed connection says so."""
     import threading
 
-    from storage.db import FETCH_ROWS, connect
+    from storage.sqlite.connection import FETCH_ROWS, connect
 
     loop_thread = threading.get_ident()
     threads = set(await asyncio.gather(*(db.run(lambda raw: threading.get_ident()) for _ in range(20))))
@@ -296,7 +298,7 @@ async def test_saved_posts_take_the_search_keys_the_insert_trigger_gives(tmp_pat
 async def test_an_archive_made_before_search_read_from_posts_migrates_with_nothing_lost(tmp_path):
     """Migration 0015 turns post_search into a view over posts: same rows, same search results,
     a consistent full-text index, and new posts searchable after it."""
-    from storage.migrate import load_migrations, migrate
+    from storage.sqlite.migrate import load_migrations, migrate
 
     path = tmp_path / "old.sqlite3"
     every = load_migrations()
@@ -363,7 +365,7 @@ async def test_an_archive_whose_links_had_rowids_migrates_with_nothing_lost(tmp_
 async def test_an_archive_with_every_version_in_post_versions_migrates_with_nothing_lost(tmp_path):
     """Migration 0016 keeps the newest version only in posts: post_versions (now a view) and
     edits show the same rows as before, and saving goes on from there."""
-    from storage.migrate import load_migrations, migrate
+    from storage.sqlite.migrate import load_migrations, migrate
 
     path = tmp_path / "old.sqlite3"
     async with _connected(path) as conn:

@@ -9,9 +9,9 @@ from typing import Protocol
 
 import structlog
 
-from monitor.config import AlertRule, AlertsConfig
+from monitor.config.settings import AlertRule, AlertsConfig
 from monitor.log import redact_text
-from monitor.retry import backoff
+from monitor.net.retry import backoff
 from storage.alerts import get_due_alerts, save_delivered, save_delivery_failure
 from storage.db import Connection, transaction
 from storage.models import AlertRow, age_of, utc_in, utc_now

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import structlog
 
 from monitor.alerts.rules import Match, Matcher
-from monitor.config import AlertsConfig
+from monitor.config.settings import AlertsConfig
 from storage.alerts import get_page_linkers, get_saved_versions, get_version_texts, save_alert
 from storage.db import Connection
 from storage.models import age_of

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from monitor.alerts.deliver import AppriseNotifier, deliver_alerts
 from monitor.alerts.rules import Matcher
-from monitor.config import Config
+from monitor.config.settings import Config
 from storage.alerts import get_page_linkers, save_alert
 from storage.db import open_archive, transaction
 from storage.models import utc_now

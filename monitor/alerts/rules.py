@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import snowballstemmer
 
-from monitor.config import STEM_LANGUAGES, AlertRule
+from monitor.config.settings import STEM_LANGUAGES, AlertRule
 
 WORD = re.compile(r"\w+")
 CONTEXT = 80  # characters of text shown on each side of the first match

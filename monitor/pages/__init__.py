@@ -1,1 +1,1 @@
-"""Release pages: following links to chosen sites, fetching, extraction."""
+"""Release pages: the queue of linked pages on followed sites, fetching (browser included) and extraction; imports net, alerts, config and storage."""

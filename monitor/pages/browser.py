@@ -25,9 +25,9 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from monitor.config import PagesConfig
+from monitor.config.settings import PagesConfig
 from monitor.errors import FetchError, UnsafeURL
-from monitor.http import HttpClient, Response
+from monitor.net.client import HttpClient, Response
 from monitor.pages.extract import challenge_marker
 
 log = structlog.get_logger(__name__)

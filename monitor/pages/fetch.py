@@ -11,12 +11,12 @@ from urllib.parse import urlsplit
 import structlog
 
 from monitor.alerts.engine import AlertHooks
-from monitor.config import PagesConfig
+from monitor.config.settings import PagesConfig
 from monitor.errors import CertificateUntrusted, FetchError, ResponseTooLarge, Stopped, UnsafeURL
-from monitor.http import HttpClient, Response
+from monitor.net.client import HttpClient, Response
+from monitor.net.retry import backoff
 from monitor.pages.browser import BrowserFetcher
 from monitor.pages.extract import Extracted, challenge_marker, extract_with_fallback
-from monitor.retry import backoff
 from storage.db import Connection, transaction
 from storage.errors import StorageError
 from storage.models import PageCapture, PageTask, age_of, utc_in, utc_now
@@ -66,7 +66,7 @@ async def run_pages(conn: Connection, http: HttpClient, config: PagesConfig,
     """Queue again the pages due for a refetch, then fetch up to ``max_per_round`` due pages.
 
     Pages join the queue as the posts linking to them are saved, for the domains the process
-    followed when it started (``monitor.service.follow_configured_domains``).
+    followed when it started (``monitor.daemon.service.follow_configured_domains``).
     """
     await requeue_due(conn, config)
     outcome = PagesOutcome()

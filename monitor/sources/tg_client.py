@@ -22,7 +22,7 @@ import structlog
 from telethon import errors, functions
 from telethon.tl import types
 
-from monitor.config import DEFAULT_REQUEST_TIMEOUT, INCOMING, TelegramConfig
+from monitor.config.settings import DEFAULT_REQUEST_TIMEOUT, INCOMING, TelegramConfig
 from monitor.errors import AccountOffline, AccountUnavailable, ChannelUnavailable, FetchError, RateLimited, Stopped
 from monitor.sources.page import ChannelPage, PostCheck
 from monitor.sources.tg_map import map_channel, map_messages

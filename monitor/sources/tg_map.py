@@ -14,7 +14,7 @@ from telethon import helpers
 from telethon.extensions import html as telethon_html
 from telethon.tl import types
 
-from monitor.links import find_urls, is_autolink, make_links
+from monitor.sources.links import find_urls, is_autolink, make_links
 from storage.models import ChannelInfo, Post, format_timestamp
 
 SERVICE_TEXT = {

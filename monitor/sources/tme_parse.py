@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 import lxml.etree
 import structlog
 
-from monitor.links import find_urls, is_autolink, make_links, unescape_href
+from monitor.sources.links import find_urls, is_autolink, make_links, unescape_href
 from monitor.sources.tme_values import MAX_INTEGER, decode_page, parse_count, parse_duration, parse_id
 from storage.models import UNVIEWABLE, ChannelInfo, Link, MediaSource, Post, format_timestamp
 

@@ -9,7 +9,7 @@ import re
 from urllib.parse import urlsplit
 
 from monitor.errors import ChannelUnavailable, FetchFailed
-from monitor.http import HttpClient
+from monitor.net.client import HttpClient
 from monitor.sources.page import ChannelPage, PostCheck
 from monitor.sources.tme_parse import ParsedPage, parse_count, parse_document, parse_duration, plain_text
 from monitor.sources.tme_values import PageDecodeError, decode_page

@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 from tmeserver import Fault
 
-from monitor.service import archive_channels
+from monitor.daemon.service import archive_channels
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 ROUNDS = 30

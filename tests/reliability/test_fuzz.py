@@ -12,17 +12,18 @@ from hypothesis import strategies as st
 from tmeserver import FIXTURES, FakeChannel
 
 from monitor.errors import UnsafeURL
-from monitor.links import find_urls, make_links, normalise_url
+from monitor.net.guard import check_url
 from monitor.pages.extract import extract
-from monitor.pages.guard import check_url
-from monitor.search import build_query
+from monitor.read.search import build_query
+from monitor.sources.links import find_urls, make_links, normalise_url
 from monitor.sources.page import ChannelPage
 from monitor.sources.webpreview import parse_channel_page, parse_embed
 from storage.channels import ensure_channel
 from storage.db import open_archive, transaction
 from storage.errors import SearchQueryError
 from storage.models import Post
-from storage.posts import save_posts, search_posts
+from storage.posts import save_posts
+from storage.search import search_posts
 
 pytestmark = pytest.mark.reliability
 HANG = 5.0  # seconds: far beyond any real page (milliseconds); catches a hang, not slowness

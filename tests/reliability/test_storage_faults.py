@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.archive import sync_channel
-from monitor.http import HttpClient
-from monitor.service import archive_channels
+from monitor.capture.rounds import sync_channel
+from monitor.daemon.service import archive_channels
+from monitor.net.client import HttpClient
 from monitor.sources.webpreview import WebPreviewSource
 from storage.db import open_archive, transaction
 from storage.errors import WriteFailed

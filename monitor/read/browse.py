@@ -12,9 +12,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from monitor.history import word_diff
-from monitor.search import build_query
-from storage.posts import SEARCH_SQL, beyond_exact
+from monitor.read.history import word_diff
+from monitor.read.search import build_query
+from storage.search import SEARCH_SQL, beyond_exact
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h: the signal a child gets when its parent dies
 
@@ -135,7 +135,7 @@ def render_marked(value: Any) -> Any:
 PLUGIN = """
 import os
 from datasette import hookimpl
-from monitor.browse import register_functions, render_marked, render_picture
+from monitor.read.browse import register_functions, render_marked, render_picture
 
 LANGUAGES = tuple(os.environ.get("LEGATION_SEARCH_LANGUAGES", "ru,en,de").split(","))
 

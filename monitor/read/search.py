@@ -18,7 +18,7 @@ from functools import cache
 
 import snowballstemmer
 
-from monitor.config import STEM_LANGUAGES
+from monitor.config.settings import STEM_LANGUAGES
 
 DEFAULT_LANGUAGES = ("ru", "en", "de")
 MIN_STEM = 3  # shorter stems would match too much as prefixes

@@ -26,10 +26,10 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import structlog
 
-from monitor.config import MediaConfig
+from monitor.config.settings import MediaConfig
 from monitor.errors import FetchError, ResponseTooLarge, UnsafeURL
-from monitor.http import HttpClient
-from monitor.retry import backoff
+from monitor.net.client import HttpClient
+from monitor.net.retry import backoff
 from storage.db import Connection, transaction
 from storage.media import MediaDownload, get_due_media, save_media_failure, save_media_file
 from storage.models import utc_in, utc_now

@@ -13,10 +13,10 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.alerts.deliver import Notifier, deliver_alerts
-from monitor.archive import RoundSettings, backfill_channel, recheck_channel, run_round, sync_channel
-from monitor.config import ChannelConfig, Config
+from monitor.capture.rounds import RoundSettings, backfill_channel, recheck_channel, run_round, sync_channel
+from monitor.config.settings import ChannelConfig, Config
 from monitor.errors import Stopped
-from monitor.http import HttpClient
+from monitor.net.client import HttpClient
 from monitor.pages.browser import BrowserFetcher
 from monitor.pages.fetch import run_pages
 from monitor.sources.events import LiveEvent, PostChanged, PostsDeleted

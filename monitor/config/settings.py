@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from monitor import __version__
-from monitor.config_checks import (
+from monitor.config.checks import (
     Section,
     as_bool,
     as_channel_name,

@@ -18,11 +18,11 @@ import httpcore
 import httpx
 import structlog
 
-from monitor.config import NetworkConfig
+from monitor.config.settings import NetworkConfig
 from monitor.errors import CertificateUntrusted, FetchFailed, ResponseTooLarge, Stopped
-from monitor.http_body import ACCEPT_ENCODING, BodyTooLarge, BodyUndecodable, read_body
-from monitor.pages.guard import AddressGuard
-from monitor.retry import backoff
+from monitor.net.body import ACCEPT_ENCODING, BodyTooLarge, BodyUndecodable, read_body
+from monitor.net.guard import AddressGuard
+from monitor.net.retry import backoff
 
 log = structlog.get_logger(__name__)
 

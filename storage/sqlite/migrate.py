@@ -15,7 +15,7 @@ from storage.errors import MigrationError
 from storage.models import utc_now
 
 if TYPE_CHECKING:
-    from storage.db import Connection
+    from storage.sqlite.connection import Connection
 
 FILENAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
 
@@ -47,7 +47,7 @@ def migrations_dir() -> Traversable:
     packaged = resources.files("storage") / "migrations"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / "migrations"
+    return Path(__file__).resolve().parents[2] / "migrations"
 
 
 def load_migrations(directory: Traversable | None = None) -> list[Migration]:

@@ -17,9 +17,9 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from monitor import __version__
-from monitor.config import LOG_FORMATS, LOG_LEVELS, Config, load_config
+from monitor.config.settings import LOG_FORMATS, LOG_LEVELS, Config, load_config
+from monitor.daemon.lock import ArchiveLocked
 from monitor.errors import ConfigError
-from monitor.lock import ArchiveLocked
 from monitor.log import configure_logging, register_secrets
 from storage.errors import SearchQueryError, StorageError
 from storage.models import format_timestamp

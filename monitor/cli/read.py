@@ -16,8 +16,8 @@ from typing import Any, BinaryIO, TextIO
 
 import click
 
-from monitor.cli_base import EXIT_FAILED, EXIT_USAGE, _config, _fail, _run, _since, cli, terminal_safe
-from monitor.config import Config, normalise_channel_name
+from monitor.cli.base import EXIT_FAILED, EXIT_USAGE, _config, _fail, _run, _since, cli, terminal_safe
+from monitor.config.settings import Config, normalise_channel_name
 from storage.models import PAGE_STATUSES, AlertRow, PageRow
 
 
@@ -62,7 +62,7 @@ def refetch(ctx: click.Context, urls: tuple[str, ...], status_: str | None) -> N
     Their attempt count starts over; a page whose content changed keeps both
     versions.
     """
-    from monitor.links import normalise_url
+    from monitor.sources.links import normalise_url
     from storage.db import open_archive, transaction
     from storage.pages import requeue_pages
 
@@ -86,7 +86,7 @@ def export_warc(ctx: click.Context, path: str) -> None:
 
     Replay tools such as pywb or ReplayWeb.page open it as the pages were fetched.
     """
-    from monitor.warc import write_warc
+    from monitor.read.warc import write_warc
     from storage.db import open_archive
     from storage.pages import iter_page_versions
 
@@ -225,8 +225,8 @@ def export(ctx: click.Context, fmt: str, output: str | None, channel: str | None
 
     Dates are ISO-8601 UTC. Memory stays flat however large the archive.
     """
-    from monitor.export import write_csv, write_jsonl
-    from monitor.search import build_query
+    from monitor.read.export import write_csv, write_jsonl
+    from monitor.read.search import build_query
     from storage.db import open_archive
     from storage.export import iter_posts
 
@@ -259,7 +259,7 @@ def browse(ctx: click.Context, host: str, port: int) -> None:
     Read-only: posts, pages, edits and deletions with labels, facets and full-text
     search, each post beside its t.me link.
     """
-    from monitor.browse import datasette_available, datasette_command, die_with_parent, write_metadata
+    from monitor.read.browse import datasette_available, datasette_command, die_with_parent, write_metadata
 
     config = _config(ctx)
     if not datasette_available():

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 import structlog
 
-from monitor.archive import (
+from monitor.capture.rounds import (
     ChannelOutcome,
     Progress,
     RoundSettings,
@@ -24,11 +24,11 @@ from monitor.archive import (
     run_round,
     sync_channel,
 )
-from monitor.config import INCOMING, Config
+from monitor.config.settings import INCOMING, Config
+from monitor.daemon.lock import WriterLock
 from monitor.errors import AccountOffline
-from monitor.http import HttpClient
-from monitor.lock import WriterLock
-from monitor.pages.guard import AddressGuard
+from monitor.net.client import HttpClient
+from monitor.net.guard import AddressGuard
 from monitor.sources.routed import RoutedSource
 from monitor.sources.webpreview import WebPreviewSource
 from storage.db import Connection, open_archive, transaction
@@ -41,7 +41,7 @@ from storage.pages import follow_domains
 # (the browser), Apprise (alert rules), APScheduler (the daemon).
 if TYPE_CHECKING:
     from monitor.alerts.deliver import DeliveryOutcome
-    from monitor.media import MediaStore
+    from monitor.capture.media import MediaStore
     from monitor.pages.fetch import PagesOutcome
     from monitor.sources.tg_client import TelegramClientLike
 
@@ -78,7 +78,7 @@ async def open_media(stack: AsyncExitStack, config: Config, stop: asyncio.Event 
     account_media = any(channel.download_media for channel in config.channels)
     if not config.media.download and not account_media:
         return None
-    from monitor.media import MediaStore, remove_partial_files
+    from monitor.capture.media import MediaStore, remove_partial_files
 
     network = dataclasses.replace(config.network, max_response_size=config.media.max_size)
     client = await stack.enter_async_context(HttpClient(network, guard=address_guard(config), stop=stop))
@@ -210,7 +210,7 @@ async def run_daemon(config: Config, stop: asyncio.Event, account_client: Telegr
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from monitor.alerts.deliver import AppriseNotifier
-    from monitor.jobs import Jobs
+    from monitor.daemon.jobs import Jobs
     from monitor.pages.browser import BrowserFetcher
 
     async with AsyncExitStack() as stack:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from monitor.cli_base import EXIT_FAILED, EXIT_USAGE, _fail, cli
-from monitor.config import DEFAULT_CONFIG_FILE, load_config
-from monitor.config_checks import as_channel_name
+from monitor.cli.base import EXIT_FAILED, EXIT_USAGE, _fail, cli
+from monitor.config.checks import as_channel_name
+from monitor.config.settings import DEFAULT_CONFIG_FILE, load_config
 from monitor.errors import ConfigError
 
 STARTER = '''# legation configuration, written by `legation init`. Every key is optional; the

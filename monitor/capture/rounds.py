@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
-from monitor.config import SyncConfig
-from monitor.deletions import confirm_deletions
+from monitor.capture.deletions import confirm_deletions
+from monitor.config.settings import SyncConfig
 from monitor.errors import ChannelUnavailable, FetchError, Stopped
 from monitor.sources.page import ChannelPage, PageSource
 from storage.channels import (

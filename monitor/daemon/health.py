@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from monitor.config import Config
+from monitor.config.settings import Config
 from storage.models import ChannelStatus, age_of
 
 

@@ -1,0 +1,17 @@
+"""The ``legation`` command group with every command joined to it, and the console-script entry point.
+
+Commands import the machinery they run (sources, service, storage) when they run, so
+that ``legation --help`` and ``-V`` answer at once.
+"""
+
+from __future__ import annotations
+
+from monitor.cli import capture, query, read, setup  # noqa: F401 - their commands join the group
+from monitor.cli.base import cli
+
+__all__ = ["cli", "main"]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="legation")

@@ -1,0 +1,1 @@
+"""Reading the archive out: the search language, word diffs, export, WARC and browse; imports config and storage, nothing that captures."""

@@ -1,0 +1,67 @@
+"""Full-text search of posts (SQLite FTS5): two tiers, exact words first, then other word forms."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from storage.db import Connection
+from storage.errors import SearchQueryError
+from storage.models import SearchHit
+from storage.sqlite.errors import storage_error
+
+SNIPPET_OPEN, SNIPPET_CLOSE = "\x02", "\x03"
+# One search, newest first, for the command line and the browse view: {match} is the FTS5
+# expression (a parameter here, an SQL function in Datasette), {open}/{close} the snippet marks,
+# {limit} the number of rows.
+# The index is keyed by time (migrations 0007, 0010), so newest first is a reverse walk of the
+# index that stops after :limit rows, and :since/:until bound the key.
+SEARCH_SQL = """
+SELECT c.username AS channel, s.post_id, p.date, snippet(posts_fts, 0, {open}, {close}, '…', 16) AS snippet
+FROM posts_fts
+JOIN post_search s ON s.key = posts_fts.rowid
+JOIN posts p ON p.channel_id = s.channel_id AND p.post_id = s.post_id
+JOIN channels c ON c.id = s.channel_id
+WHERE posts_fts MATCH {match}
+    AND posts_fts.rowid >= coalesce(CAST(strftime('%s', nullif(:since, '')) AS INTEGER) * 100000, -9223372036854775807)
+    AND posts_fts.rowid < coalesce(CAST(strftime('%s', nullif(:until, '')) AS INTEGER) * 100000, 9223372036854775807)
+    AND (nullif(:channel, '') IS NULL OR c.username = :channel COLLATE NOCASE)
+ORDER BY posts_fts.rowid DESC
+LIMIT {limit}
+"""
+
+
+def beyond_exact(exact: str, wider: str | None) -> str | None:
+    """What ``wider`` finds that ``exact`` does not (the second tier of a search)."""
+    return f"({wider}) NOT ({exact})" if wider else None
+
+
+async def search_posts(
+    conn: Connection,
+    exact: str,
+    *,
+    wider: str | None = None,
+    channel: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    limit: int = 20,
+) -> list[SearchHit]:
+    """Full-text search: posts matching the FTS5 expression ``exact``, newest first, then those that
+    only ``wider`` matches (stemmed forms), newest first; matches wrapped in ``SNIPPET_OPEN``/``SNIPPET_CLOSE``.
+    """
+    sql = SEARCH_SQL.format(match=":match", open=":open", close=":close", limit=":limit")
+    params: dict[str, Any] = {"open": SNIPPET_OPEN, "close": SNIPPET_CLOSE, "since": since, "until": until,
+                              "channel": channel, "limit": limit}
+    hits: list[SearchHit] = []
+    for match, is_exact in ((exact, True), (beyond_exact(exact, wider), False)):
+        if match is None or len(hits) >= limit:
+            continue
+        try:
+            rows = await conn.execute_fetchall(sql, {**params, "match": match, "limit": limit - len(hits)})
+        except sqlite3.OperationalError as exc:
+            # The statement is fixed, so an error is the query's, unless the database itself ails.
+            if (trouble := storage_error(exc)) is not None:
+                raise trouble from exc
+            raise SearchQueryError(exact, str(exc)) from exc
+        hits += [SearchHit(row["channel"], row["post_id"], row["date"], row["snippet"], is_exact) for row in rows]
+    return hits
