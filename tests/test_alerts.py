@@ -21,11 +21,12 @@ from click.testing import CliRunner
 from helpers import rows
 from tmeserver import FIXTURES
 
-from monitor.alerts.rules import Matcher, fold
+from monitor.alerts.rules import Matcher
 from monitor.cli.main import cli
 from monitor.config.settings import AlertRule
 from monitor.daemon.service import archive_channels
 from monitor.errors import ConfigError
+from storage.words import fold
 
 ROOT = Path(__file__).resolve().parents[1]
 RECENT = datetime.now(UTC) - timedelta(hours=30)  # synthetic post n is dated RECENT + n hours

@@ -19,6 +19,10 @@ POSTS = {
     5: "Проект хартия обсуждён",
     6: "Евразийской хартии посвящён брифинг",
     7: "Министр провел встречу",
+    8: "Der Außenminister sprach",
+    9: "An der Strasse",
+    10: "Это мой ответ",
+    11: "Minister Lawrów",
 }
 
 
@@ -48,6 +52,12 @@ def found(result) -> list[int]:
     ("https://mid.ru/ru/foreign_policy/news/1982011/", [4]),
     ('"евразийской безопасности"', [2]),
     ("провёл", [1, 7]),  # ё as written first, then the same word written with е
+    ("провел", [7, 1]),  # and the other way round: one folding, whichever is typed
+    ("Aussenminister", [8]),  # ß is ss, as alerts fold it
+    ("Strasse", [9]),
+    ("Straße", [9]),
+    ("мои", []),  # й is a letter of its own, not и with a mark
+    ("Lawrow", [11]),
     ('"unclosed', []),
     ("AND OR NOT (", []),
     ("col:x *", []),
@@ -95,3 +105,39 @@ def test_the_query_language():
     assert build_query('a "b c" d"').exact == '"a" AND "b c" AND "d"'
     assert build_query("x OR y", raw=True).exact == "x OR y"
     assert build_query("...").exact == '""'
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("хартия OR Charta", {2, 3, 5, 6}),  # OR keeps the word forms of both sides
+    ("хартия OR charter", {2, 3, 5, 6}),  # the README's example (German stems charter as chart: Charten)
+    ("хартия NOT проект", {2, 6}),  # NOT leaves out every form: Проект (capital) too
+    ("хартия -проект", {2, 6}),
+    ('хартия -"проект хартия"', {2, 6}),
+    ('"евразийской безопасности" OR Charta', {2, 3}),
+    ("Министр провёл OR встречу", {1, 7}),
+    ("NOT хартия", set()),  # nothing to find but what is left out: nothing, and no error
+    ("хартия OR", {2, 5, 6}),  # an OR with nothing after it joins nothing
+])
+def test_or_not_and_phrases_keep_word_forms(archive, query, expected):
+    result = invoke(archive, "search", query)
+    assert result.exit_code == 0, result.output
+    assert set(found(result)) == expected
+
+
+def test_the_readme_export_example_finds_posts(archive, tmp_path):
+    target = tmp_path / "charter.jsonl"
+    result = invoke(archive, "export", "--query", "хартия OR charter", "--with-pages", "--with-versions",
+                    "-o", str(target))
+    assert result.exit_code == 0, result.output
+    assert sorted(json.loads(line)["post_id"] for line in target.read_text().splitlines()) == [2, 3, 5, 6]
+
+
+@pytest.mark.parametrize("word", ["Aussenminister", "Außenminister", "Strasse", "Straße", "провел", "провёл",
+                                  "мои", "мой", "Lawrow", "Lawrów", "ЛАВРОВ"])
+def test_search_and_alerts_fold_alike(archive, word):
+    from monitor.alerts.rules import Matcher
+    from monitor.config.settings import AlertRule
+
+    matcher = Matcher([AlertRule(name="r", keywords=(word,))])
+    alerted = {post_id for post_id, text in POSTS.items() if matcher.match(text)}
+    assert set(found(invoke(archive, "search", f'"{word}"'))) == alerted

@@ -2,8 +2,8 @@
 
 Text and keywords go through the same steps: NFC, split into words (``\\w+``), each
 word casefolded (ß is ss), stemmed with Snowball for rules with a ``language``, and
-folded (accents and diacritics removed, so ё is е). A keyword (or phrase) matches
-when its words appear consecutively. Every keyword of every rule sits in one index
+folded as search folds (:func:`storage.words.fold`: Latin accents off, ё is е, й stays
+й). A keyword (or phrase) matches when its words appear consecutively. Every keyword of every rule sits in one index
 keyed by its first word, so a text costs one dictionary lookup per word, whatever
 the number of keywords.
 """
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import snowballstemmer
 
 from monitor.config.settings import STEM_LANGUAGES, AlertRule
+from storage.words import fold
 
 WORD = re.compile(r"\w+")
 CONTEXT = 80  # characters of text shown on each side of the first match
@@ -32,13 +33,6 @@ class Match:
     rule: str
     terms: tuple[str, ...]
     context: str
-
-
-@functools.lru_cache(maxsize=200_000)
-def fold(word: str) -> str:
-    """Accents off, case folded: ``Ёлка`` -> ``елка``, ``Straße`` -> ``strasse``, ``Lawrów`` -> ``lawrow``."""
-    decomposed = unicodedata.normalize("NFKD", word)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 @functools.lru_cache(maxsize=32)
