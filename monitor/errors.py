@@ -11,10 +11,16 @@
     │   ├── AccountUnavailable  the account cannot be used now (session revoked)
     │   └── AccountOffline    Telegram cannot be reached now
     ├── Stopped               the daemon is stopping; the request was abandoned (nobody's failure)
-    └── ChannelUnavailable    the channel has no public web preview, or is not a channel
+    ├── ChannelUnavailable    the channel has no public web preview, or is not a channel
+    ├── NothingArchived       a re-check was asked of a channel with no post archived
+    └── UnknownChannel        a command named a channel the archive does not hold (exit 2)
 """
 
 from __future__ import annotations
+
+import difflib
+
+UNKNOWN_CHANNEL_LISTED = 10  # names listed when none is close to the one asked for
 
 
 class LegationError(Exception):
@@ -94,3 +100,28 @@ class AccountUnavailable(FetchError):
 
 class AccountOffline(FetchError):
     """Telegram cannot be reached now; ``auto`` channels use the web preview meanwhile."""
+
+
+class NothingArchived(LegationError):
+    """A re-check of a channel with nothing archived: nothing was read, and its health is unchanged."""
+
+    def __init__(self, username: str) -> None:
+        super().__init__(f"nothing archived yet, nothing to re-check; run 'legation sync {username}' first")
+        self.username = username
+
+
+class UnknownChannel(LegationError):
+    """A command named a channel that the archive does not hold: the closest names, or all of them."""
+
+    def __init__(self, name: str, archived: list[str]) -> None:
+        close = difflib.get_close_matches(name.lower(), [a.lower() for a in archived], n=3, cutoff=0.6)
+        spelled = {a.lower(): a for a in archived}
+        if close:
+            hint = "did you mean " + " or ".join(spelled[c] for c in close) + "?"
+        elif archived:
+            hint = "archived: " + ", ".join(archived[:UNKNOWN_CHANNEL_LISTED]) + (
+                ", ..." if len(archived) > UNKNOWN_CHANNEL_LISTED else "")
+        else:
+            hint = "the archive holds no channel yet"
+        super().__init__(f"no channel {name!r} in the archive; {hint}")
+        self.name = name

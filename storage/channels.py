@@ -16,6 +16,12 @@ async def get_channel_id(conn: Connection, username: str) -> int | None:
     return int(row["id"]) if row else None
 
 
+async def get_usernames(conn: Connection) -> list[str]:
+    """Every archived channel's username, in alphabetical order."""
+    rows = await conn.execute_fetchall("SELECT username FROM channels ORDER BY username COLLATE NOCASE")
+    return [row["username"] for row in rows]
+
+
 async def ensure_channel(conn: Connection, username: str, now: str) -> int:
     """The channel's row id, creating the row on first sight."""
     await conn.execute(

@@ -100,6 +100,15 @@ async def requeue_pages(
     return cursor.rowcount
 
 
+async def get_unknown_pages(conn: Connection, urls: Sequence[str]) -> list[str]:
+    """Those of ``urls`` that the archive holds no page for (neither queued nor fetched), in order."""
+    rows = await conn.execute_fetchall(
+        "SELECT value FROM json_each(?) WHERE value NOT IN (SELECT url FROM pages) ORDER BY key",
+        (json.dumps(list(urls)),),
+    )
+    return [row["value"] for row in rows]
+
+
 async def get_page_text(conn: Connection, url: str) -> str | None:
     """Title and text of the newest archived version, as one string (for comparing matches)."""
     cursor = await conn.execute(

@@ -25,7 +25,7 @@ import structlog
 
 from monitor.capture.deletions import confirm_deletions
 from monitor.config.settings import SyncConfig
-from monitor.errors import ChannelUnavailable, FetchError, Stopped
+from monitor.errors import ChannelUnavailable, FetchError, NothingArchived, Stopped
 from monitor.sources.page import ChannelPage, PageSource
 from storage.channels import (
     count_posts_from,
@@ -184,8 +184,10 @@ async def recheck_channel(
     """Re-read archived posts from the newest down to ``since`` (or the oldest); resumable."""
     state = await get_channel_state(conn, await _ensure(conn, username))
     if state.recheck_cursor is None:
+        if state.head_id is None:
+            raise NothingArchived(username)
         until = await get_first_post_since(conn, state.channel_id, since) if since else state.tail_id
-        if state.head_id is None or until is None:
+        if until is None:
             return SaveResult()
         state = await _commit_state(conn, dataclasses.replace(
             state, recheck_cursor=state.head_id + 1, recheck_until=until))
@@ -208,6 +210,10 @@ async def run_round(
         channel_id = await _ensure(conn, username)
         try:
             saved = await step(conn, source, username, progress)
+        except NothingArchived as exc:  # nothing was read: the channel's health stays what it was
+            log.info("channel_not_archived", channel=username)
+            outcomes.append(ChannelOutcome(username, SaveResult(), str(exc)))
+            continue
         except (ChannelUnavailable, FetchError) as exc:
             message = str(exc)
             log.error("channel_failed", channel=username, error=message)

@@ -12,17 +12,20 @@ import sys
 import threading
 from collections.abc import Coroutine
 from datetime import UTC, datetime
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from monitor import __version__
-from monitor.config.settings import LOG_FORMATS, LOG_LEVELS, Config, load_config
+from monitor.config.settings import LOG_FORMATS, LOG_LEVELS, Config, load_config, normalise_channel_name
 from monitor.daemon.lock import ArchiveLocked
-from monitor.errors import ConfigError
-from monitor.log import configure_logging, register_secrets
+from monitor.errors import ConfigError, UnknownChannel
+from monitor.log import STATUS, configure_logging, register_secrets
 from storage.errors import SearchQueryError, StorageError
 from storage.models import format_timestamp
+
+if TYPE_CHECKING:
+    from storage.db import Connection
 
 T = TypeVar("T")
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
@@ -55,6 +58,7 @@ def _config(ctx: click.Context) -> Config:
 
 
 def _fail(message: str, code: int) -> NoReturn:
+    STATUS.finish()  # a progress line on the terminal ends first: the message starts a line of its own
     click.echo(f"legation: {message}", err=True)
     sys.exit(code)
 
@@ -73,7 +77,7 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     except Interrupted as exc:
         _fail(f"stopped by {exc}; nothing half-written was kept, run the same command again to resume",
               EXIT_INTERRUPTED)
-    except SearchQueryError as exc:
+    except (SearchQueryError, UnknownChannel) as exc:
         _fail(str(exc), EXIT_USAGE)
     except StorageError as exc:
         _fail(str(exc), EXIT_FAILED)
@@ -108,6 +112,19 @@ async def _stopped_by_signals(coroutine: Coroutine[Any, Any, T]) -> T:
     finally:
         for signum in handled:
             loop.remove_signal_handler(signum)
+
+
+async def archived_channel(conn: Connection, name: str) -> str:
+    """The archived channel ``name`` names (any case, @ or t.me link), as the archive spells it;
+    :class:`UnknownChannel` with the closest names if there is none."""
+    from storage.channels import get_usernames
+
+    wanted = normalise_channel_name(name)
+    archived = await get_usernames(conn)
+    for username in archived:
+        if username.lower() == wanted.lower():
+            return username
+    raise UnknownChannel(wanted, archived)
 
 
 def terminal_safe(text: str, keep: str = "") -> str:

@@ -13,5 +13,6 @@ __all__ = ["cli", "main"]
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. (Output piped into a reader that stops early, ``| head``,
+    ends quietly with exit code 1: click's own handling of a broken pipe.)"""
     cli(prog_name="legation")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from monitor import install_command
 from monitor.cli.base import (
     EXIT_FAILED,
     EXIT_USAGE,
@@ -20,10 +21,13 @@ from monitor.cli.base import (
     _fail,
     _run,
     _since,
+    archived_channel,
     cli,
     terminal_safe,
 )
-from monitor.config.settings import Config, normalise_channel_name
+from monitor.config.settings import Config
+
+MAX_POST_ID = 2**63 - 1  # SQLite's largest integer
 
 if TYPE_CHECKING:
     from storage.models import ChannelStatus, PostEvent, PostVersion, SearchHit
@@ -52,15 +56,15 @@ def history(ctx: click.Context, channel: str, post_id: int | None, as_json: bool
             _fail(f"{channel!r} is not a post URL such as https://t.me/MFARussia/22958; or give CHANNEL POST_ID",
                   EXIT_USAGE)
         channel = named_channel
-    username = normalise_channel_name(channel)
-    configured = {name.lower(): name for name in config.channel_names()}
-    username = configured.get(username.lower(), username)  # as configured, whatever case was typed
+    if not 0 < post_id <= MAX_POST_ID:
+        _fail(f"{post_id} is not a post id (1 to {MAX_POST_ID})", EXIT_USAGE)
 
-    async def read_history() -> tuple[list[PostVersion], list[PostEvent]] | None:
+    async def read_history() -> tuple[str, tuple[list[PostVersion], list[PostEvent]] | None]:
         async with open_archive(config.database, create=False) as conn:
-            return await get_post_history(conn, username, post_id)
+            username = await archived_channel(conn, channel)
+            return username, await get_post_history(conn, username, post_id)
 
-    found = _run(read_history())
+    username, found = _run(read_history())
     if found is None:
         _fail(f"no archived post {post_id} in channel {username}", EXIT_FAILED)
     versions, events = found
@@ -99,7 +103,8 @@ def search(ctx: click.Context, query: str, channel: str | None, since: str | Non
            raw: bool, as_json: bool) -> None:
     """Full-text search of post text, with highlighted snippets.
 
-    QUERY is plain words and "exact phrases"; punctuation is never an error
+    QUERY is plain words and "exact phrases", all of which must occur; OR takes
+    either side, NOT word or -word leaves it out. Punctuation is never an error
     (С.В.Лавров, #SCO, URLs). Each word also finds its other forms (хартия finds
     хартии, Charta finds Charten; [search] languages). Posts with the words as
     written come first, then those with other forms; newest first in each.
@@ -115,7 +120,7 @@ def search(ctx: click.Context, query: str, channel: str | None, since: str | Non
     async def query_archive() -> list[SearchHit]:
         async with open_archive(config.database, create=False) as conn:
             return await search_posts(conn, wanted.exact, wider=wanted.wider,
-                                      channel=normalise_channel_name(channel) if channel else None,
+                                      channel=await archived_channel(conn, channel) if channel else None,
                                       since=since_at, until=until_at, limit=limit)
 
     hits = _run(query_archive())
@@ -193,8 +198,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
         for host, page_status, error, count in page_problems:
             click.echo(f"pages {page_status} on {host} ({count}): {error}")
         if not config.pages.browser and any(problem[1] == "blocked" for problem in page_problems):
-            click.echo('pages behind a JavaScript wall: set [pages] browser = "chromium" (pip install '
-                       "'legation[browser]', and a Chromium) to fetch them in a headless browser")
+            click.echo('pages behind a JavaScript wall: set [pages] browser = "chromium" '
+                       f"({install_command('browser')}, and a Chromium: sudo apt install chromium) "
+                       "to fetch them in a headless browser")
         click.echo(f"alerts: {undelivered} undelivered" + (f" ({failing} failing)" if failing else "")
                    + (f"; {alert_problem}" if alert_problem else ""))
     if unhealthy:

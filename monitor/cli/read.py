@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -16,8 +18,19 @@ from typing import Any, BinaryIO, TextIO
 
 import click
 
-from monitor.cli.base import EXIT_FAILED, EXIT_USAGE, _config, _fail, _run, _since, cli, terminal_safe
-from monitor.config.settings import Config, normalise_channel_name
+from monitor import install_command
+from monitor.cli.base import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    _config,
+    _fail,
+    _run,
+    _since,
+    archived_channel,
+    cli,
+    terminal_safe,
+)
+from monitor.config.settings import Config
 from storage.models import PAGE_STATUSES, AlertRow, PageRow
 
 
@@ -60,22 +73,28 @@ def refetch(ctx: click.Context, urls: tuple[str, ...], status_: str | None) -> N
     """Queue pages again (by URL, or all of one --status) for the next round.
 
     Their attempt count starts over; a page whose content changed keeps both
-    versions.
+    versions. A URL the archive does not hold is named, and the exit code is 1.
     """
     from monitor.sources.links import normalise_url
     from storage.db import open_archive, transaction
-    from storage.pages import requeue_pages
+    from storage.pages import get_unknown_pages, requeue_pages
 
     if not urls and status_ is None:
         raise click.UsageError("give URLs or --status (e.g. --status blocked)")
     config = _config(ctx)
     wanted = [normalise_url(u) or u for u in urls]
 
-    async def queue() -> int:
+    async def queue() -> tuple[int, list[str]]:
         async with open_archive(config.database, create=False) as conn, transaction(conn):
-            return await requeue_pages(conn, wanted, status_)
+            return await requeue_pages(conn, wanted, status_), await get_unknown_pages(conn, wanted)
 
-    click.echo(f"{_run(queue())} page(s) queued")
+    queued, unknown = _run(queue())
+    click.echo(f"{queued} page(s) queued")
+    for url in unknown:
+        click.echo(terminal_safe(f"legation: not in the archive: {url} (only pages that archived posts link "
+                                 "to are fetched)"), err=True)
+    if unknown:
+        sys.exit(EXIT_FAILED)
 
 
 @cli.command("export-warc")
@@ -236,7 +255,7 @@ def export(ctx: click.Context, fmt: str, output: str | None, channel: str | None
 
     async def stream(out: TextIO) -> int:
         async with open_archive(config.database, create=False) as conn:
-            posts = iter_posts(conn, channel=normalise_channel_name(channel) if channel else None,
+            posts = iter_posts(conn, channel=await archived_channel(conn, channel) if channel else None,
                                since=since_at, until=until_at, query=matching,
                                with_pages=with_pages, with_versions=with_versions, with_media=with_media)
             return await (write_csv(posts, out, bom=bom) if fmt == "csv" else write_jsonl(posts, out))
@@ -254,7 +273,7 @@ def export(ctx: click.Context, fmt: str, output: str | None, channel: str | None
 @click.option("--port", default=8001, show_default=True, type=click.IntRange(1, 65535))
 @click.pass_context
 def browse(ctx: click.Context, host: str, port: int) -> None:
-    """Browse and search the archive in Datasette (pip install 'legation[browse]').
+    """Browse and search the archive in Datasette (pip install '.[browse]' in the checkout).
 
     Read-only: posts, pages, edits and deletions with labels, facets and full-text
     search, each post beside its t.me link.
@@ -263,10 +282,13 @@ def browse(ctx: click.Context, host: str, port: int) -> None:
 
     config = _config(ctx)
     if not datasette_available():
-        _fail("browse needs Datasette: pip install 'legation[browse]'", EXIT_USAGE)
+        _fail(f"browse needs Datasette: {install_command('browse')}", EXIT_USAGE)
     if not Path(config.database).exists():
         _fail(f"no archive at {config.database}; run 'legation backfill' or 'legation sync' first", EXIT_FAILED)
     _run(_migrated(config))
+    if (busy := _port_taken(host, port)) is not None:
+        _fail(f"cannot serve on {host}:{port}: {busy}; choose another port with --port (legation browse --port "
+              f"{port + 1})", EXIT_FAILED)
     with tempfile.TemporaryDirectory() as tmp:
         meta = write_metadata(Path(config.database), Path(tmp) / "metadata.json")
         click.echo(f"browse the archive at http://{host}:{port}/ (Ctrl-C stops)", err=True)
@@ -283,6 +305,15 @@ def browse(ctx: click.Context, host: str, port: int) -> None:
             except KeyboardInterrupt:
                 continue  # the server got the same Ctrl-C: wait for it to finish
     sys.exit(0 if returncode in (0, -2, -15, -1, 130) else EXIT_FAILED)
+
+
+def _port_taken(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be served (in use, no such address), or None if it can be."""
+    try:
+        with socket.create_server((host, port)):
+            return None
+    except OSError as exc:
+        return "the port is in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
 
 
 async def _migrated(config: Config) -> None:

@@ -154,13 +154,19 @@ def as_patterns(key: str, value: Any) -> list[str]:
     return patterns
 
 
+# t.me/NAME, t.me/s/NAME, a post's link t.me/NAME/123, with or without scheme, query or fragment
+TELEGRAM_LINK = re.compile(r"^(?:https?://)?(?:www\.)?(?:t\.me|telegram\.me|telegram\.dog)/(?:s/)?([^/?#]+)",
+                           re.IGNORECASE)
+
+
 def normalise_channel_name(value: str) -> str:
-    """``@MFARussia`` and ``https://t.me/s/MFARussia`` both mean ``MFARussia``."""
+    """``@MFARussia``, ``https://t.me/s/MFARussia`` and a post's link ``https://t.me/MFARussia/22958``
+    all mean ``MFARussia``."""
     value = value.strip()
-    for prefix in ("https://t.me/s/", "https://t.me/", "http://t.me/s/", "http://t.me/", "t.me/s/", "t.me/", "@"):
-        if value.lower().startswith(prefix):
-            return value[len(prefix):].rstrip("/")
-    return value
+    link = TELEGRAM_LINK.match(value)
+    if link:
+        return link[1]
+    return value.removeprefix("@")
 
 
 def as_channel_name(key: str, value: Any) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from monitor import __version__
+from monitor import __version__, install_command
 from monitor.config.checks import (
     Section,
     as_bool,
@@ -140,7 +140,7 @@ class PagesConfig:
     attachments: bool = setting(True, as_bool)
     robots_ttl: float = setting(86400.0, as_duration)
     # "chromium": a page that answers with a JavaScript wall is fetched again in headless
-    # Chromium (pip install 'legation[browser]'); every request it makes goes through
+    # Chromium (Playwright: pip install '.[browser]' in the checkout); every request it makes goes through
     # legation's own HTTP client (proxy, ca_bundle, address guard, request_delay).
     browser: str | None = setting(None, lambda key, value: one_of(BROWSERS)(key, value) or None)
     browser_path: str | None = setting(None, as_optional_string)  # default: chromium on PATH
@@ -418,7 +418,7 @@ def parse_config(raw: Mapping[str, Any], *, base: Path, source: Path | None = No
 def _with_browser(pages: PagesConfig) -> PagesConfig:
     """``[pages] browser`` can work here: Playwright installed, a Chromium found (its path kept)."""
     if importlib.util.find_spec("playwright") is None:
-        raise ConfigError("pages.browser", "needs Playwright: pip install 'legation[browser]' "
+        raise ConfigError("pages.browser", f"needs Playwright: {install_command('browser')} "
                                            "(or set browser = \"\" to archive walled pages as blocked)")
     found = pages.browser_path or next((p for name in CHROMIUM_NAMES if (p := shutil.which(name))), None)
     if found is None or not Path(found).is_file() or not os.access(found, os.X_OK):
