@@ -247,3 +247,47 @@ def test_a_page_signature_ignores_counters_and_tokens_and_nothing_else(shared):
     first_text = page.index(b'tgme_widget_message_text') + 60
     edited = page[:first_text] + b"X" + page[first_text + 1:]
     assert page_signature(edited) != page_signature(page)
+
+
+# Single-post pages as t.me served them about 2018 (written by us after the markup the
+# issue describes: no data-post; the post's id only in the date's link).
+OLD_EMBED = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>Telegram Widget</title></head>
+<body class="widget_frame_base tgme_widget body_widget_post emoji_image">
+<div class="tgme_widget_message js-widget_message" data-view="eyJjIjotMTAwMTM1">
+ <div class="tgme_widget_message_user"><a href="https://t.me/K1inUSA"><i class="tgme_widget_message_user_photo"></i></a></div>
+ <div class="tgme_widget_message_bubble">
+  <div class="tgme_widget_message_author"><a class="tgme_widget_message_owner_name" href="https://t.me/K1inUSA">
+   <span dir="auto">Kl</span></a></div>
+  {body}
+  <div class="tgme_widget_message_footer"><div class="tgme_widget_message_info">
+   <span class="tgme_widget_message_views">1.2K</span><span class="tgme_widget_message_meta">
+   <a class="tgme_widget_message_date" href="https://t.me/K1inUSA/3"><time datetime="2018-03-01T10:00:00+00:00">
+   10:00</time></a></span></div></div>
+ </div>
+</div>
+</body></html>
+"""
+NOT_SUPPORTED = """<div class="message_media_not_supported_wrap"><div class="message_media_not_supported">
+  <div class="message_media_not_supported_label">{label}</div>
+  <a href="https://t.me/K1inUSA/3" class="message_media_view_in_telegram">VIEW IN TELEGRAM</a></div></div>"""
+
+
+def test_an_old_single_post_page_without_data_post_takes_the_id_from_its_date_link():
+    from monitor.sources.tme_parse import parse_document
+    from monitor.sources.webpreview import PostCheck, parse_embed
+
+    html = OLD_EMBED.format(body='<div class="tgme_widget_message_text js-message_text" dir="auto">Привет</div>')
+    [post] = parse_document(html, "K1inUSA").posts
+    assert (post.post_id, post.text, post.date, post.views) == (3, "Привет", "2018-03-01T10:00:00Z", 1200)
+    assert parse_embed(html, 3) is PostCheck.EXISTS
+    assert parse_embed(html, 4) is PostCheck.UNKNOWN
+
+
+def test_an_old_single_post_page_showing_a_service_message_or_view_in_telegram():
+    from monitor.sources.tme_parse import parse_document
+
+    [service] = parse_document(OLD_EMBED.format(body=NOT_SUPPORTED.format(label="Service message")), "K1inUSA").posts
+    assert (service.service, service.text, service.media) == (True, None, ())
+    [hidden] = parse_document(OLD_EMBED.format(body=NOT_SUPPORTED.format(
+        label="This media is not supported in your browser")), "K1inUSA").posts
+    assert (hidden.service, hidden.text, hidden.media) == (False, None, ({"type": "unviewable"},))

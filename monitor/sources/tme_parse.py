@@ -57,6 +57,11 @@ def _has_class(name: str) -> str:
 
 
 MESSAGES = lxml.etree.XPath(f"//div[@data-post][{_has_class('tgme_widget_message')}]")
+# Single-post pages of about 2018 carry no data-post: the id is only in the date's link.
+MESSAGES_WITHOUT_ID = lxml.etree.XPath(f"//div[not(@data-post)][{_has_class('tgme_widget_message')}]")
+DATE_LINKS = lxml.etree.XPath(f".//a[{_has_class('tgme_widget_message_date')}]/@href")
+POST_LINK_ID = re.compile(r"/[A-Za-z][A-Za-z0-9_]{3,31}/(\d+)/?(?:[?#].*)?$")
+SERVICE_LABEL = "service message"  # an old single-post page's stand-in for a service message
 PAGE_CLASSES = ("tgme_channel_info", "tme_messages_more", "tgme_channel_history", "tme_no_messages_found",
                 "tgme_widget_message_error")
 # A substring test in C finds the few page-level elements; _index_of keeps exact class names.
@@ -66,7 +71,6 @@ PAGE_PARTS = lxml.etree.XPath("//*[" + " or ".join(f"contains(@class, '{c}')" fo
 PARSER = lxml.etree.HTMLParser(remove_comments=False, recover=True, huge_tree=True)
 # Every message carries data-post once: the page's own count of what it holds.
 DATA_POST = re.compile(r'data-post="([^"]*)"')
-UNVIEWABLE_LABEL = "open telegram to view this post"
 BUTTON_CLASS = "tgme_widget_message_inline_button"
 VERIFIED_MARKS = frozenset({"verified-icon", "verified_icon"})
 
@@ -102,9 +106,9 @@ def parse_document(html: str | bytes, username: str) -> ParsedPage:
     failures: dict[int, str] = {}
     telegram_id = None
     errors = 0
-    nodes = MESSAGES(doc)
+    nodes = MESSAGES(doc) or MESSAGES_WITHOUT_ID(doc)
     for node in nodes:
-        post_id = _post_id(node.get("data-post"))
+        post_id = _post_id(node.get("data-post")) if node.get("data-post") is not None else _date_link_id(node)
         if post_id is None:
             log.warning("post_without_id", channel=username, data_post=str(node.get("data-post"))[:100])
             errors += 1
@@ -142,11 +146,12 @@ def parse_message(node: Element, post_id: int) -> Post:
     reply_to, reply_url = _reply(idx, str(node.get("data-post") or ""))
     elements = _media_elements(idx, bubble)
     media = tuple(_media_item(kind, el, idx) for kind, el in elements)
-    if not text and not media and UNVIEWABLE_LABEL in (_text(idx, "message_media_not_supported_label") or "").lower():
+    label = (_text(idx, "message_media_not_supported_label") or "").lower()
+    service = "service_message" in _classes(node) or (not text and not media and label == SERVICE_LABEL)
+    if not text and not media and label and not service:
         media = ({"type": UNVIEWABLE},)  # the preview cannot show it: a mark, never empty content
     grouped = _is_grouped(node, idx) or any("post_id" in item for item in media)
     buttons = _buttons(idx)
-    service = "service_message" in _classes(node)
     return Post(
         post_id=post_id,
         date=_date(node, idx),
@@ -474,6 +479,15 @@ def _more(page: Index, attribute: str) -> int | None:
     for anchor in page.get("tme_messages_more", []):
         if anchor.get(attribute):
             return _int(anchor.get(attribute))
+    return None
+
+
+def _date_link_id(node: Element) -> int | None:
+    """The post id of the date's link (``https://t.me/K1inUSA/3``), for markup without data-post."""
+    for href in DATE_LINKS(node):
+        found = POST_LINK_ID.search(str(href))
+        if found:
+            return parse_id(found[1])
     return None
 
 
