@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import sqlite3
 from pathlib import Path
 
@@ -41,3 +42,86 @@ async def test_readme_query_runs(tme, make_config, sql):
     with sqlite3.connect(config.database) as conn:
         result = conn.execute(sql.replace("'2024-11-01'", "'2000-01-01'").replace("'2024-05-01'", "'2000-01-01'")).fetchall()
     assert result, sql
+
+
+# Every `legation ...` line of the README's shell examples, run as written against a loopback
+# archive (only the config path is ours). Those that run until stopped or ask for a phone
+# number have tests of their own.
+COMMANDS = [line.strip() for block in re.findall(r"```sh\n(.*?)```", README, re.S)
+            for line in block.splitlines() if line.strip().startswith("legation ")]
+RUN_ELSEWHERE = {
+    "run": "runs until stopped: tests/test_daemon.py",
+    "login": "asks for a phone number and a code: tests/test_account.py",
+    "browse": "serves until stopped: tests/test_browser.py and tests/test_daily_use.py",
+}
+FINDS_SOMETHING = ("search", "history", "export", "alerts")
+
+
+def _words(line: str) -> list[str]:
+    """The command's arguments as a shell splits them, its comment and [optional] parts left out."""
+    return [word for word in shlex.split(line, comments=True)[1:] if not re.fullmatch(r"\[.*\]", word)]
+
+
+def test_the_readme_has_example_commands():
+    assert len(COMMANDS) >= 20 and {_words(c)[-1] for c in COMMANDS if "run" in c} >= {"run"}
+
+
+@pytest.mark.parametrize("line", COMMANDS, ids=[c[len("legation "):][:60] for c in COMMANDS])
+def test_readme_command_runs(line, tme, write_config, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from monitor.cli.main import cli
+
+    words = _words(line)
+    if "-c" in words:
+        del words[words.index("-c"):words.index("-c") + 2]
+    command = next(w for w in words if w in cli.commands)
+    if command in RUN_ELSEWHERE:
+        pytest.skip(RUN_ELSEWHERE[command])
+    redirect = words[words.index(">") + 1] if ">" in words else None
+    if redirect:
+        words = words[:words.index(">")]
+    monkeypatch.chdir(tmp_path)
+    if command in ("init", "add"):
+        result = CliRunner().invoke(cli, ["-c", str(tmp_path / "legation.toml"), *words], catch_exceptions=False)
+        assert result.exit_code == 0, (line, result.output)
+        return
+    config = _archive_for_examples(tme, write_config)
+    result = CliRunner().invoke(cli, ["-c", str(config), *words], catch_exceptions=False)
+    assert result.exit_code == 0, (line, result.output)
+    if redirect:
+        (tmp_path / redirect).write_text(result.stdout, encoding="utf-8")
+    if command in FINDS_SOMETHING:
+        output = result.stdout + "".join(p.read_text(encoding="utf-8") for p in tmp_path.glob("*.csv"))
+        assert output.strip() and "no match" not in output, (line, result.output)
+
+
+def _archive_for_examples(tme, write_config) -> Path:
+    """MFARussia with posts the examples look for (dated May 2024), backfilled, then edited."""
+    from datetime import UTC, datetime, timedelta
+
+    channel = tme.channel("MFARussia")
+    texts = {
+        22950: "Министр С.В.Лавров провёл переговоры",
+        22955: 'Проект "Eurasian charter": хартия евразийской безопасности',
+        22956: "Die Charta der Vereinten Nationen",
+        22958: 'Заявление о хартии <a href="https://mid.ru/ru/foreign_policy/news/1944000/" '
+               'onclick="return confirm(1)">здесь</a>',
+    }
+    start = datetime(2024, 5, 10, tzinfo=UTC)
+    for post_id, text in texts.items():
+        channel.add(post_id, text=text, start=start - timedelta(hours=post_id) + timedelta(hours=post_id - 22950))
+    # and one of today, which alerts (a backfill of old posts is an archive, not news)
+    channel.add(22960, text="Хартия одобрена", start=datetime.now(UTC) - timedelta(hours=22960 + 1))
+    release = (FIXTURES / "sites" / "midru_current.html").read_text(encoding="utf-8")
+    tme.site("mid.ru").page("/ru/foreign_policy/news/1944000/", release)
+    config = write_config("MFARussia", extra='\n[[alerts.rules]]\nname = "charter"\nkeywords = ["хартия"]\n'
+                                             'language = "ru"\n')
+    from click.testing import CliRunner
+
+    from monitor.cli.main import cli
+    assert CliRunner().invoke(cli, ["-c", str(config), "backfill"]).exit_code == 0
+    channel.add(22958, text=texts[22958].replace("Заявление", "Новое заявление"), edited=True,
+                start=start - timedelta(hours=22958) + timedelta(hours=8))
+    assert CliRunner().invoke(cli, ["-c", str(config), "sync"]).exit_code == 0
+    return config
