@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from storage.db import Connection
@@ -33,7 +33,7 @@ async def iter_posts(
     conn: Connection, *, channel: str | None = None, since: str | None = None,
     until: str | None = None, query: str | None = None, with_pages: bool = False,
     with_versions: bool = False, with_media: bool = False,
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncGenerator[dict[str, Any], None]:
     """Posts oldest first, as dicts; memory stays constant however many there are."""
     params = {"channel": channel, "since": since, "until": until, "query": query}
     try:

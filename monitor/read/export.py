@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, TextIO
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -13,7 +13,7 @@ CSV_COLUMNS = ("channel", "post_id", "url", "date", "text", "views", "author", "
                "forwarded_from", "reply_to", "grouped_id", "versions", "links", "media", "link_preview_url")
 
 
-async def write_jsonl(posts: AsyncIterator[dict[str, Any]], out: TextIO) -> int:
+async def write_jsonl(posts: AsyncGenerator[dict[str, Any], None], out: TextIO) -> int:
     """One JSON object per line, UTF-8, keys in a stable order; returns the count."""
     count = 0
     async with contextlib.aclosing(posts):  # closed here even when the reader went away (| head)
@@ -23,7 +23,7 @@ async def write_jsonl(posts: AsyncIterator[dict[str, Any]], out: TextIO) -> int:
     return count
 
 
-async def write_csv(posts: AsyncIterator[dict[str, Any]], out: TextIO, *, bom: bool = False) -> int:
+async def write_csv(posts: AsyncGenerator[dict[str, Any], None], out: TextIO, *, bom: bool = False) -> int:
     """One row per post; lists and objects as JSON in their cell, formulas defused; returns the count."""
     if bom:
         out.write("\ufeff")  # spreadsheet programs then read the file as UTF-8
