@@ -277,3 +277,29 @@ async def test_a_backfill_saving_several_pages_at_once_downloads_every_file_of_t
     await archive_channels(config, ["MFARussia"], mode="backfill")
 
     assert rows(config.database, "SELECT status, count(*) FROM post_media GROUP BY status") == [("ok", 200)]
+
+
+async def test_a_failing_cdn_does_not_hold_the_backfill(tme, make_config):
+    """Every file answers 502, and the network retries with real waits: the posts go on at the
+    speed of their pages; the files are recorded failed, due again later, and a page's worth
+    of failures in a row leaves the host's other files for a later round."""
+    tme.site(CDN).dynamic = lambda method, path, headers, body: (502, {"Content-Type": "text/plain"}, b"bad gateway")
+    channel = tme.channel("MFARussia")
+    for post_id in range(1, 101):
+        channel.add(post_id, text=f"Photo {post_id}" + photo(f"p{post_id}.jpg"))
+    slow_retries = ('\n[network]\nrequest_delay = "0s"\nretry_backoff = "2s"\nmax_retry_wait = "30s"\n'
+                    'timeout = "5s"\nmax_retries = 3\n')
+    config = make_config("MFARussia", extra=MEDIA.replace('download = ["photos", "thumbnails", "videos"]',
+                                                          'download = ["photos"]'), network=slow_retries)
+    started = time.monotonic()
+
+    [outcome] = (await archive_channels(config, ["MFARussia"], mode="backfill")).channels
+
+    assert outcome.error is None and outcome.saved.new == 100
+    assert time.monotonic() - started < 20
+    files = [r for r in tme.requests if r.startswith(f"//{CDN}/")]
+    assert 0 < len(files) <= 3 * 5 + 3  # three in a row per transaction of pages, then the rest wait
+    failed = rows(config.database, "SELECT count(*) FROM post_media WHERE status = 'failed' "
+                                   "AND next_attempt_at IS NOT NULL AND error = 'HTTP 502'")
+    assert failed == [(len(files),)]
+    assert rows(config.database, "SELECT count(*) FROM post_media WHERE status = 'pending'") == [(100 - len(files),)]

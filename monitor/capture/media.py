@@ -27,7 +27,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import structlog
 
 from monitor.config.settings import MediaConfig
-from monitor.errors import FetchError, ResponseTooLarge, UnsafeURL
+from monitor.errors import FetchError, FetchFailed, ResponseTooLarge, UnsafeURL
 from monitor.net.client import HttpClient
 from monitor.net.retry import backoff
 from storage.db import Connection, transaction
@@ -40,6 +40,7 @@ MAX_PER_PAGE = 60  # downloads per page saved: a page's worth of albums, then th
 MAX_ATTEMPTS = 6
 RETRY_FIRST_WAIT = 300.0  # seconds; doubling
 REDIRECTS = 3
+HOST_FAILURES_IN_A_ROW = 3  # then the host's other files of this round wait for a later one
 INCOMING_TTL = 600.0  # seconds an account download waits to be stored before it is swept
 EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "image/gif": ".gif",
               "video/mp4": ".mp4", "video/webm": ".webm", "video/quicktime": ".mov"}
@@ -69,8 +70,14 @@ class MediaStore:
         outcome = MediaOutcome()
         now = utc_now()
         limit = MAX_PER_PAGE * pages
+        failing: dict[str, int] = {}  # host -> files that failed in a row in this call
         for download in await get_due_media(conn, now, utc_in(-self.config.url_ttl), channel_id, limit):
+            host = urlsplit(download.url).hostname or ""
+            if failing.get(host, 0) >= HOST_FAILURES_IN_A_ROW:
+                outcome.by_status["deferred"] = outcome.by_status.get("deferred", 0) + 1
+                continue  # a CDN that fails every file: the rest wait for a later round, untouched
             status = await self._one(conn, download)
+            failing[host] = failing.get(host, 0) + 1 if status == "failed" else 0
             outcome.by_status[status] = outcome.by_status.get(status, 0) + 1
         if self.incoming is not None:
             await asyncio.to_thread(_sweep, self.incoming, INCOMING_TTL)
@@ -115,7 +122,9 @@ class MediaStore:
         for _ in range(REDIRECTS + 1):
             if urlsplit(url).scheme not in ("http", "https"):
                 raise UnsafeURL(url, "only http(s) media links are fetched")
-            response = await self.http.request("GET", url, follow_redirects=False)
+            # One attempt: a failing CDN must not hold the posts that wait behind the file; a
+            # failed file is recorded and tried again in a later round while its link is fresh.
+            response = await self.http.request("GET", url, follow_redirects=False, retry=False)
             if response.status in (301, 302, 303, 307, 308):
                 target = urljoin(url, response.headers.get("location", ""))
                 if urlsplit(target).hostname != host:
@@ -125,7 +134,7 @@ class MediaStore:
             if response.status in GONE:
                 raise _Gone(url, f"HTTP {response.status}")
             if response.status != 200:
-                raise FetchError(url, f"HTTP {response.status}")
+                raise FetchFailed(url, f"HTTP {response.status}")
             return response.content, response.media_type
         raise FetchError(url, f"more than {REDIRECTS} redirects")
 

@@ -172,11 +172,13 @@ class HttpClient:
         return await self.request("GET", url)
 
     async def request(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
-                      content: bytes | None = None, follow_redirects: bool = True) -> Response:
+                      content: bytes | None = None, follow_redirects: bool = True,
+                      retry: bool = True) -> Response:
         """One request with politeness, the size cap and the address guard; GET and HEAD are
-        retried on 429, 5xx, timeouts and resets, other methods are sent once."""
+        retried on 429, 5xx, timeouts and resets (unless ``retry`` is False: the caller
+        records the failure and tries again later), other methods are sent once."""
         host = urlsplit(url).hostname or ""
-        attempts = self.config.max_retries + 1 if method in IDEMPOTENT else 1
+        attempts = self.config.max_retries + 1 if method in IDEMPOTENT and retry else 1
         for attempt in range(1, attempts + 1):
             async with self._host_locks.setdefault(host, asyncio.Lock()):
                 await self._wait_turn(host)
