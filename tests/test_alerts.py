@@ -332,3 +332,31 @@ async def test_alerts_commands(watched, receiver, tme):
     sent = await run("alerts", "replay", "--since", "2000-01-01", "--send")
     assert sent.stdout.splitlines()[-1] == "1 match(es); 0 recorded, 0 sent"  # already alerted
     assert len(receiver.received) == 1
+
+
+def test_a_backtracking_regex_and_a_hostile_post_cannot_freeze_a_sync(tme, write_config):
+    """The rule and post of issue 31: Python's re took minutes; RE2 matches in linear time."""
+    channel = tme.channel("MFARussia")
+    today = datetime.now(UTC) - timedelta(hours=3)  # recent posts: old ones (a backfill) are not matched
+    channel.add(1, text="a" * 34 + "!", start=today)
+    channel.add(2, text="Lavrov " * 500 + "!", start=today)
+    config = write_config("MFARussia", extra="\n[[alerts.rules]]\nname = \"greedy\"\nregex = ['^(\\w+\\s?)+$']\n"
+                                             "scope = [\"posts\"]\n")
+    started = time.monotonic()
+    try:
+        done = subprocess.run([sys.executable, "-m", "monitor", "-c", str(config), "sync"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("sync still matching after 60 s")
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 20
+    assert rows(config.parent / "archive.sqlite3", "SELECT count(*) FROM posts") == [(2,)]
+
+
+@pytest.mark.parametrize("pattern", [r"(a)\1", r"Lavrov(?= said)", r"(?<!not )agreed"])
+def test_a_regex_re2_cannot_run_is_a_config_error_naming_the_rule(write_config, pattern):
+    config = write_config("MFARussia", extra=f"\n[[alerts.rules]]\nname = \"back\"\nregex = ['ok', '{pattern}']\n")
+    result = CliRunner().invoke(cli, ["-c", str(config), "status"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("legation: config error: alerts.rules[back].regex[1]: invalid regular expression")
+    assert "RE2" in result.stderr
