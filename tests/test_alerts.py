@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import rows
+from helpers import read_only, rows
 from tmeserver import FIXTURES
 
 from monitor.alerts.rules import Matcher
@@ -360,3 +362,73 @@ def test_a_regex_re2_cannot_run_is_a_config_error_naming_the_rule(write_config, 
     assert result.exit_code == 2
     assert result.stderr.startswith("legation: config error: alerts.rules[back].regex[1]: invalid regular expression")
     assert "RE2" in result.stderr
+
+
+class Trickle:
+    """A webhook that answers one header line a second and never finishes its answer."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.arrived = 0
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+        self.url = f"json://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn: socket.socket) -> None:
+        self.arrived += 1
+        with contextlib.suppress(OSError), conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            for n in range(120):
+                if self.stop.wait(1.0):
+                    return
+                conn.sendall(f"X-Slow-{n}: yes\r\n".encode())
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+
+
+def test_a_webhook_that_trickles_is_a_failed_delivery_and_does_not_hold_the_daemon(tmp_path, tme, write_config):
+    trickle = Trickle()
+    channel = tme.channel("MFARussia")
+    channel.add(1, start=RECENT, text="The Eurasian charter is signed")
+    config = write_config("MFARussia", extra=f"""
+[alerts]
+notify = ["{trickle.url}"]
+deliver_interval = "3s"
+delivery_timeout = "2s"
+retry_backoff = "1s"
+
+[[alerts.rules]]
+name = "charter"
+keywords = ["Eurasian charter"]
+""")
+    daemon = subprocess.Popen([sys.executable, "-m", "monitor", "-c", str(config), "--log-format", "json", "run"],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    database = tmp_path / "archive.sqlite3"
+    try:
+        deadline = time.monotonic() + 30
+        while not read_only(database, "SELECT 1 FROM alerts WHERE attempts >= 2"):
+            assert time.monotonic() < deadline and daemon.poll() is None, "no failed attempt recorded"
+            time.sleep(0.2)
+        [(error, delivered)] = rows(database, "SELECT last_error, delivered_at FROM alerts")
+        assert error == "no answer within 2 s (delivery_timeout)" and delivered is None
+        stopped_at = time.monotonic()
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=30)
+        assert time.monotonic() - stopped_at < 15
+        assert daemon.returncode == 0
+        assert "maximum number of running instances" not in stderr
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+        trickle.close()

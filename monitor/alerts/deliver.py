@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,21 +32,24 @@ class Notifier(Protocol):
 
 
 class AppriseNotifier:
-    """Any service Apprise knows: tgram://, mailto://, json://, slack://, ..."""
+    """Any service Apprise knows: tgram://, mailto://, json://, slack://, ...; each message is
+    sent by a child process (:mod:`monitor.alerts.send`), killed if the caller stops waiting."""
 
     async def send(self, urls: Sequence[str], title: str, body: str) -> str | None:
-        import apprise  # imported late: only delivery needs it
-
-        notifier = apprise.Apprise()
-        for url in urls:
-            if not notifier.add(url):
-                return "invalid notification URL (see the Apprise documentation)"
-        with apprise.LogCapture(level=apprise.logging.WARNING) as captured:
-            result = await notifier.async_notify(body=body, title=title)
-        if result:
-            return None
-        lines = [line.split(" - ", 2)[-1] for line in captured.getvalue().splitlines() if line.strip()]
-        return "; ".join(lines) or "notification failed"
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "monitor.alerts.send", stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        message = json.dumps({"urls": list(urls), "title": title, "body": body}).encode()
+        try:
+            out, _ = await child.communicate(message)
+        finally:
+            if child.returncode is None:  # given up on (the deadline, a shutdown): nothing outlives it
+                child.kill()
+                await asyncio.shield(child.wait())
+        try:
+            return json.loads(out)["error"]
+        except (ValueError, KeyError, TypeError):
+            return f"the notification process ended without an answer (exit code {child.returncode})"
 
 
 @dataclass(slots=True)
@@ -58,7 +65,13 @@ async def deliver_alerts(conn: Connection, config: AlertsConfig, notifier: Notif
     outcome = DeliveryOutcome()
     rules = {rule.name: rule for rule in config.rules}
     batches: dict[str, list[AlertRow]] = defaultdict(list)
+    # A run sends for at most its interval: what is left waits for the next run, so that slow
+    # services cannot pile up runs of this job.
+    deadline = time.monotonic() + config.deliver_interval
     for alert in await get_due_alerts(conn, utc_now()):
+        if time.monotonic() > deadline:
+            outcome.held += 1
+            continue
         rule = rules.get(alert.rule)
         urls = rule_notify(rule, config)
         if not urls:
@@ -69,6 +82,9 @@ async def deliver_alerts(conn: Connection, config: AlertsConfig, notifier: Notif
             await _send(conn, config, notifier, urls, [alert], web_url, outcome)
     for name, alerts in batches.items():
         rule = rules[name]
+        if time.monotonic() > deadline:
+            outcome.held += len(alerts)
+            continue
         oldest = max(age_of(a.created_at) for a in alerts)
         if oldest < (rule.digest or 0) and all(a.attempts == 0 for a in alerts):
             outcome.held += len(alerts)
@@ -80,7 +96,11 @@ async def deliver_alerts(conn: Connection, config: AlertsConfig, notifier: Notif
 async def _send(conn: Connection, config: AlertsConfig, notifier: Notifier, urls: Sequence[str],
                 alerts: list[AlertRow], web_url: str, outcome: DeliveryOutcome) -> None:
     title, body = compose(alerts, web_url)
-    error = await notifier.send(urls, title, body)
+    try:
+        async with asyncio.timeout(config.delivery_timeout):
+            error = await notifier.send(urls, title, body)
+    except TimeoutError:
+        error = f"no answer within {config.delivery_timeout:g} s (delivery_timeout)"
     if error is not None:
         error = redact_text(error)  # services quote their URL, tokens included
     ids = [a.id for a in alerts]

@@ -221,6 +221,7 @@ class AlertsConfig:
     rules: tuple[AlertRule, ...] = setting((), _rules)
     max_age: float = setting(2 * 86400.0, as_duration)
     deliver_interval: float = setting(30.0, as_positive_duration)
+    delivery_timeout: float = setting(30.0, as_positive_duration)  # one message, sent or not
     retry_backoff: float = setting(60.0, as_positive_duration)
     max_retry_wait: float = setting(3600.0, as_duration)
     max_attempts: int = setting(10, as_positive_int)
