@@ -12,6 +12,7 @@
     │   └── AccountOffline    Telegram cannot be reached now
     ├── Stopped               the daemon is stopping; the request was abandoned (nobody's failure)
     ├── ChannelUnavailable    the channel has no public web preview, or is not a channel
+    │   └── ChannelReplaced   the username now names another channel (another numeric id)
     ├── NothingArchived       a re-check was asked of a channel with no post archived
     └── UnknownChannel        a command named a channel the archive does not hold (exit 2)
 """
@@ -92,6 +93,18 @@ class ChannelUnavailable(LegationError):
         super().__init__(f"{username}: {reason}")
         self.username = username
         self.reason = reason
+
+
+class ChannelReplaced(ChannelUnavailable):
+    """The username serves a channel with another numeric id than the one archived under it (the
+    handle was taken over after a rename): nothing of it is saved over the archived channel."""
+
+    def __init__(self, username: str, archived_id: int, served_id: int) -> None:
+        super().__init__(username, f"now serves another channel (id {served_id}; archived: id {archived_id}); "
+                                   "nothing of it is saved here. If the new channel is wanted, archive it "
+                                   "in another database")
+        self.archived_id = archived_id
+        self.served_id = served_id
 
 
 class AccountUnavailable(FetchError):

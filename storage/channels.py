@@ -77,7 +77,7 @@ async def get_channel_state(conn: Connection, channel_id: int) -> ChannelState:
     cursor = await conn.execute(
         """
         SELECT id, username, head_id, tail_id, backfill_done_at, walk_target, walk_cursor,
-            recheck_cursor, recheck_until, page_signature, page_lowest_id, page_read_at
+            recheck_cursor, recheck_until, page_signature, page_lowest_id, page_read_at, telegram_id
         FROM channels WHERE id = ?
         """,
         (channel_id,),
@@ -88,7 +88,7 @@ async def get_channel_state(conn: Connection, channel_id: int) -> ChannelState:
               if row["page_signature"] is not None else None)
     return ChannelState(row["id"], row["username"], row["head_id"], row["tail_id"], row["backfill_done_at"],
                         row["walk_target"], row["walk_cursor"], row["recheck_cursor"], row["recheck_until"],
-                        newest_page=newest)
+                        newest_page=newest, telegram_id=row["telegram_id"])
 
 
 async def save_channel_state(conn: Connection, state: ChannelState) -> None:
@@ -126,6 +126,13 @@ async def get_first_post_since(conn: Connection, channel_id: int, since: str) ->
     )
     row = await cursor.fetchone()
     return row["first"] if row else None
+
+
+async def get_highest_post_id(conn: Connection, channel_id: int, at_most: int) -> int | None:
+    """The highest archived post id of the channel that is at most ``at_most``."""
+    rows = await conn.execute_fetchall(
+        "SELECT max(post_id) AS id FROM posts WHERE channel_id = ? AND post_id <= ?", (channel_id, at_most))
+    return rows[0]["id"] if rows else None
 
 
 async def count_posts_from(conn: Connection, channel_id: int, post_id: int) -> tuple[int, str | None]:

@@ -169,6 +169,7 @@ class ChannelState:
     recheck_cursor: int | None = None
     recheck_until: int | None = None
     newest_page: NewestPage | None = None  # a sync does not parse it again while it is the same
+    telegram_id: int | None = None  # the channel's numeric id as first archived: who the username named
 
 
 @dataclass(frozen=True, slots=True)

@@ -191,6 +191,7 @@ class FakeTelegram:
         self.outage: Callable[[str], bool] | None = None  # paths that answer 503 while set
         # Answers that take the place of the channel's own for one path (logged like any request).
         self.overrides: dict[str, tuple[int, dict[str, str], bytes]] = {}
+        self.once: dict[str, tuple[int, dict[str, str], bytes]] = {}  # as overrides, for one request
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -260,6 +261,9 @@ class FakeTelegram:
                 return fault.status, fault.headers, fault.body, fault.stall
             if self.outage is not None and self.outage(path):
                 return 503, {}, b"temporarily down", 0.0
+            if path in self.once:
+                status, headers, body = self.once.pop(path)
+                return status, headers, body, self.delay
             if path in self.overrides:
                 status, headers, body = self.overrides[path]
                 return status, headers, body, self.delay

@@ -25,7 +25,7 @@ import structlog
 
 from monitor.capture.deletions import confirm_deletions
 from monitor.config.settings import SyncConfig
-from monitor.errors import ChannelUnavailable, FetchError, NothingArchived, Stopped
+from monitor.errors import ChannelReplaced, ChannelUnavailable, FetchError, NothingArchived, Stopped
 from monitor.sources.page import ChannelPage, PageSource
 from storage.channels import (
     count_posts_from,
@@ -33,6 +33,7 @@ from storage.channels import (
     get_channel_id,
     get_channel_state,
     get_first_post_since,
+    get_highest_post_id,
     save_channel_info,
     save_channel_state,
     save_recheck_done,
@@ -78,6 +79,7 @@ PROBLEM_RETRIES_PER_ROUND = 5  # posts that did not parse, tried again per chann
 # A backfill saves this many pages in each transaction (fetched first: the archive is never
 # locked across a request); a crash loses at most them, never leaving a gap.
 BACKFILL_PAGES_PER_TRANSACTION = 5
+EMPTY_PAGE_READS = 3  # times an empty page below known posts is read before it is believed
 
 
 Progress = Callable[[str, ChannelState, SaveResult], None]
@@ -135,13 +137,15 @@ async def sync_channel(
         state, saved = await _walk(conn, source, state, GAP, settings, progress, reread)
         total += saved
     known = await _unparsed_if_same(conn, state, settings)
-    page = await source.fetch_page(username, known_signature=known.signature if known is not None else None)
+    page = _same_channel(state, await source.fetch_page(
+        username, known_signature=known.signature if known is not None else None))
     if page.unchanged and known is not None:  # nothing new, edited or gone on it: only counters differ
         count, oldest = await count_posts_from(conn, state.channel_id, known.lowest_id)
         reread.add_counted(count, known.lowest_id, oldest)
     else:
         covers = (page.posts[0].post_id, None) if page.posts else None
-        after = dataclasses.replace(_after_newest(state, page.posts), newest_page=_newest_page(page))
+        newest = await _head_below_newest(conn, state, page.posts)
+        after = dataclasses.replace(_after_newest(newest, page.posts), newest_page=_newest_page(page))
         state, saved = await _save_page(conn, state, page, page.posts, after, settings, covers)
         reread.add(page.posts)
         total += saved
@@ -292,8 +296,7 @@ async def _walk(
         batch: list[_PageWrite] = []
         try:
             while len(batch) < walk.pages_per_transaction and (cursor := walk.cursor(reached)) is not None:
-                page = await source.fetch_page(state.username, before=cursor)
-                older = [p for p in page.posts if p.post_id < cursor]
+                page, older = await _page_below(source, state, cursor)
                 reached = walk.advance(reached, older)
                 batch.append(_PageWrite(page, older, (older[0].post_id, cursor - 1) if older else None))
                 if reread is not None:
@@ -315,13 +318,48 @@ async def _walk(
     return state, total
 
 
+async def _page_below(source: PageSource, state: ChannelState, cursor: int) -> tuple[ChannelPage, list[Post]]:
+    """The page of posts below ``cursor``, and those posts. t.me at times answers a ``?before=``
+    with an empty page where posts exist: an empty answer above post 1 is asked again before it
+    is believed (it ends a backfill for good, and closes a sync's gap)."""
+    for attempt in range(1, EMPTY_PAGE_READS + 1):
+        page = _same_channel(state, await source.fetch_page(state.username, before=cursor))
+        older = [p for p in page.posts if p.post_id < cursor]
+        if older or cursor <= 1:
+            break
+        log.info("empty_page", channel=state.username, before=cursor, attempt=attempt)
+    return page, older
+
+
+def _same_channel(state: ChannelState, page: ChannelPage) -> ChannelPage:
+    """``page``, if it is of the channel archived under this username (by its numeric id)."""
+    served = page.channel.telegram_id
+    if state.telegram_id is not None and served is not None and served != state.telegram_id:
+        raise ChannelReplaced(state.username, state.telegram_id, served)
+    return page
+
+
+async def _head_below_newest(conn: Connection, state: ChannelState, posts: Sequence[Post]) -> ChannelState:
+    """The newest page holds the channel's newest post: a ``head_id`` above it was a post now gone
+    (an out-of-range id on a page once, later deleted). The head goes back to the highest post
+    archived at or below the page, so that a gap between it and the page is walked, not skipped."""
+    if not posts or state.head_id is None or state.walk_cursor is not None or posts[-1].post_id >= state.head_id:
+        return state
+    highest = await get_highest_post_id(conn, state.channel_id, posts[-1].post_id)
+    if highest is None:
+        return state
+    log.warning("head_above_newest_page", channel=state.username, head_id=state.head_id, newest=posts[-1].post_id,
+                back_to=highest)
+    return dataclasses.replace(state, head_id=highest)
+
+
 async def _retry_problems(
     conn: Connection, source: PageSource, state: ChannelState, settings: RoundSettings,
 ) -> SaveResult:
     """Read again the pages of posts that did not parse (due ones, a few per round)."""
     total = SaveResult()
     for post_id in await get_due_post_problems(conn, state.channel_id, utc_now(), PROBLEM_RETRIES_PER_ROUND):
-        page = await source.fetch_page(state.username, before=post_id + 1)
+        page = _same_channel(state, await source.fetch_page(state.username, before=post_id + 1))
         posts = [p for p in page.posts if p.post_id == post_id]
         failures = tuple(f for f in page.failures if f[0] == post_id)
         if not posts and not failures:
