@@ -104,3 +104,41 @@ async def test_an_empty_answer_closing_a_sync_gap_is_read_again(tme, make_config
     await archive_channels(config, ["MFARussia"], mode="sync")
 
     assert rows(config.database, "SELECT count(*) FROM posts") == [(80,)]
+
+
+async def test_the_environments_proxy_carries_every_request_and_the_guard_still_holds(tme, tmp_path, monkeypatch):
+    """No [network] proxy, only HTTPS_PROXY: t.me, release pages and media all go through it (no
+    name here resolves: a request that went direct could not reach anything); a media link to
+    a loopback address is still refused, and never reaches the proxy."""
+    from monitor.config.settings import load_config
+
+    tme.site("t.me").dynamic = lambda method, path, headers, body: tme.respond(path)[:3]
+    channel = tme.channel("MFARussia")
+    photo = "<a class=\"tgme_widget_message_photo_wrap\" style=\"background-image:url('{}')\"></a>"
+    channel.add(1, text='Statement <a href="https://mid.ru/ru/1/" onclick="return confirm(1)">here</a>'
+                        + photo.format("https://cdn4.telesco.pe/file/a.jpg"))
+    channel.add(2, text="Inside" + photo.format("http://127.0.0.1:9/file/b.jpg"))
+    tme.site("mid.ru").page("/ru/1/", "<html><head><title>Release</title></head><body><h1>Release</h1>"
+                                      "<p>" + "Text of the release. " * 20 + "</p></body></html>")
+    tme.site("cdn4.telesco.pe").page("/file/a.jpg", b"\xff\xd8 a photo \xff\xd9", content_type="image/jpeg")
+    monkeypatch.setenv("HTTPS_PROXY", tme.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    path = tmp_path / "legation.toml"
+    path.write_text(f'database = "{tmp_path / "archive.sqlite3"}"\n[telegram]\nweb_url = "https://t.me"\n'
+                    f'[network]\nca_bundle = "{tme.write_ca(tmp_path / "ca.pem")}"\nrequest_delay = "0s"\n'
+                    'retry_backoff = "10ms"\nmax_retries = 1\n[pages]\nfollow = ["mid.ru"]\nrequest_delay = "0s"\n'
+                    '[media]\ndownload = ["photos"]\n[[channels]]\nname = "MFARussia"\n', encoding="utf-8")
+    config = load_config(path)
+
+    report = await archive_channels(config, ["MFARussia"], mode="backfill")
+
+    assert report.channels[0].error is None and report.channels[0].saved.new == 2
+    assert "//t.me/s/MFARussia" in tme.requests
+    assert "//mid.ru/ru/1/" in tme.requests
+    assert "//cdn4.telesco.pe/file/a.jpg" in tme.requests
+    assert rows(config.database, "SELECT status FROM pages") == [("ok",)]
+    assert rows(config.database, "SELECT post_id, status FROM post_media ORDER BY post_id") == [(1, "ok"), (2, "failed")]
+    [(error,)] = rows(config.database, "SELECT error FROM post_media WHERE post_id = 2")
+    assert "127.0.0.1 is not a public address" in error
+    assert not any("127.0.0.1:9" in r for r in tme.requests)

@@ -27,7 +27,7 @@ from monitor.capture.rounds import (
 from monitor.config.settings import INCOMING, Config
 from monitor.daemon.lock import WriterLock
 from monitor.errors import AccountOffline
-from monitor.net.client import HttpClient
+from monitor.net.client import HttpClient, proxy_policy
 from monitor.net.guard import AddressGuard
 from monitor.sources.routed import RoutedSource
 from monitor.sources.webpreview import WebPreviewSource
@@ -106,7 +106,7 @@ def pages_client(config: Config, stop: asyncio.Event | None = None) -> HttpClien
 def address_guard(config: Config, follows: Callable[[str], bool] | None = None) -> AddressGuard:
     """The guard of every client that fetches what a post or page names (not t.me itself)."""
     return AddressGuard(allow_private=config.network.allow_private_addresses,
-                        proxied=config.network.proxy is not None, follows=follows)
+                        proxied=proxy_policy(config.network)[0] is not None, follows=follows)
 
 
 async def open_sources(stack: AsyncExitStack, config: Config, stop: asyncio.Event | None = None,

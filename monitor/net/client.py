@@ -7,6 +7,7 @@ import functools
 import random
 import ssl
 import time
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -80,6 +81,21 @@ def make_ssl_context(ca_bundle: str | None = None) -> ssl.SSLContext:
     return context
 
 
+def proxy_policy(config: NetworkConfig) -> tuple[str | None, tuple[str, ...]]:
+    """The one proxy policy of every client (t.me, release pages, media): ``[network] proxy`` if
+    set, else the environment's (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, any case), with
+    the hosts ``NO_PROXY`` lists; ``NO_PROXY=*`` means no proxy."""
+    if config.proxy:
+        return config.proxy, ()
+    found = urllib.request.getproxies()
+    proxy = found.get("https") or found.get("http") or found.get("all")
+    bypass = tuple(dict.fromkeys(h.strip().lstrip("*").lstrip(".").lower()
+                                 for h in found.get("no", "").split(",") if h.strip()))
+    if not proxy or "" in bypass:  # "*" alone
+        return None, ()
+    return (proxy if "://" in proxy else f"http://{proxy}"), bypass
+
+
 def _guarded_transport(verify: ssl.SSLContext, backend: httpcore.AsyncNetworkBackend) -> httpx.AsyncHTTPTransport:
     """httpx's transport whose connections go through ``backend`` (the address guard).
 
@@ -139,16 +155,22 @@ class HttpClient:
         self._last_request: dict[str, float] = {}
         self._host_locks: dict[str, asyncio.Lock] = {}
         verify = make_ssl_context(str(config.ca_bundle) if config.ca_bundle else None)
-        backend = guard.backend() if guard is not None and config.proxy is None else None
+        proxy, bypass = proxy_policy(config)
+        backend = guard.backend() if guard is not None else None
+        direct = _guarded_transport(verify, backend) if backend is not None else None
+        # Hosts the environment's NO_PROXY names go direct, through the address guard as any direct request
+        mounts: dict[str, httpx.AsyncBaseTransport | None] = {
+            f"all://*{host}": direct or httpx.AsyncHTTPTransport(verify=verify) for host in bypass}
         self._client = httpx.AsyncClient(
-            proxy=config.proxy,
+            proxy=proxy,
             verify=verify,
-            transport=_guarded_transport(verify, backend) if backend is not None else None,
+            transport=direct if proxy is None else None,
+            mounts=mounts or None,
             timeout=httpx.Timeout(config.timeout),
             headers={"User-Agent": config.user_agent, "Accept-Encoding": ACCEPT_ENCODING, **(headers or {})},
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,
-            trust_env=config.proxy is None,
+            trust_env=False,  # the environment's proxy is read once, by proxy_policy, for every client alike
             event_hooks={"request": [self._check_request]} if guard else {},
         )
         self._guard = guard

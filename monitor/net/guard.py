@@ -133,8 +133,9 @@ class AddressGuard:
         return found
 
     def backend(self) -> httpcore.AsyncNetworkBackend | None:
-        """The connect-time guard, where one is needed (no proxy, private addresses not allowed)."""
-        return None if self.allow_private or self.proxied else GuardedBackend(self)
+        """The connect-time guard of direct connections, where one is needed (private addresses
+        not allowed); a client behind a proxy uses it for the hosts it reaches directly."""
+        return None if self.allow_private else GuardedBackend(self)
 
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):
