@@ -255,3 +255,46 @@ def _cmdline(pid: int) -> list[str]:
         return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
         return []
+
+
+async def test_webrtc_on_a_walled_page_sends_nothing_around_the_proxy(tme, make_config):
+    """A wall's script opens an RTCPeerConnection with a STUN server on a loopback UDP listener:
+    ICE would send its binding requests straight from Chromium, past our client and the guard."""
+    stun = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    stun.bind(("127.0.0.1", 0))
+    stun.settimeout(0.1)
+    port = stun.getsockname()[1]
+    packets: list[bytes] = []
+    done = threading.Event()
+
+    def listen() -> None:
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                packets.append(stun.recvfrom(2048)[0])
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    probe = ('<script>try { const pc = new RTCPeerConnection({iceServers: [{urls: "stun:127.0.0.1:%d"}]});'
+             ' pc.createDataChannel("x"); pc.createOffer().then(o => pc.setLocalDescription(o)); }'
+             ' catch (e) { document.title = "no webrtc"; }</script>' % port)
+    walled_site(tme, extra=probe)
+    answer = tme.site("mid.ru").dynamic
+    slow = CHALLENGE.replace(b"50)", b"3000)")  # time enough for ICE to gather before the reload
+
+    def slower(method: str, path: str, headers: dict[str, str], body: bytes):
+        if path.startswith("/TSPD/"):
+            return 200, {"Content-Type": "application/javascript"}, slow
+        return answer(method, path, headers, body)
+
+    tme.site("mid.ru").dynamic = slower
+    config = make_config("MFARussia", pages=BROWSER_PAGES)
+    try:
+        await archive_channels(config, ["MFARussia"], mode="sync")
+        await asyncio.sleep(1.0)
+    finally:
+        done.set()
+        listener.join()
+        stun.close()
+
+    assert rows(config.database, "SELECT status, fetched_with FROM pages") == [("ok", "browser")]
+    assert packets == []

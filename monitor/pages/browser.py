@@ -40,7 +40,19 @@ CHROMIUM_ARGS = (
     "--dns-prefetch-disable", "--disable-quic", "--disable-features=NetworkPrediction,MediaRouter",
     "--disable-gpu", "--disable-dev-shm-usage", "--no-sandbox",
     "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
+    # WebRTC's ICE sends UDP (STUN, TURN) from Chromium itself, around any proxy and any route:
+    # it may use the proxy only, which goes nowhere, and pages find no WebRTC at all (below).
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
 )
+# Run in every document before the page's own scripts: no peer connection can be made.
+NO_WEBRTC = """(() => {
+  for (const name of ["RTCPeerConnection", "webkitRTCPeerConnection", "RTCDataChannel", "RTCIceCandidate",
+                      "RTCSessionDescription", "RTCRtpSender", "RTCRtpReceiver", "RTCDtlsTransport"]) {
+    try { Object.defineProperty(window, name, {value: undefined, writable: false, configurable: false}); }
+    catch (e) {}
+  }
+})();"""
 SKIPPED_RESOURCES = frozenset({"image", "media", "font"})  # a challenge needs none of them
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length",
                         "accept-encoding", "host", "upgrade", "te", "trailer", "proxy-authorization"})
@@ -162,6 +174,7 @@ class BrowserFetcher:
         if context is None:
             context = await browser.new_context(user_agent=self._user_agent, java_script_enabled=True,
                                                 service_workers="block")
+            await context.add_init_script(NO_WEBRTC)
             self._contexts[host] = context
         return context
 
