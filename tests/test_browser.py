@@ -274,9 +274,9 @@ async def test_webrtc_on_a_walled_page_sends_nothing_around_the_proxy(tme, make_
 
     listener = threading.Thread(target=listen, daemon=True)
     listener.start()
-    probe = ('<script>try { const pc = new RTCPeerConnection({iceServers: [{urls: "stun:127.0.0.1:%d"}]});'
-             ' pc.createDataChannel("x"); pc.createOffer().then(o => pc.setLocalDescription(o)); }'
-             ' catch (e) { document.title = "no webrtc"; }</script>' % port)
+    probe = ('<script>try { const pc = new RTCPeerConnection({iceServers: [{urls: "stun:127.0.0.1:' + str(port)
+             + '"}]}); pc.createDataChannel("x"); pc.createOffer().then(o => pc.setLocalDescription(o)); }'
+             ' catch (e) { document.title = "no webrtc"; }</script>')
     walled_site(tme, extra=probe)
     answer = tme.site("mid.ru").dynamic
     slow = CHALLENGE.replace(b"50)", b"3000)")  # time enough for ICE to gather before the reload
