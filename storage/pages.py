@@ -100,6 +100,18 @@ async def requeue_pages(
     return cursor.rowcount
 
 
+async def start_extraction(conn: Connection, url: str) -> int:
+    """Count one more start of the page's extraction (before it runs); the starts so far."""
+    await conn.execute("UPDATE pages SET extract_starts = extract_starts + 1 WHERE url = ?", (url,))
+    rows = await conn.execute_fetchall("SELECT extract_starts FROM pages WHERE url = ?", (url,))
+    return int(rows[0]["extract_starts"]) if rows else 1
+
+
+async def save_extraction_done(conn: Connection, url: str) -> None:
+    """The page's extraction finished (or was given up): its count starts over."""
+    await conn.execute("UPDATE pages SET extract_starts = 0 WHERE url = ?", (url,))
+
+
 async def get_unknown_pages(conn: Connection, urls: Sequence[str]) -> list[str]:
     """Those of ``urls`` that the archive holds no page for (neither queued nor fetched), in order."""
     rows = await conn.execute_fetchall(

@@ -142,3 +142,91 @@ async def test_the_environments_proxy_carries_every_request_and_the_guard_still_
     [(error,)] = rows(config.database, "SELECT error FROM post_media WHERE post_id = 2")
     assert "127.0.0.1 is not a public address" in error
     assert not any("127.0.0.1:9" in r for r in tme.requests)
+
+
+# A page under the size cap that an extractor cannot take apart in bounded memory: 10 MB of
+# one-word paragraphs (93 s and 2 GB inside the daemon before).
+HUGE = ("<html><head><title>Huge</title></head><body>" + "<p>word " * 1_249_000 + "</body></html>").encode()
+
+
+def huge_page(tme, write_config, extra: str = ""):
+    tme.site("embassy.example").page("/huge/", HUGE)
+    channel = tme.channel("MFARussia")
+    channel.add(1, text='Release <a href="https://embassy.example/huge/" onclick="return confirm(1)">here</a>')
+    return write_config("MFARussia", extra=extra)
+
+
+def legation(config, *args: str, **kwargs):
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+    return subprocess.Popen([sys.executable, "-m", "monitor", "-c", str(config), *args], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def wait_for(predicate, seconds: float = 60.0) -> None:
+    import time
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_a_page_that_cannot_be_extracted_in_bounds_fails_twice_then_for_good(tme, write_config):
+    import time
+
+    from helpers import read_only
+    config = huge_page(tme, write_config)
+    database = config.parent / "archive.sqlite3"
+    for attempt in (1, 2):
+        started = time.monotonic()
+        sync = legation(config, "sync")
+        sync.communicate(timeout=90)
+        assert time.monotonic() - started < 45
+        [(status, error, retry)] = read_only(database, "SELECT status, error, next_attempt_at FROM pages")
+        assert status == "failed" and error == "extraction needed more than 600 MB of memory", error
+        assert (retry is None) == (attempt == 2)  # tried again once, then failed for good
+    requests = len(tme.site_requests("embassy.example"))
+    legation(config, "sync").communicate(timeout=90)
+    assert len(tme.site_requests("embassy.example")) == requests  # never fetched again in a loop
+
+
+def test_a_process_killed_during_extraction_twice_leaves_the_page_failed_not_looping(tme, write_config):
+    import signal
+
+    from helpers import read_only
+    config = huge_page(tme, write_config)
+    database = config.parent / "archive.sqlite3"
+    for starts in (1, 2):  # as an OOM killer would, while the page is being taken apart
+        sync = legation(config, "sync")
+        wait_for(lambda: read_only(database, f"SELECT 1 FROM pages WHERE extract_starts = {starts}"))  # noqa: B023
+        sync.send_signal(signal.SIGKILL)
+        sync.communicate()
+    legation(config, "sync").communicate(timeout=90)
+    [(status, error)] = read_only(database, "SELECT status, error FROM pages")
+    assert (status, error) == ("failed", "extraction did not finish 2 times (the process was stopped or killed "
+                                         "during it)")
+
+
+def test_sigterm_during_an_extraction_stops_the_daemon_within_the_units_timeout(tme, write_config):
+    import signal
+    import time
+
+    from helpers import read_only
+    config = huge_page(tme, write_config, extra='\n[schedule]\npages_interval = "1s"\n')
+    database = config.parent / "archive.sqlite3"
+    daemon = legation(config, "run")
+    try:
+        wait_for(lambda: read_only(database, "SELECT 1 FROM pages WHERE extract_starts > 0"))
+        time.sleep(0.5)
+        with open(f"/proc/{daemon.pid}/status") as status:
+            peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+        assert peak < 300 * 1024  # KB: the page is taken apart elsewhere
+        stopped = time.monotonic()
+        daemon.send_signal(signal.SIGTERM)
+        daemon.communicate(timeout=30)
+        assert time.monotonic() - stopped < 10 and daemon.returncode == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import urllib.robotparser
 from dataclasses import dataclass, field
@@ -16,7 +15,8 @@ from monitor.errors import CertificateUntrusted, FetchError, ResponseTooLarge, S
 from monitor.net.client import HttpClient, Response
 from monitor.net.retry import backoff
 from monitor.pages.browser import BrowserFetcher
-from monitor.pages.extract import Extracted, challenge_marker, extract_with_fallback
+from monitor.pages.extract import Extracted, challenge_marker
+from monitor.pages.worker import ExtractionFailed, ExtractionWorker
 from storage.db import Connection, transaction
 from storage.errors import StorageError
 from storage.models import PageCapture, PageTask, age_of, utc_in, utc_now
@@ -28,9 +28,11 @@ from storage.pages import (
     get_robots,
     requeue_stale,
     save_attachment,
+    save_extraction_done,
     save_page_capture,
     save_page_problem,
     save_robots,
+    start_extraction,
 )
 
 log = structlog.get_logger(__name__)
@@ -46,6 +48,7 @@ MIN_REAL_TEXT = 200
 MAX_ATTACHMENTS_PER_ROUND = 20
 ROBOTS_UNAVAILABLE = "robots_unavailable"
 HOST_UNTRUSTED = "host_untrusted"
+MAX_EXTRACTIONS = 2  # starts of a page's extraction before it is failed for good
 NO_TEXT = "no article text found (neither the site's layout nor the generic extractor found a body)"
 
 
@@ -72,25 +75,31 @@ async def run_pages(conn: Connection, http: HttpClient, config: PagesConfig,
     outcome = PagesOutcome()
     # Hosts whose robots.txt failed, or whose certificate is not trusted, this round: their pages wait.
     unreachable: set[str] = set()
-    for task in await get_due_pages(conn, utc_now(), config.max_per_round):
-        if task.host in unreachable:
-            continue
-        try:
-            status = await fetch_release_page(conn, http, task, config, alerts, browser)
-        except (Stopped, StorageError):
-            raise  # the daemon stopping, or the archive failing: not this page's problem
-        except Exception as exc:  # anything else is this page's failure, never the queue's
-            log.exception("page_processing_failed", url=task.url)
-            status = await _problem(conn, task, config, "failed",
-                                    f"could not process the page: {type(exc).__name__}: {exc}", retry=True)
-        if status in (ROBOTS_UNAVAILABLE, HOST_UNTRUSTED):
-            unreachable.add(task.host)
-            status = "failed"
-        outcome.count(status)
+    async with ExtractionWorker() as worker:
+        for task in await get_due_pages(conn, utc_now(), config.max_per_round):
+            if task.host in unreachable:
+                continue
+            status = await _one_page(conn, http, task, config, alerts, browser, worker)
+            if status in (ROBOTS_UNAVAILABLE, HOST_UNTRUSTED):
+                unreachable.add(task.host)
+                status = "failed"
+            outcome.count(status)
     if config.attachments:
         await fetch_attachments(conn, http)
     outcome.remaining = await count_pages(conn)
     return outcome
+
+
+async def _one_page(conn: Connection, http: HttpClient, task: PageTask, config: PagesConfig,
+                    alerts: AlertHooks | None, browser: BrowserFetcher | None, worker: ExtractionWorker) -> str:
+    try:
+        return await fetch_release_page(conn, http, task, config, alerts, browser, worker)
+    except (Stopped, StorageError):
+        raise  # the daemon stopping, or the archive failing: not this page's problem
+    except Exception as exc:  # anything else is this page's failure, never the queue's
+        log.exception("page_processing_failed", url=task.url)
+        return await _problem(conn, task, config, "failed",
+                              f"could not process the page: {type(exc).__name__}: {exc}", retry=True)
 
 
 async def requeue_due(conn: Connection, config: PagesConfig) -> None:
@@ -101,7 +110,8 @@ async def requeue_due(conn: Connection, config: PagesConfig) -> None:
 
 
 async def fetch_release_page(conn: Connection, http: HttpClient, task: PageTask, config: PagesConfig,
-                             alerts: AlertHooks | None = None, browser: BrowserFetcher | None = None) -> str:
+                             alerts: AlertHooks | None, browser: BrowserFetcher | None,
+                             worker: ExtractionWorker) -> str:
     """Fetch one queued page and record the outcome; returns the page's new status. A page that
     answers with a wall is fetched again through ``browser`` when there is one."""
     try:
@@ -121,28 +131,42 @@ async def fetch_release_page(conn: Connection, http: HttpClient, task: PageTask,
         return await _problem(conn, task, config, "failed", str(exc), retry=False)
     except FetchError as exc:
         return await _problem(conn, task, config, "failed", str(exc), retry=True)
-    return await _archive_answer(conn, task, config, alerts, response, browser)
+    return await _archive_answer(conn, task, config, alerts, response, browser, worker)
 
 
 async def _archive_answer(conn: Connection, task: PageTask, config: PagesConfig, alerts: AlertHooks | None,
-                          response: Response, browser: BrowserFetcher | None, fetched_with: str = "http") -> str:
+                          response: Response, browser: BrowserFetcher | None, worker: ExtractionWorker,
+                          fetched_with: str = "http") -> str:
     """What the answer to a page's request makes of it: archived, or gone, blocked, failed."""
     if response.status in GONE_STATUSES:
         return await _problem(conn, task, config, "gone", f"HTTP {response.status}", False, response.status)
     if response.status in BLOCKING_STATUSES:
-        return await _blocked(conn, task, config, alerts, browser, f"HTTP {response.status}", response.status)
+        return await _blocked(conn, task, config, alerts, browser, worker, f"HTTP {response.status}", response.status)
     if response.status != 200:
         return await _problem(conn, task, config, "failed", f"HTTP {response.status}", True, response.status)
     content_type = response.media_type
     if content_type and content_type not in HTML_TYPES:
         return await _problem(conn, task, config, "failed", f"not an HTML page ({content_type})", False, 200)
     html = response.text
-    # Off the event loop: a hostile page may take seconds to pick apart, and signals must not wait.
-    extractor, extracted = await asyncio.to_thread(
-        extract_with_fallback, config.extractor_for(urlsplit(response.url).hostname or task.host), html, response.url)
+    async with transaction(conn):  # counted before it runs: a process killed during it leaves the count
+        starts = await start_extraction(conn, task.url)
+    if starts > MAX_EXTRACTIONS:
+        return await _extraction_failed(conn, task, config, f"extraction did not finish {MAX_EXTRACTIONS} times "
+                                                            "(the process was stopped or killed during it)")
+    try:  # in a process of its own: bounded in memory and time, killed when the daemon stops
+        extractor, extracted = await worker.extract(
+            config.extractor_for(urlsplit(response.url).hostname or task.host), html, response.url)
+    except ExtractionFailed as exc:
+        if not exc.overran:  # the extractor's error on this page: retried on the ladder, as any failure
+            async with transaction(conn):
+                await save_extraction_done(conn, task.url)
+            return await _problem(conn, task, config, "failed", str(exc), retry=True)
+        return await _extraction_failed(conn, task, config, str(exc), final=starts >= MAX_EXTRACTIONS)
+    async with transaction(conn):
+        await save_extraction_done(conn, task.url)
     wall = challenge_marker(html)
     if wall and len(extracted.text or "") < MIN_REAL_TEXT:
-        return await _blocked(conn, task, config, alerts, browser, f"anti-bot page: {wall}", 200)
+        return await _blocked(conn, task, config, alerts, browser, worker, f"anti-bot page: {wall}", 200)
     if not extracted.text:  # never an empty "ok": the layout may be new, or the page a stub
         return await _problem(conn, task, config, "failed", NO_TEXT, True, 200)
     capture = _capture(response, content_type, extractor, extracted, fetched_with)
@@ -150,7 +174,7 @@ async def _archive_answer(conn: Connection, task: PageTask, config: PagesConfig,
 
 
 async def _blocked(conn: Connection, task: PageTask, config: PagesConfig, alerts: AlertHooks | None,
-                   browser: BrowserFetcher | None, reason: str, http_status: int) -> str:
+                   browser: BrowserFetcher | None, worker: ExtractionWorker, reason: str, http_status: int) -> str:
     """A wall: through the browser when there is one (once), else blocked and retried later."""
     if browser is None:
         return await _problem(conn, task, config, "blocked", reason, True, http_status)
@@ -159,7 +183,7 @@ async def _blocked(conn: Connection, task: PageTask, config: PagesConfig, alerts
         rendered = await browser.fetch(task.url)
     except FetchError as exc:
         return await _problem(conn, task, config, "blocked", f"{reason}; {exc.reason}", True, http_status)
-    return await _archive_answer(conn, task, config, alerts, rendered, None, fetched_with="browser")
+    return await _archive_answer(conn, task, config, alerts, rendered, None, worker, fetched_with="browser")
 
 
 async def robots_allow(conn: Connection, http: HttpClient, url: str, config: PagesConfig) -> bool:
@@ -235,6 +259,17 @@ async def _untrusted(conn: Connection, task: PageTask, config: PagesConfig,
     attempt per host a round, and a retry only after ``max_retry_wait`` (or on ``refetch``)."""
     await _problem(conn, task, config, "failed", exc.reason, retry=True, wait=config.max_retry_wait)
     return HOST_UNTRUSTED
+
+
+async def _extraction_failed(conn: Connection, task: PageTask, config: PagesConfig, reason: str,
+                             final: bool = True) -> str:
+    """Extraction overran its bounds (or its process was killed): tried again once, then failed
+    for good with the reason, never fetched again in a loop."""
+    status = await _problem(conn, task, config, "failed", reason, retry=not final, wait=None if final else 0.0)
+    if final:
+        async with transaction(conn):
+            await save_extraction_done(conn, task.url)
+    return status
 
 
 async def _problem(
