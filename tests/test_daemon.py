@@ -238,7 +238,32 @@ def test_a_job_cut_off_at_shutdown_is_recorded_as_stopped(tmp_path, tme, daemons
 
     assert daemon.wait(timeout=20) == 0
     assert query(config, "SELECT count(*) FROM runs WHERE finished_at IS NULL OR outcome IS NULL") == [(0,)]
-    assert ("stopped", "cancelled at shutdown") in query(config, "SELECT outcome, error FROM runs")
+    assert ("stopped", "stopped at shutdown") in query(config, "SELECT outcome, error FROM runs")
+
+
+def test_sigterm_while_a_request_hangs_stops_at_once_and_quietly(tmp_path, tme, daemons):
+    """The request under way is abandoned when the stop comes: no wait for the shutdown timeout
+    (10 s here), no error-level line, no traceback (log alerting would trip on every stop)."""
+    channel_with(tme, 30)
+    config = write_config(tmp_path, tme)
+    config.write_text(config.read_text().replace('shutdown_timeout = "5s"', 'shutdown_timeout = "10s"')
+                      .replace('timeout = "3s"', 'timeout = "30s"'))
+    log = tmp_path / "daemon.log"
+    daemon = legation(config, "--log-format", "json", "run", stderr=log)
+    daemons.append(daemon)
+    wait_for(lambda: posts(config) == 30)
+    asked = len(tme.page_requests())
+    tme.delay = 20.0
+    wait_for(lambda: len(tme.page_requests()) > asked)
+    time.sleep(0.2)
+    stopped = time.monotonic()
+
+    daemon.send_signal(signal.SIGTERM)
+
+    daemon.wait(timeout=20)
+    stderr = log.read_text()
+    assert daemon.returncode == 0 and time.monotonic() - stopped < 3
+    assert "Traceback" not in stderr and '"level": "error"' not in stderr, stderr[-2000:]
 
 
 def test_a_poll_whose_channel_failed_is_a_failed_run(tmp_path, tme, daemons):

@@ -87,10 +87,11 @@ class Jobs:
             try:
                 counts = await body()
             except Stopped:
-                outcome = "stopped"
-            except asyncio.CancelledError:  # cut off at shutdown: still recorded, then cancelled
+                outcome, error = "stopped", "stopped at shutdown"
+            except asyncio.CancelledError:  # cut off at shutdown (drain's timeout): recorded, and the end
                 await asyncio.shield(self._end(run_id, "stopped", None, "cancelled at shutdown"))
-                raise
+                log.info("job_cancelled_at_shutdown")
+                return  # not raised on: the scheduler would log a cancelled job as an error, traceback and all
             except Exception as exc:  # one failing job must not stop the daemon
                 outcome, error = "failed", f"{type(exc).__name__}: {exc}"
                 log.exception("job_failed", error=error)

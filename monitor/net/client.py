@@ -205,7 +205,7 @@ class HttpClient:
             async with self._host_locks.setdefault(host, asyncio.Lock()):
                 await self._wait_turn(host)
                 try:
-                    response = await self._send_once(method, url, host, headers, content, follow_redirects)
+                    response = await self._send_unless_stopped(method, url, host, headers, content, follow_redirects)
                 except (httpx.TimeoutException, httpx.TransportError, httpx.DecodingError) as exc:
                     untrusted = certificate_error(exc)
                     if untrusted is not None:  # not transient: no retry can help
@@ -224,6 +224,25 @@ class HttpClient:
             log.warning("request_retry", url=url, attempt=attempt, reason=reason, wait=round(wait, 2))
             await self.sleep(wait)
         raise FetchFailed(url, f"{reason} (after {attempts} attempt{'s' if attempts > 1 else ''})")
+
+    async def _send_unless_stopped(self, method: str, url: str, host: str, headers: Mapping[str, str] | None,
+                                   content: bytes | None, follow_redirects: bool) -> Response:
+        """One request, abandoned (:class:`Stopped`) the moment a stop is requested: a daemon told to
+        stop does not wait out a slow server's timeout."""
+        if self.stop.is_set():
+            raise Stopped(url, "stop requested")
+        sending = asyncio.ensure_future(self._send_once(method, url, host, headers, content, follow_redirects))
+        stopping = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait({sending, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not sending.done():
+                sending.cancel()
+                await asyncio.gather(sending, return_exceptions=True)
+        if sending.cancelled():
+            raise Stopped(url, "stop requested; the request under way was abandoned")
+        return sending.result()
 
     async def _send_once(self, method: str, url: str, host: str, headers: Mapping[str, str] | None,
                          content: bytes | None, follow_redirects: bool) -> Response:
