@@ -155,6 +155,18 @@ BAD = [
      "whole number from 0 to"),
     ('[network]\nproxy = "http://u:secretpw@[host"\n[[channels]]\nname = "MFARussia"', "network.proxy",
      "not a valid proxy URL"),
+    ('[network]\ntimeout = "0s"\n[[channels]]\nname = "MFARussia"', "network.timeout", "must be greater than 0"),
+    ('[alerts]\ndelivery_timeout = 0\n[[channels]]\nname = "MFARussia"', "alerts.delivery_timeout",
+     "must be greater than 0"),
+    ('[network]\nmax_retries = 1000000000\n[[channels]]\nname = "MFARussia"', "network.max_retries",
+     "expected at most 20"),
+    ('[schedule]\npoll_interval = "1ms"\n[[channels]]\nname = "MFARussia"', "schedule.poll_interval",
+     "too short: at least \"1s\""),
+    ('[[channels]]\nname = "MFARussia"\npoll_interval = "0.2s"', "channels[0].poll_interval", "too short"),
+    ('[media]\ndir = "/etc/passwd"\n[[channels]]\nname = "MFARussia"', "media.dir",
+     "/etc/passwd exists and is not a directory"),
+    ('[telegram]\nmedia_dir = "/etc/hostname"\n[[channels]]\nname = "MFARussia"', "telegram.media_dir",
+     "exists and is not a directory"),
 ]
 
 

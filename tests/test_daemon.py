@@ -32,7 +32,7 @@ def write_config(tmp_path: Path, tme: FakeTelegram, name: str = "daemon") -> Pat
         f'database = "{tmp_path / name}.sqlite3"\n[telegram]\nweb_url = "{tme.url}"\n'
         f'[network]\nrequest_delay = "0s"\nretry_backoff = "50ms"\nmax_retries = 1\ntimeout = "3s"\n'
         f'proxy = "{tme.url}"\nca_bundle = "{ca}"\nallow_private_addresses = true\n'
-        '[schedule]\npoll_interval = "500ms"\npages_interval = "1s"\nshutdown_timeout = "5s"\n'
+        '[schedule]\npoll_interval = "1s"\npages_interval = "1s"\nshutdown_timeout = "5s"\n'
         '[[channels]]\nname = "ministry"\n',
         encoding="utf-8",
     )

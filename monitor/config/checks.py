@@ -233,6 +233,33 @@ def as_count(key: str, value: Any) -> int:
     return value
 
 
+def count_up_to(most: int) -> Callable[[str, Any], int]:
+    """A whole number from 0 to ``most`` (a retry count past that only keeps a failure waiting)."""
+    def check(key: str, value: Any) -> int:
+        count = as_count(key, value)
+        if count > most:
+            raise ConfigError(key, f"expected at most {most}, got {value!r}")
+        return count
+    return check
+
+
+def duration_at_least(least: float, example: str) -> Callable[[str, Any], float]:
+    """A duration of at least ``least`` seconds."""
+    def check(key: str, value: Any) -> float:
+        seconds = as_duration(key, value)
+        if seconds < least:
+            raise ConfigError(key, f"{value!r} is too short: at least {example}")
+        return seconds
+    return check
+
+
+def directory(key: str, path: Path) -> Path:
+    """A directory legation creates and writes to: it must not be a file (nor anything else) already."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(key, f"{path} exists and is not a directory")
+    return path
+
+
 def as_positive_int(key: str, value: Any) -> int:
     if as_count(key, value) == 0:
         raise ConfigError(key, "must be greater than 0")

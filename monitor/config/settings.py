@@ -35,6 +35,9 @@ from monitor.config.checks import (
     as_string,
     as_string_list,
     as_strings,
+    count_up_to,
+    directory,
+    duration_at_least,
     expand_env,
     keys_of,
     normalise_channel_name,
@@ -53,6 +56,8 @@ DEFAULT_WEB_URL = "https://t.me"
 DEFAULT_USER_AGENT = f"legation/{__version__} (Telegram channel archiver)"
 DEFAULT_REQUEST_TIMEOUT = 60.0  # seconds: the longest an account request may take
 TEST_SERVER = "149.154.167.40:443"  # Telegram's test data center 2
+MAX_RETRIES = 20  # of one request: past that a failure only waits longer before it is said
+MIN_POLL_INTERVAL = 1.0  # seconds: shorter polls only fill the runs table (requests keep request_delay apart)
 INCOMING = ".incoming"  # under [telegram] media_dir: account downloads waiting to be stored by their hash
 
 
@@ -68,7 +73,7 @@ class TelegramConfig:
     session: Path = setting(Path("legation"), as_string, path=True)  # Telethon writes <session>.session, 0600
     max_flood_sleep: float = setting(60.0, as_duration)  # longer FloodWaits move an "auto" channel to the web
     request_timeout: float = setting(DEFAULT_REQUEST_TIMEOUT, as_positive_duration)  # Telethon's may hang
-    media_dir: Path = setting(Path("media"), as_string, path=True)  # where download_media channels' files go
+    media_dir: Path = setting(Path("media"), as_string, path=directory)  # where download_media channels' files go
     max_media_size: int = setting(20 * 1024 * 1024, as_positive_int)
     # Another MTProto server: a data center's host:port and id, and its RSA public key (PEM);
     # test_servers = true means Telegram's test data center (phone numbers 99966XYYYY).
@@ -98,7 +103,7 @@ class NetworkConfig:
     user_agent: str = setting(DEFAULT_USER_AGENT, as_string)
     timeout: float = setting(30.0, as_positive_duration)
     request_delay: float = setting(2.0, as_duration)
-    max_retries: int = setting(5, as_count)
+    max_retries: int = setting(5, count_up_to(MAX_RETRIES))
     retry_backoff: float = setting(2.0, as_duration)
     max_retry_wait: float = setting(600.0, as_duration)
     max_response_size: int = setting(10 * 1024 * 1024, as_positive_int)
@@ -251,7 +256,7 @@ class MediaConfig:
     # What the web preview's media are kept as files: photos (full size), video thumbnails,
     # and videos the preview itself carries (small ones); [] keeps none.
     download: tuple[str, ...] = setting(("photos", "thumbnails"), _media_kinds)
-    dir: Path | None = setting(None, as_string, path=True)  # default: legation-media next to the archive
+    dir: Path | None = setting(None, as_string, path=directory)  # default: legation-media next to the archive
     max_size: int = setting(20 * 1024 * 1024, as_positive_int)  # per file; larger ones are "skipped"
     url_ttl: float = setting(86400.0, as_positive_duration)  # a CDN link is tried this long after a page showed it
 
@@ -285,7 +290,7 @@ class ChannelConfig:
     source: str = setting("auto", one_of(CHANNEL_SOURCES))  # auto: the account when logged in, else the web
     download_media: bool = setting(False, as_bool)  # account mode: photos and documents into media_dir
     join: bool = setting(False, as_bool)  # account mode: join the channel (once) so that live updates arrive
-    poll_interval: float | None = setting(None, as_positive_duration)  # None: [schedule] poll_interval
+    poll_interval: float | None = setting(None, duration_at_least(MIN_POLL_INTERVAL, '"1s"'))  # None: [schedule]
     stale_after: float | None = setting(None, as_positive_duration)  # None: [schedule] stale_after
 
 
@@ -314,7 +319,7 @@ def _channels(key: str, value: Any) -> tuple[ChannelConfig, ...]:
 
 @dataclass(frozen=True, slots=True)
 class ScheduleConfig:
-    poll_interval: float = setting(300.0, as_positive_duration)
+    poll_interval: float = setting(300.0, duration_at_least(MIN_POLL_INTERVAL, '"1s"'))
     pages_interval: float = setting(60.0, as_positive_duration)
     recheck_interval: float = setting(86400.0, as_positive_duration)
     recheck_age: float = setting(30 * 86400.0, as_positive_duration)

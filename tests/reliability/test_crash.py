@@ -29,7 +29,7 @@ def config_file(tmp_path: Path, tme: FakeTelegram, name: str) -> Path:
     path.write_text(
         f'database = "{tmp_path / name}.sqlite3"\n[telegram]\nweb_url = "{tme.url}"\n'
         '[network]\nrequest_delay = "0s"\nretry_backoff = "10ms"\ntimeout = "5s"\nallow_private_addresses = true\n'
-        '[pages]\nfollow = []\n[schedule]\npoll_interval = "300ms"\n'
+        '[pages]\nfollow = []\n[schedule]\npoll_interval = "1s"\n'
         '[log]\nlevel = "warning"\n[[channels]]\nname = "long_history"\n',
         encoding="utf-8",
     )
