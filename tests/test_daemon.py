@@ -342,3 +342,20 @@ def test_forget_runs_after_never_keeps_every_run(tmp_path, tme, daemons):
     assert daemon.wait(timeout=15) == 0
     assert query(config, f"SELECT count(*) FROM runs WHERE started_at < '{utc_in(-30 * DAY)}'") == [(10,)]
     assert query(config, "SELECT count(*) FROM runs WHERE job = 'forget-runs'") == [(0,)]
+
+
+def test_the_archive_deleted_under_a_running_daemon_stops_it_with_a_clear_error(tmp_path, tme, daemons):
+    channel_with(tme, 5)
+    config = write_config(tmp_path, tme)
+    log = tmp_path / "daemon.log"
+    daemon = legation(config, "run", stderr=log)
+    daemons.append(daemon)
+    wait_for(lambda: posts(config) == 5)
+    database = tmp_path / "daemon.sqlite3"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+
+    assert daemon.wait(timeout=30) == 1
+    said = log.read_text()
+    assert f"legation: the archive file {database} was deleted while legation ran; legation stopped" in said
+    assert "Traceback" not in said

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from monitor.net.guard import AddressGuard
 from monitor.sources.routed import RoutedSource
 from monitor.sources.webpreview import WebPreviewSource
 from storage.db import Connection, open_archive, transaction
-from storage.errors import StorageError
+from storage.errors import ArchiveUnusable, StorageError
 from storage.models import utc_now
 from storage.pages import follow_domains
 
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 # t.me localises "edited" and counters; legation parses the English page.
+ARCHIVE_CHECK_INTERVAL = 5.0  # seconds between looks at the archive file under a running daemon
 TELEGRAM_HEADERS = {"Accept-Language": "en-US,en;q=0.9"}
 TELEGRAM_PAGE_CAP = 64 * 1024 * 1024  # 20 posts of Telegram's longest, with their markup, fit many times
 
@@ -237,6 +239,27 @@ async def run_daemon(config: Config, stop: asyncio.Event, account_client: Telegr
         stack.callback(scheduler.pause)
         log.info("daemon_started", database=str(config.database), channels=config.channel_names(),
                  jobs=[job.id for job in scheduler.get_jobs()])
-        await stop.wait()
+        gone: list[str] = []
+        watcher = asyncio.create_task(_watch_archive(conn, stop, gone), name="watch-archive")
+        try:
+            await stop.wait()
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
         log.info("daemon_stopping", running=len(jobs.running))
     log.info("daemon_stopped")
+    if gone:
+        raise ArchiveUnusable(f"{gone[0]}; legation stopped (what it wrote since went with the deleted file): "
+                              "restore the archive from a backup, or start again for a new one")
+
+
+async def _watch_archive(conn: Connection, stop: asyncio.Event, gone: list[str]) -> None:
+    """Until the stop: every ARCHIVE_CHECK_INTERVAL, is the file opened still the archive at its path?
+    If not, say so and stop the daemon: SQLite would go on writing to a file no one can see."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), ARCHIVE_CHECK_INTERVAL)
+        if not stop.is_set() and (reason := conn.file_gone()) is not None:
+            log.error("archive_file_gone", reason=reason)
+            gone.append(reason)
+            stop.set()

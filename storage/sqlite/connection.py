@@ -224,6 +224,7 @@ class Connection:
         self._thread: _Thread | None = thread
         self.checkpointer = checkpointer
         self.writer = asyncio.Lock()  # jobs sharing the connection take turns at transactions
+        self._file: tuple[Path, tuple[int, int]] | None = None  # the path opened, and its (device, inode)
 
     @classmethod
     async def open(cls, path: str | Path) -> Connection:
@@ -236,7 +237,22 @@ class Connection:
             thread.stop()
             raise
         db.row_factory = sqlite3.Row
-        return cls(db, thread, None if str(path) == ":memory:" else _Checkpointer(str(path)))
+        conn = cls(db, thread, None if str(path) == ":memory:" else _Checkpointer(str(path)))
+        conn._file = _identity(path)
+        return conn
+
+    def file_gone(self) -> str | None:
+        """Why the file this connection opened is no longer the archive at its path (deleted, or
+        another file put there), or None: SQLite goes on writing to an unlinked file, unseen."""
+        if self._file is None:
+            return None
+        path, identity = self._file
+        now = _identity(path)
+        if now is None:
+            return f"the archive file {path} was deleted while legation ran"
+        if now[1] != identity:
+            return f"the archive file {path} was replaced by another file while legation ran"
+        return None
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """``function(sqlite3_connection, *args)`` on the connection's thread."""
@@ -294,6 +310,17 @@ class Connection:
         finally:
             self._thread.stop()
             self._thread = None
+
+
+def _identity(path: str | Path) -> tuple[Path, tuple[int, int]] | None:
+    """The file at ``path`` as (path, (device, inode)); None for :memory: or no file."""
+    if str(path) == ":memory:":
+        return None
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return Path(path), (found.st_dev, found.st_ino)
 
 
 class Cursor:
