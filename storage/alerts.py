@@ -79,14 +79,16 @@ async def get_page_linkers(conn: Connection, url: str) -> list[tuple[str, int, s
     return [(row["username"], row["post_id"], row["post_date"]) for row in rows]
 
 
-async def get_due_alerts(conn: Connection, now: str, limit: int = 200) -> list[AlertRow]:
-    """Undelivered alerts never tried, or whose retry time has come; oldest first."""
+async def get_due_alerts(conn: Connection, now: str, limit: int = 200, latest: str | None = None) -> list[AlertRow]:
+    """Undelivered alerts never tried, or whose retry time has come or lies past ``latest`` (a
+    clock that ran ahead set it); oldest first."""
     rows = await conn.execute_fetchall(
         f"""SELECT {ALERT_COLUMNS} {ALERT_JOINS}
         WHERE a.delivered_at IS NULL
-            AND ((a.attempts = 0 AND a.next_attempt_at IS NULL) OR a.next_attempt_at <= ?)
+            AND ((a.attempts = 0 AND a.next_attempt_at IS NULL) OR a.next_attempt_at <= ?
+                 OR a.next_attempt_at > ?)
         ORDER BY a.created_at, a.id LIMIT ?""",
-        (now, limit),
+        (now, latest or "9999", limit),
     )
     return [_row(r) for r in rows]
 

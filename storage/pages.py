@@ -130,8 +130,9 @@ async def get_page_text(conn: Connection, url: str) -> str | None:
     return "\n".join(part for part in row if part) if row else None
 
 
-async def get_due_pages(conn: Connection, now: str, limit: int) -> list[PageTask]:
-    """Pending pages, and blocked or failed ones whose retry time has come.
+async def get_due_pages(conn: Connection, now: str, limit: int, latest: str | None = None) -> list[PageTask]:
+    """Pending pages, and blocked or failed ones whose retry time has come, or lies past ``latest``
+    (no wait is that long: the time was set by a clock that ran ahead and came back).
 
     Fair between posts: each post's oldest due page first, then each post's second, and so on.
     """
@@ -145,13 +146,13 @@ async def get_due_pages(conn: Connection, now: str, limit: int) -> list[PageTask
                 FROM pages p
                 WHERE p.status = 'pending'
                     OR (p.status IN ('blocked', 'failed') AND p.next_attempt_at IS NOT NULL
-                        AND p.next_attempt_at <= ?)
+                        AND (p.next_attempt_at <= ? OR p.next_attempt_at > ?))
             ) AS d
         )
         ORDER BY turn, first_seen_at, url
         LIMIT ?
         """,
-        (now, limit),
+        (now, latest or "9999", limit),
     )
     return [PageTask(*row) for row in rows]
 

@@ -15,7 +15,7 @@ import structlog
 
 from monitor.config.settings import AlertRule, AlertsConfig
 from monitor.log import redact_text
-from monitor.net.retry import backoff
+from monitor.net.retry import CLOCK_SLACK, backoff
 from storage.alerts import get_due_alerts, save_delivered, save_delivery_failure
 from storage.db import Connection, transaction
 from storage.models import AlertRow, age_of, utc_in, utc_now
@@ -68,7 +68,8 @@ async def deliver_alerts(conn: Connection, config: AlertsConfig, notifier: Notif
     # A run sends for at most its interval: what is left waits for the next run, so that slow
     # services cannot pile up runs of this job.
     deadline = time.monotonic() + config.deliver_interval
-    for alert in await get_due_alerts(conn, utc_now()):
+    latest = utc_in(config.max_retry_wait + CLOCK_SLACK)  # no alert waits longer than that
+    for alert in await get_due_alerts(conn, utc_now(), latest=latest):
         if time.monotonic() > deadline:
             outcome.held += 1
             continue

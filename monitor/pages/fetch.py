@@ -13,7 +13,7 @@ from monitor.alerts.engine import AlertHooks
 from monitor.config.settings import PagesConfig
 from monitor.errors import CertificateUntrusted, FetchError, ResponseTooLarge, Stopped, UnsafeURL
 from monitor.net.client import HttpClient, Response
-from monitor.net.retry import backoff
+from monitor.net.retry import CLOCK_SLACK, backoff
 from monitor.pages.browser import BrowserFetcher
 from monitor.pages.extract import Extracted, challenge_marker
 from monitor.pages.worker import ExtractionFailed, ExtractionWorker
@@ -76,7 +76,8 @@ async def run_pages(conn: Connection, http: HttpClient, config: PagesConfig,
     # Hosts whose robots.txt failed, or whose certificate is not trusted, this round: their pages wait.
     unreachable: set[str] = set()
     async with ExtractionWorker() as worker:
-        for task in await get_due_pages(conn, utc_now(), config.max_per_round):
+        latest = utc_in(config.max_retry_wait + CLOCK_SLACK)  # no page waits longer than that
+        for task in await get_due_pages(conn, utc_now(), config.max_per_round, latest):
             if task.host in unreachable:
                 continue
             status = await _one_page(conn, http, task, config, alerts, browser, worker)
