@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 import time
 from collections import defaultdict
@@ -39,7 +40,8 @@ class AppriseNotifier:
         child = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "monitor.alerts.send", stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
-        message = json.dumps({"urls": list(urls), "title": title, "body": body}).encode()
+        level = logging.getLogger("apprise").getEffectiveLevel()
+        message = json.dumps({"urls": list(urls), "title": title, "body": body, "level": level}).encode()
         try:
             out, _ = await child.communicate(message)
         finally:
@@ -47,9 +49,15 @@ class AppriseNotifier:
                 child.kill()
                 await asyncio.shield(child.wait())
         try:
-            return json.loads(out)["error"]
-        except (ValueError, KeyError, TypeError):
+            answer = json.loads(out)
+            error: str | None = answer["error"]
+            records = list(answer.get("log") or [])
+        except (ValueError, KeyError, TypeError, AttributeError):
             return f"the notification process ended without an answer (exit code {child.returncode})"
+        apprise_log = logging.getLogger("apprise")
+        for levelno, said in records:  # through the daemon's logging, where secrets are masked
+            apprise_log.log(int(levelno), "%s", said)
+        return error
 
 
 @dataclass(slots=True)
