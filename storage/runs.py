@@ -26,6 +26,15 @@ async def save_run_end(
     )
 
 
+async def get_sweep_base(conn: Connection, job: str) -> str | None:
+    """When the last run of ``job`` started; where it never ran, when the daemon's first recorded
+    run started (a daemon restarted daily still sweeps once its interval has passed)."""
+    rows = await conn.execute_fetchall(
+        "SELECT coalesce((SELECT max(started_at) FROM runs WHERE job = ?), (SELECT min(started_at) FROM runs))",
+        (job,))
+    return rows[0][0] if rows else None
+
+
 async def get_recent_runs(conn: Connection, limit: int = 20) -> list[tuple[Any, ...]]:
     """``(job, started_at, finished_at, outcome, error)``, newest first."""
     rows = await conn.execute_fetchall(

@@ -749,3 +749,62 @@ async def test_membership_subscribers_and_description_come_from_the_account(tele
     web = replace(config, channels=tuple(replace(c, source="web") for c in config.channels))
     await archive_channels(web, ["MFARussia"], mode="sync", account_client=telethon)
     assert rows(config.database, "SELECT account_member FROM channels") == [(int(join),)]  # ... and keeps it
+
+
+async def _live_jobs(telethon, config, conn):
+    from monitor.alerts.deliver import AppriseNotifier
+    from monitor.daemon.jobs import Jobs
+    from monitor.daemon.service import round_settings
+    from monitor.sources.routed import RoutedSource
+    from monitor.sources.tg_client import AccountSource
+    from monitor.sources.tg_live import LiveListener
+
+    source = RoutedSource(None, AccountSource(telethon), {"MFARussia": "account"})
+    jobs = Jobs(conn, source, None, config, round_settings(config), AppriseNotifier())
+    await LiveListener(source.account, jobs.on_live).start()
+    return jobs
+
+
+async def test_a_live_edit_of_a_post_older_than_the_window_is_saved_at_once(telethon, make_config):
+    messages = telethon.channel("MFARussia")
+    for post_id in range(1, 251):
+        messages[post_id] = message(post_id, f"Post {post_id}")
+    config = account_config(make_config, "MFARussia")
+    await archive_channels(config, ["MFARussia"], mode="backfill", account_client=telethon)
+
+    async with open_archive(config.database) as conn:
+        await _live_jobs(telethon, config, conn)  # no scheduler: nothing but the event saves it
+        edited = message(3, "Post 3, quietly amended", edit_date=START + timedelta(days=30))
+        messages[3] = edited
+        await telethon.push(types.UpdateEditChannelMessage(message=edited, pts=20, pts_count=1))
+
+    assert rows(config.database, "SELECT text FROM post_versions WHERE post_id = 3 ORDER BY version") == [
+        ("Post 3",), ("Post 3, quietly amended",)]
+
+
+async def test_the_sweep_is_scheduled_from_its_last_run_not_from_each_start(telethon, make_config):
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from monitor.daemon.service import _sweep_base
+    from storage.runs import save_run_start
+
+    config = account_config(make_config, "MFARussia")
+    await archive_channels(config, ["MFARussia"], mode="backfill", account_client=telethon)
+    day = config.schedule.recheck_interval
+    async with open_archive(config.database) as conn:
+        async with transaction(conn):
+            await save_run_start(conn, "poll:MFARussia", (datetime.now(UTC) - timedelta(days=3)).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"))
+        jobs = await _live_jobs(telethon, config, conn)
+
+        never = AsyncIOScheduler()
+        jobs.install(never, await _sweep_base(conn))  # no sweep yet, the daemon first ran 3 days ago
+        assert never.get_job("recheck").next_run_time <= datetime.now(UTC) + timedelta(seconds=5)
+
+        async with transaction(conn):
+            await save_run_start(conn, "recheck", (datetime.now(UTC) - timedelta(hours=23)).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"))
+        restarted = AsyncIOScheduler()
+        jobs.install(restarted, await _sweep_base(conn))  # swept 23 hours ago: due in about an hour
+        due = restarted.get_job("recheck").next_run_time - datetime.now(UTC)
+        assert timedelta(seconds=day) - timedelta(hours=23, minutes=5) < due < timedelta(hours=1, minutes=5)

@@ -201,6 +201,15 @@ async def recheck_channel(
     return total + SaveResult(deleted=await confirm_deletions(conn, source, state, None, settings.alerts))
 
 
+async def save_fetched_posts(conn: Connection, username: str, posts: Sequence[Post],
+                             settings: RoundSettings = DEFAULT_SETTINGS) -> SaveResult:
+    """Posts fetched one by one (a live edit of an old post), saved as a page's posts are: a
+    version when changed, alerts, media; the resume state is not theirs to move."""
+    state = await get_channel_state(conn, await _ensure(conn, username))
+    _, saved = await _save_page(conn, state, None, posts, state, settings)
+    return saved
+
+
 async def run_round(
     conn: Connection,
     source: PageSource,

@@ -13,9 +13,16 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.alerts.deliver import Notifier, deliver_alerts
-from monitor.capture.rounds import RoundSettings, backfill_channel, recheck_channel, run_round, sync_channel
+from monitor.capture.rounds import (
+    RoundSettings,
+    backfill_channel,
+    recheck_channel,
+    run_round,
+    save_fetched_posts,
+    sync_channel,
+)
 from monitor.config.settings import ChannelConfig, Config
-from monitor.errors import Stopped
+from monitor.errors import ChannelUnavailable, FetchError, Stopped
 from monitor.net.client import HttpClient
 from monitor.pages.browser import BrowserFetcher
 from monitor.pages.fetch import run_pages
@@ -49,8 +56,9 @@ class Jobs:
         self.running: set[asyncio.Task[Any]] = set()
         self.scheduler: AsyncIOScheduler | None = None
 
-    def install(self, scheduler: AsyncIOScheduler) -> None:
-        """Add every job with a stable id; polls start at once, sweeps after one interval."""
+    def install(self, scheduler: AsyncIOScheduler, sweep_base: datetime | None = None) -> None:
+        """Add every job with a stable id; polls start at once, the sweep one interval after
+        ``sweep_base`` (its last run, as the archive recorded it), or at once if that is past."""
         self.scheduler = scheduler
         now = datetime.now(UTC)
         schedule = self.config.schedule
@@ -60,7 +68,7 @@ class Jobs:
         if self.web is not None and self.config.pages.follow:
             self._add(scheduler, "pages", self.pages, schedule.pages_interval, now)
         self._add(scheduler, "recheck", self.recheck, schedule.recheck_interval,
-                  now + timedelta(seconds=schedule.recheck_interval))
+                  max(now, (sweep_base or now) + timedelta(seconds=schedule.recheck_interval)))
         if self.settings.alerts is not None:
             self._add(scheduler, "alerts", self.alerts, self.config.alerts.deliver_interval, now)
         if schedule.forget_runs_after is not None:
@@ -153,11 +161,27 @@ class Jobs:
         if not username:
             return
         if isinstance(event, PostChanged):
-            if self.scheduler is not None and self.scheduler.get_job(f"poll:{username}"):
+            if event.edited:
+                await self._edited(username, event.post_id)
+            elif self.scheduler is not None and self.scheduler.get_job(f"poll:{username}"):
                 self.scheduler.modify_job(f"poll:{username}", next_run_time=datetime.now(UTC))
                 log.info("live_update", channel=username, post_id=event.post_id)
         elif isinstance(event, PostsDeleted):
             await self._deleted(username, list(event.post_ids))
+
+    async def _edited(self, username: str, post_id: int) -> None:
+        """An edit is saved at once from the edited message itself: it may concern a post far older
+        than the window a poll re-reads (the sweep would find it a day later)."""
+        account = getattr(self.source, "account", None)
+        if account is None:
+            return
+        try:
+            posts = await account.fetch_posts(username, [post_id])
+        except (FetchError, ChannelUnavailable) as exc:  # the next poll or sweep reads it again
+            log.warning("live_edit_not_fetched", channel=username, post_id=post_id, error=str(exc))
+            return
+        saved = await save_fetched_posts(self.conn, username, posts, self.settings)
+        log.info("live_edit", channel=username, post_id=post_id, changed=saved.changed, new=saved.new)
 
     async def _deleted(self, username: str, post_ids: list[int]) -> None:
         now = utc_now()

@@ -9,7 +9,7 @@ import functools
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -226,7 +226,7 @@ async def run_daemon(config: Config, stop: asyncio.Event, account_client: Telegr
         settings = round_settings(config, await open_media(stack, config, stop))
         jobs = Jobs(conn, source, web, config, settings, AppriseNotifier(), browser)
         scheduler = AsyncIOScheduler(timezone=UTC)
-        jobs.install(scheduler)
+        jobs.install(scheduler, await _sweep_base(conn))
         scheduler.start()
         if source.account is not None:
             from monitor.sources.tg_live import LiveListener
@@ -251,6 +251,14 @@ async def run_daemon(config: Config, stop: asyncio.Event, account_client: Telegr
     if gone:
         raise ArchiveUnusable(f"{gone[0]}; legation stopped (what it wrote since went with the deleted file): "
                               "restore the archive from a backup, or start again for a new one")
+
+
+async def _sweep_base(conn: Connection) -> datetime | None:
+    """When the sweep last ran (or the daemon first did), from the archive's record of runs."""
+    from storage.runs import get_sweep_base
+
+    started = await get_sweep_base(conn, "recheck")
+    return datetime.fromisoformat(started.replace("Z", "+00:00")) if started else None
 
 
 async def _watch_archive(conn: Connection, stop: asyncio.Event, gone: list[str]) -> None:

@@ -11,6 +11,7 @@ class PostChanged:
 
     telegram_id: int
     post_id: int
+    edited: bool = False  # an edit may concern a post far older than what a poll re-reads
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,8 @@ def live_event(update: Any) -> LiveEvent | None:
     """The event a raw Telethon update means for the archive; None for every other update."""
     if isinstance(update, (types.UpdateNewChannelMessage, types.UpdateEditChannelMessage)):
         channel_id = getattr(getattr(update.message, "peer_id", None), "channel_id", None)
-        return PostChanged(channel_id, update.message.id) if channel_id else None
+        edited = isinstance(update, types.UpdateEditChannelMessage)
+        return PostChanged(channel_id, update.message.id, edited) if channel_id else None
     if isinstance(update, types.UpdateDeleteChannelMessages):
         return PostsDeleted(update.channel_id, tuple(update.messages))
     return None
