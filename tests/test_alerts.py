@@ -432,3 +432,19 @@ keywords = ["Eurasian charter"]
         if daemon.poll() is None:
             daemon.kill()
         trickle.close()
+
+
+async def test_a_digest_whose_alerts_keep_trickling_in_is_sent_once_the_oldest_is_due(tme, make_config, receiver):
+    """A digest waits for its oldest alert's period, not its newest's: alerts arriving every few
+    minutes must not hold the digest for ever."""
+    channel = tme.channel("MFARussia")
+    channel.add(1, start=RECENT, text="Eurasian charter, part 1")
+    config = make_config("MFARussia", extra=rules_toml(receiver, 'digest = "1h"'))
+    await archive_channels(config, ["MFARussia"], mode="sync")
+    with sqlite3.connect(config.database) as conn:  # the first alert is an hour and a minute old
+        conn.execute("UPDATE alerts SET created_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-61 minutes')")
+    channel.add(2, start=RECENT, text="Eurasian charter, part 2")  # and one came just now
+
+    report = await archive_channels(config, ["MFARussia"], mode="sync")
+
+    assert report.alerts.sent == 2 and len(receiver.received) == 1

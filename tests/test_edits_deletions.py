@@ -263,3 +263,30 @@ async def test_views_come_up_to_date_once_reparse_after_has_passed(archived):
 
     assert outcome.saved.unchanged == 20
     assert rows(config.database, "SELECT views FROM posts WHERE post_id = 60") == [(5500,)]
+
+
+async def test_exactly_five_real_deletions_on_a_page_are_deletions_not_a_garbled_page(archived):
+    channel, config = await archived()
+    for post_id in (42, 44, 46, 48, 50):  # five gone from the newest page of twenty: fifteen remain
+        channel.delete(post_id)
+
+    [outcome] = (await archive_channels(config, ["ministry"], mode="sync")).channels
+
+    assert outcome.saved.deleted == 5
+    assert rows(config.database, "SELECT post_id FROM posts WHERE deleted_at IS NOT NULL ORDER BY post_id") == [
+        (42,), (44,), (46,), (48,), (50,)]
+
+
+async def test_a_post_confirmed_deleted_does_not_become_a_candidate_again(archived):
+    channel, config = await archived()
+    channel.delete(55)
+    await archive_channels(config, ["ministry"], mode="sync")
+    for post_id in range(61, 64):  # the newest page changes
+        channel.add(post_id)
+
+    await archive_channels(config, ["ministry"], mode="sync")
+    await archive_channels(config, ["ministry"], mode="sync")
+
+    assert rows(config.database, "SELECT count(*) FROM deletion_candidates") == [(0,)]
+    assert rows(config.database, "SELECT kind, count(*) FROM post_events WHERE post_id = 55 GROUP BY kind") == [
+        ("deleted", 1)]

@@ -229,3 +229,13 @@ async def test_a_layer_past_the_cap_is_refused_never_cut_short():
     assert await read_body(chunks(twice), "gzip, gzip", 2000) == payload
     with pytest.raises(BodyTooLarge):
         await read_body(chunks(twice), "gzip, gzip", 1005)
+
+
+@pytest.mark.parametrize("address", ["100.64.0.1", "100.100.100.200", "100.127.255.254", "::ffff:100.64.0.9"])
+def test_the_shared_address_space_is_not_public(address):
+    """100.64.0.0/10 (RFC 6598), where some clouds keep their metadata services (100.100.100.200)."""
+    import ipaddress
+
+    from monitor.net.guard import is_public
+    assert not is_public(ipaddress.ip_address(address))
+    assert is_public(ipaddress.ip_address("100.128.0.1"))  # just past it: public

@@ -230,3 +230,17 @@ async def test_a_trickling_answer_ends_at_the_timeout_not_when_the_server_stops(
     finally:
         server.shutdown()
         server.server_close()
+
+
+async def test_retry_after_is_capped_by_max_retry_wait_and_zero_means_at_once(tme):
+    tme.channel("busy").add(1)
+    tme.fail_next(429, headers={"Retry-After": "3600"})
+    async with client(max_retry_wait=0.5, retry_backoff=5.0) as http:
+        started = time.monotonic()
+        assert (await http.get(f"{tme.url}/s/busy")).status == 200
+        assert time.monotonic() - started < 2  # an hour asked, half a second waited
+    tme.fail_next(429, headers={"Retry-After": "0"})
+    async with client(max_retry_wait=5.0, retry_backoff=5.0) as http:
+        started = time.monotonic()
+        assert (await http.get(f"{tme.url}/s/busy")).status == 200
+        assert time.monotonic() - started < 2  # "0" is at once, not the cap nor the back-off

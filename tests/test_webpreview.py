@@ -291,3 +291,18 @@ def test_an_old_single_post_page_showing_a_service_message_or_view_in_telegram()
     [hidden] = parse_document(OLD_EMBED.format(body=NOT_SUPPORTED.format(
         label="This media is not supported in your browser")), "K1inUSA").posts
     assert (hidden.service, hidden.text, hidden.media) == (False, None, ({"type": "unviewable"},))
+
+
+def test_a_url_telegram_shortened_for_display_is_its_full_address_not_a_hidden_link():
+    from monitor.sources.links import is_autolink
+    from monitor.sources.tme_parse import parse_document
+    from tmeserver import synthetic_post
+
+    long = "https://mid.ru/ru/foreign_policy/news/1984500/?utm_source=telegram&utm_medium=channel"
+    html = synthetic_post("MFARussia", 7, text=f'Заявление: <a href="{long}" target="_blank" rel="noopener">'
+                                               'https://mid.ru/ru/foreign_policy/news/1984…</a>')
+    [post] = parse_document(html, "MFARussia").posts
+    [link] = post.links  # the full address, not a hidden link; and not what the text shows of it ("…/1984")
+    assert link.kind == "text" and link.url.startswith("https://mid.ru/ru/foreign_policy/news/1984500/")
+    assert is_autolink("https://mid.ru/ru/foreign_policy/news/1984...", long)
+    assert not is_autolink("здесь…", long) and not is_autolink("https://t.me/other…", long)

@@ -306,6 +306,7 @@ def _message_text_node(idx: Index) -> Element | None:
 def _links(text_node: Element | None, text: str | None, preview: dict[str, Any] | None,
            buttons: tuple[dict[str, str], ...], service: bool) -> tuple[Link, ...]:
     candidates: list[tuple[str, str]] = []
+    shortened: set[str] = set()  # what the text shows of auto-links Telegram cut short ("…/news/1984…")
     for position, anchor in enumerate(text_node.iter("a") if text_node is not None else ()):
         href = unescape_href((anchor.get("href") or "").strip())
         label = _string(anchor).strip()
@@ -317,9 +318,11 @@ def _links(text_node: Element | None, text: str | None, preview: dict[str, Any] 
             candidates.append((href, "mention"))
         elif is_autolink(label, href):
             candidates.extend((url, "text") for url in find_urls(href) or [href])
+            if label.endswith(("…", "...")):
+                shortened.update(find_urls(label.rstrip(".…")))
         else:
             candidates.append((href, "hidden"))
-    candidates.extend((url, "text") for url in find_urls(text or ""))
+    candidates.extend((url, "text") for url in find_urls(text or "") if url not in shortened)
     if preview and preview.get("url"):
         candidates.append((preview["url"], "preview"))
     candidates.extend((button["url"], "button") for button in buttons)
