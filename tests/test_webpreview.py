@@ -294,9 +294,10 @@ def test_an_old_single_post_page_showing_a_service_message_or_view_in_telegram()
 
 
 def test_a_url_telegram_shortened_for_display_is_its_full_address_not_a_hidden_link():
+    from tmeserver import synthetic_post
+
     from monitor.sources.links import is_autolink
     from monitor.sources.tme_parse import parse_document
-    from tmeserver import synthetic_post
 
     long = "https://mid.ru/ru/foreign_policy/news/1984500/?utm_source=telegram&utm_medium=channel"
     html = synthetic_post("MFARussia", 7, text=f'Заявление: <a href="{long}" target="_blank" rel="noopener">'
