@@ -109,11 +109,12 @@ def test_real_pages_as_a_reader_sees_them(real):
         extractor = "midru" if host.endswith("mid.ru") else "belta" if host.endswith("belta.by") else "generic"
         _, page = extract_with_fallback(extractor, html, truth["url"])
         for key in ("title", "published_at", "lang", "doc_number"):
-            if key in truth and name != "govru_archive_doc_trimmed.html":  # a bare trimmed page: text only
+            if key in truth:  # a bare trimmed page too: title from its first line, language from its text
                 assert getattr(page, key) == truth[key], (name, key)
         if truth.get("paragraphs") and extractor == "generic":  # a layout it does not know: all, in order
             found = [(page.text or "").find(paragraph) for paragraph in truth["paragraphs"]]
             assert -1 not in found and found == sorted(found), name
+            assert found[0] == 0, (name, "the title or date repeated above the text")
         elif truth.get("paragraphs"):
             assert page.text == "\n\n".join(truth["paragraphs"]), name
         elif "paragraphs" in truth:
@@ -235,3 +236,14 @@ async def test_a_failing_page_waits_longer_after_each_failure(linking, tme):
         with sqlite3.connect(config.database) as conn:  # due again at once
             conn.execute("UPDATE pages SET next_attempt_at = '2000-01-01T00:00:00Z'")
     assert [round(w) for w in waits] == [1, 2, 4]  # retry_backoff 1 s, doubling
+
+
+def test_a_stop_list_reads_one_person_a_line_with_the_pages_numbers(real):
+    html = (REAL / "midru_maps_us_stoplist_trimmed.html").read_text(encoding="utf-8")
+    _, page = extract_with_fallback("midru", html, "https://mid.ru/ru/maps/us/1814243/")
+    lines = (page.text or "").split("\n\n")
+    assert lines[:3] == ["А", "Б", "1. Ральф АБРАХАМ (Ralph Lee Abraham Jr.) – бывший член Палаты представителей "
+                                   "Конгресса США от Республиканской партии (шт. Луизиана)"]
+    assert any(line.startswith("42. Джон БАРРА") and line.endswith(  # the page spells it with a Latin C
+        "(John Anthony Barrasso) – член Сената Конгресса США от Республиканской партии (шт. Вайоминг)") for line in lines)
+    assert not any(line.startswith("|") for line in lines)

@@ -47,6 +47,10 @@ NUMERIC_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2})(?!\d)(?:\D+(\d{1
 WORDED_DATE = re.compile(r"(\d{1,2})\s+([^\W\d_]+),?\s+(\d{4})(?:\D+(\d{1,2}):(\d{2}))?")
 ATTACHMENT = re.compile(r"/upload/.+\.(pdf|docx?|rtf|odt|xlsx?)$", re.I)
 BELTA_END = "Follow us on:"
+DASHES = frozenset({"-", "–", "—"})
+HEADING_CHARS = 200  # a first line longer than this is text, not a title
+LANGUAGE_SAMPLE = 2000  # characters of text the language is told from
+LANGUAGE_MIN_WORDS = 5
 MINISTRY_NAMES = ("министерство иностранных дел российской федерации",
                   "the ministry of foreign affairs of the russian federation")
 # Briefings list their contents first and end sections with a link back to it.
@@ -114,10 +118,14 @@ def extract_midru(html: str, url: str) -> Extracted:
         title = _text_of(soup.find("h1", class_="title")) or _article_heading(soup)
         date = _text_of(soup.find(class_="date"))
         body = liferay
+    elif soup.find("table") is not None and soup.body is not None:  # the stop lists: a heading and a table
+        title = _article_heading(soup)
+        body = soup.body
     else:
         title = _article_heading(soup)
     if body is not None:
         _drop_table_of_contents(body)
+        _tables_as_rows(soup, body)
     return Extracted(
         title=title or _page_title(soup),
         published_at=parse_local_date(date or "", MOSCOW),
@@ -179,17 +187,47 @@ def extract_generic(html: str, url: str) -> Extracted:
     if document is None:
         return Extracted(title=_page_title(soup), lang=_lang(soup, url))
     values = document.as_dict() if hasattr(document, "as_dict") else dict(document)
-    title = values.get("title") or _page_title(soup)
-    text = (values.get("text") or "").strip()
-    if title and text.startswith(title + "\n"):  # trafilatura keeps the heading as the first line
-        text = text[len(title):].lstrip()
-    text = "\n\n".join(line for line in (" ".join(line.split()) for line in text.split("\n")) if line)
+    lines = [line for line in (" ".join(line.split()) for line in (values.get("text") or "").split("\n")) if line]
+    title = values.get("title") or _page_title(soup) or _first_heading(soup)
+    if title is None and lines and _reads_as_heading(lines[0]):  # no <title>, no heading: the first line is one
+        title = lines[0]
+    published = _iso_date(values.get("date") or "")
+    # trafilatura keeps the heading, and on some pages the date line, at the top of the text
+    while lines and (lines[0] == title or (published is not None and _is_date_line(lines[0]))):
+        lines.pop(0)
+    text = "\n\n".join(lines)
     return Extracted(
         title=title,
-        published_at=_iso_date(values.get("date") or ""),
-        lang=values.get("language") or _lang(soup, url),
+        published_at=published,
+        lang=values.get("language") or _lang(soup, url) or detect_language(text),
         text=text or None,
     )
+
+
+def _first_heading(soup: BeautifulSoup) -> str | None:
+    return next((text for heading in soup.find_all(["h1", "h2"]) if (text := _text_of(heading))), None)
+
+
+def _reads_as_heading(line: str) -> bool:
+    """A short line that does not end a sentence: how a title looks where the page marks none."""
+    return len(line) <= HEADING_CHARS and not line.endswith((".", "!", "?", "…", ":", ";", ","))
+
+
+def _is_date_line(line: str) -> bool:
+    """A line that is only a date ("20 мая 2013", "14.05.2024 13:10"), as pages print it by the title."""
+    return bool(re.fullmatch(r"\d{1,2}[\s.][^\W\d_]*[\s.]*\d{2,4}(?:[,\s]+\d{1,2}:\d{2})?|\d{1,2}\.\d{1,2}\.\d{2,4}"
+                             r"(?:[,\s]+\d{1,2}:\d{2})?", line.strip()))
+
+
+def detect_language(text: str) -> str | None:
+    """The language of ``text`` (ISO 639-1), for pages that do not declare theirs; None for too
+    little text to tell. py3langid's model, which trafilatura also uses."""
+    sample = text[:LANGUAGE_SAMPLE]
+    if len(sample.split()) < LANGUAGE_MIN_WORDS:
+        return None
+    import py3langid  # loads its model on first use
+
+    return str(py3langid.classify(sample)[0])
 
 
 EXTRACTORS: dict[str, Callable[[str, str], Extracted]] = {
@@ -274,6 +312,39 @@ def _drop_table_of_contents(body: Tag) -> None:
             if heading is not None and _is_contents_heading(heading.get_text()):
                 heading.decompose()
             block.decompose()
+
+
+def _tables_as_rows(soup: BeautifulSoup, body: Tag) -> None:
+    """Each table of ``body`` becomes one paragraph a row, its cells in order: a stop list reads
+    as one person a line ("42. Джон БАРРАССО (John Anthony Barrasso) – член Сената ..."), a
+    heading row alone on its line. A list number the page shows (``<ol start="42">``) is kept."""
+    for table in body.find_all("table"):
+        if table.decomposed or table.find_parent("table") is not None:
+            continue  # a table inside another is read as part of its cell
+        rows = [line for tr in table.find_all("tr") if (line := _row_text(tr))]
+        replacement = soup.new_tag("div")
+        for line in rows:
+            paragraph = soup.new_tag("p")
+            paragraph.string = line
+            replacement.append(paragraph)
+        table.replace_with(replacement)
+
+
+def _row_text(row: Tag) -> str:
+    cells = []
+    for cell in row.find_all(["td", "th"], recursive=False) or row.find_all(["td", "th"]):
+        text = " ".join(plain_text(cell).replace("\xa0", " ").split())
+        numbered = cell.find("ol")
+        if not text and numbered is not None and numbered.find("li") is not None:
+            start = str(numbered.get("start") or "1")
+            text = f"{start}." if start.isdigit() else ""
+        if text:
+            cells.append(text)
+    if any(cell in DASHES for cell in cells):  # "name | – | office": the page's own dash joins them
+        parts = [cell for cell in cells if cell not in DASHES]
+        return (parts[0] + " " + " – ".join(parts[1:])) if len(parts) > 1 and parts[0].endswith(".") \
+            else " – ".join(parts)
+    return " | ".join(cells)
 
 
 def _is_contents_heading(text: str) -> bool:
