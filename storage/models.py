@@ -322,6 +322,19 @@ class PageText:
 
 
 @dataclass(frozen=True, slots=True)
+class PageVersion:
+    """One archived version of a release page, as ``pages --history`` shows it."""
+
+    version: int
+    fetched_at: str
+    title: str | None
+    published_at: str | None
+    text: str | None
+    content_hash: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
 class PageRow:
     """One row of ``legation pages``."""
 

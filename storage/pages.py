@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from storage.db import Connection
-from storage.models import Attachment, PageCapture, PageRow, PageTask, PageText
+from storage.models import Attachment, PageCapture, PageRow, PageTask, PageText, PageVersion
 
 MAX_PAGES_PER_POST = 10  # followed links one post may queue: a post with thousands cannot starve the rest
 
@@ -300,6 +300,14 @@ async def get_page_problems(conn: Connection, limit: int = 5) -> list[tuple[str,
         (limit,),
     )
     return [(row["host"], row["status"], row["reason"], row["pages"]) for row in rows]
+
+
+async def get_page_history(conn: Connection, url: str) -> list[PageVersion]:
+    """Every archived version of the page at ``url``, oldest first; [] when it has none."""
+    rows = await conn.execute_fetchall(
+        """SELECT version, fetched_at, title, published_at, text, content_hash, sha256
+           FROM page_versions WHERE url = ? ORDER BY version""", (url,))
+    return [PageVersion(*row) for row in rows]
 
 
 async def iter_page_versions(conn: Connection) -> AsyncIterator[dict[str, Any]]:

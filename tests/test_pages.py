@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import sqlite3
@@ -157,6 +158,19 @@ async def test_a_changed_page_keeps_both_versions(tme, linking):
     versions = rows(config.database, "SELECT version, substr(text, 1, 14) FROM page_versions ORDER BY version")
     assert versions == [(1, "Ровно год наза"), (2, "Два года назад")]
     assert rows(config.database, "SELECT version, substr(text, 1, 14) FROM pages") == [(2, "Два года назад")]
+
+    from click.testing import CliRunner
+
+    from monitor.cli.main import cli
+    history = await asyncio.to_thread(CliRunner().invoke, cli, ["-c", str(config.source), "pages", "--history", CURRENT])
+    assert history.exit_code == 0, history.output
+    lines = history.stdout.splitlines()
+    assert lines[0] == f"{CURRENT}: 2 version(s)"
+    assert [line.split("  ")[0] for line in lines if line.startswith("version ")] == ["version 1", "version 2"]
+    assert "[-Ровно-]{+Два+} [-год-]{+года+} назад" in history.stdout  # the silent change, word by word
+    unknown = await asyncio.to_thread(CliRunner().invoke, cli, ["-c", str(config.source), "pages", "--history",
+                                                                "https://mid.ru/ru/none/"])
+    assert unknown.exit_code == 1 and "no archived version of https://mid.ru/ru/none/" in unknown.stderr
 
 
 async def test_pages_older_than_refetch_after_are_fetched_again(tme, linking):

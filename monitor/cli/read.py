@@ -31,25 +31,31 @@ from monitor.cli.base import (
     terminal_safe,
 )
 from monitor.config.settings import Config
-from storage.models import PAGE_STATUSES, AlertRow, PageRow
+from storage.models import PAGE_STATUSES, AlertRow, PageRow, PageVersion
 
 
 @cli.command()
 @click.option("--status", "status_", type=click.Choice(PAGE_STATUSES), help="Only pages in this state.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1_000_000))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.option("--history", "history_of", metavar="URL", help="Every archived version of this page, with word changes.")
 @click.pass_context
-def pages(ctx: click.Context, status_: str | None, limit: int, as_json: bool) -> None:
+def pages(ctx: click.Context, status_: str | None, limit: int, as_json: bool, history_of: str | None) -> None:
     """List archived and queued release pages, most recently fetched first.
 
     Each line: status, time of the last fetch, attempts, URL and title (or the
     error of the last attempt). --json: an array of {url, status, fetched_at, title,
-    error, attempts, version}.
+    error, attempts, version}. --history URL: every archived version of that page,
+    each after the first as a word diff ([-removed-] {+added+}); with --json an array
+    of {version, fetched_at, title, published_at, text, content_hash, sha256}.
     """
     from storage.db import open_archive
     from storage.pages import list_pages
 
     config = _config(ctx)
+    if history_of is not None:
+        _page_history(config, history_of, as_json)
+        return
 
     async def read_pages() -> list[PageRow]:
         async with open_archive(config.database, create=False) as conn:
@@ -63,6 +69,35 @@ def pages(ctx: click.Context, status_: str | None, limit: int, as_json: bool) ->
         detail = row.title if row.status == "ok" else row.error
         click.echo(terminal_safe(f"{row.status:8} {row.fetched_at or '-':20} {row.attempts:>2}  {row.url}  "
                                  f"{detail or ''}".rstrip()))
+
+
+def _page_history(config: Config, url: str, as_json: bool) -> None:
+    from monitor.read.history import word_diff
+    from monitor.sources.links import normalise_url
+    from storage.db import open_archive
+    from storage.pages import get_page_history
+
+    wanted = normalise_url(url) or url
+
+    async def read() -> list[PageVersion]:
+        async with open_archive(config.database, create=False) as conn:
+            return await get_page_history(conn, wanted)
+
+    versions = _run(read())
+    if not versions:
+        _fail(f"no archived version of {wanted} (legation pages lists the archived pages)", EXIT_FAILED)
+    if as_json:
+        click.echo(json.dumps([asdict(v) for v in versions], ensure_ascii=False, indent=2))
+        return
+    click.echo(terminal_safe(f"{wanted}: {len(versions)} version(s)"))
+    previous: PageVersion | None = None
+    for version in versions:
+        click.echo(terminal_safe(f"version {version.version}  fetched {version.fetched_at}  sha256 {version.sha256[:16]}"))
+        whole = f"{version.title or ''}\n\n{version.text or ''}".strip()
+        before = f"{previous.title or ''}\n\n{previous.text or ''}".strip() if previous else None
+        body = whole if before is None else word_diff(before, whole)
+        click.echo(terminal_safe("\n".join("    " + line for line in body.splitlines())))
+        previous = version
 
 
 @cli.command()
