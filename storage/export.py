@@ -23,7 +23,10 @@ WHERE (:channel IS NULL OR c.username = :channel COLLATE NOCASE)
   AND (:until IS NULL OR p.date < :until)
   AND (:query IS NULL OR EXISTS (
         SELECT 1 FROM posts_fts JOIN post_search s ON s.key = posts_fts.rowid
-        WHERE posts_fts MATCH :query AND s.channel_id = p.channel_id AND s.post_id = p.post_id))
+        WHERE posts_fts MATCH :query AND s.channel_id = p.channel_id AND s.post_id = p.post_id)
+      OR EXISTS (  -- or a release page the post links holds the words
+        SELECT 1 FROM links l JOIN pages g ON g.url = l.url JOIN pages_fts ON pages_fts.rowid = g.rowid
+        WHERE l.channel_id = p.channel_id AND l.post_id = p.post_id AND pages_fts MATCH :query))
 ORDER BY p.date, c.username, p.post_id
 """
 JSON_COLUMNS = ("media", "link_preview")

@@ -208,6 +208,18 @@ class SaveResult:
 
 
 @dataclass(frozen=True, slots=True)
+class PageHit:
+    """One release page found by full-text search, with the posts that link it."""
+
+    url: str
+    title: str | None
+    date: str | None  # published, else last fetched
+    snippet: str
+    exact: bool
+    linked_by: tuple[tuple[str, int], ...]  # (channel, post id), oldest first
+
+
+@dataclass(frozen=True, slots=True)
 class SearchHit:
     """One post found by full-text search."""
 

@@ -1,4 +1,4 @@
-"""Full-text search of posts (SQLite FTS5): two tiers, exact words first, then other word forms."""
+"""Full-text search of posts and release pages (SQLite FTS5): two tiers, exact words first, then other word forms."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from storage.db import Connection
 from storage.errors import SearchQueryError
-from storage.models import SearchHit
+from storage.models import PageHit, SearchHit
 from storage.sqlite.errors import storage_error
 
 SNIPPET_OPEN, SNIPPET_CLOSE = "\x02", "\x03"
@@ -64,4 +64,56 @@ async def search_posts(
                 raise trouble from exc
             raise SearchQueryError(exact, str(exc)) from exc
         hits += [SearchHit(row["channel"], row["post_id"], row["date"], row["snippet"], is_exact) for row in rows]
+    return hits
+
+
+# Release pages by their newest version (pages_fts indexes title and text), newest first by the
+# date the page gives (else when it was fetched); with a channel, only pages its posts link.
+PAGE_SEARCH_SQL = """
+SELECT g.url, g.title, coalesce(g.published_at, g.fetched_at) AS date,
+       snippet(pages_fts, 1, :open, :close, '…', 16) AS snippet
+FROM pages_fts JOIN pages g ON g.rowid = pages_fts.rowid
+WHERE pages_fts MATCH :match AND g.status = 'ok'
+    AND (:since IS NULL OR coalesce(g.published_at, g.fetched_at) >= :since)
+    AND (:until IS NULL OR coalesce(g.published_at, g.fetched_at) < :until)
+    AND (:channel IS NULL OR EXISTS (SELECT 1 FROM links l JOIN channels c ON c.id = l.channel_id
+                                     WHERE l.url = g.url AND c.username = :channel COLLATE NOCASE))
+ORDER BY date DESC, g.url
+LIMIT :limit
+"""
+LINKED_BY_SQL = """
+SELECT c.username, l.post_id FROM links l JOIN channels c ON c.id = l.channel_id
+JOIN posts p ON p.channel_id = l.channel_id AND p.post_id = l.post_id
+WHERE l.url = ? ORDER BY p.date, c.username, l.post_id
+"""
+
+
+async def search_pages(
+    conn: Connection,
+    exact: str,
+    *,
+    wider: str | None = None,
+    channel: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    limit: int = 20,
+) -> list[PageHit]:
+    """Archived release pages whose title or text matches, as :func:`search_posts` finds posts:
+    exact words first, then other forms; each with the posts that link it."""
+    params: dict[str, Any] = {"open": SNIPPET_OPEN, "close": SNIPPET_CLOSE, "since": since, "until": until,
+                              "channel": channel}
+    hits: list[PageHit] = []
+    for match, is_exact in ((exact, True), (beyond_exact(exact, wider), False)):
+        if match is None or len(hits) >= limit:
+            continue
+        try:
+            rows = await conn.execute_fetchall(PAGE_SEARCH_SQL, {**params, "match": match, "limit": limit - len(hits)})
+        except sqlite3.OperationalError as exc:
+            if (trouble := storage_error(exc)) is not None:
+                raise trouble from exc
+            raise SearchQueryError(exact, str(exc)) from exc
+        for row in rows:
+            linked = await conn.execute_fetchall(LINKED_BY_SQL, (row["url"],))
+            hits.append(PageHit(row["url"], row["title"], row["date"], row["snippet"] or "", is_exact,
+                                tuple((r[0], r[1]) for r in linked)))
     return hits

@@ -79,7 +79,7 @@ def test_raw_fts5_on_request_and_its_errors_are_clear(archive):
 def test_search_until_and_json(archive):
     dates = json.loads(invoke(archive, "search", "хартия", "--json").stdout)
     assert [hit["post_id"] for hit in dates] == [5, 6, 2]
-    assert set(dates[0]) == {"channel", "post_id", "date", "url", "snippet", "exact"}
+    assert set(dates[0]) == {"kind", "channel", "post_id", "date", "url", "snippet", "exact"}
     assert [hit["exact"] for hit in dates] == [True, False, False]
     assert "[хартия]" in dates[0]["snippet"]
     until = dates[1]["date"]
@@ -141,3 +141,37 @@ def test_search_and_alerts_fold_alike(archive, word):
     matcher = Matcher([AlertRule(name="r", keywords=(word,))])
     alerted = {post_id for post_id, text in POSTS.items() if matcher.match(text)}
     assert set(found(invoke(archive, "search", f'"{word}"'))) == alerted
+
+
+STOP_LIST = """<html lang="ru"><head><title>Граждане Утопии под санкциями</title></head><body>
+<h1>Утопия</h1><h1>Граждане Утопии, находящиеся под персональными санкциями</h1>
+<table><tr><td><ol start="7"><li>&nbsp;</li></ol></td><td><p><strong>Иван ЗАБУГОРНЫЙ (Ivan Zabugorny)</strong></p></td>
+<td><p>&ndash;</p></td><td><p>министр фантазий Утопии</p></td></tr></table></body></html>"""
+
+
+async def test_a_word_only_in_a_release_pages_table_is_found_with_the_posts_that_link_it(tme, linking, tmp_path):
+    import asyncio
+
+    from monitor.daemon.service import archive_channels
+
+    tme.site("mid.ru").page("/ru/maps/ut/1/", STOP_LIST)
+    _, config = linking("https://mid.ru/ru/maps/ut/1/")
+    await archive_channels(config, ["MFARussia"], mode="sync")
+
+    def run(*args: str):
+        return asyncio.to_thread(CliRunner().invoke, cli, ["-c", str(config.source), *args], catch_exceptions=False)
+
+    found = await run("search", "Забугорного", "--json")  # another form of the name, found by its stem
+    [page] = json.loads(found.stdout)
+    assert (page["kind"], page["url"], page["title"]) == ("page", "https://mid.ru/ru/maps/ut/1/",
+                                                           "Граждане Утопии, находящиеся под персональными санкциями")
+    assert page["linked_by"] == [f"{tme.url}/MFARussia/1"] and "[ЗАБУГОРНЫЙ]" in page["snippet"]
+    shown = await run("search", "Zabugorny")
+    assert shown.stdout.splitlines()[0].endswith("page https://mid.ru/ru/maps/ut/1/  Граждане Утопии, находящиеся "
+                                                 "под персональными санкциями")
+    assert shown.stdout.splitlines()[-1] == f"    linked by {tme.url}/MFARussia/1"
+    target = tmp_path / "out.jsonl"
+    exported = await run("export", "--query", "Zabugorny", "--with-pages", "-o", str(target))
+    assert exported.exit_code == 0
+    [post] = [json.loads(line) for line in target.read_text().splitlines()]
+    assert post["post_id"] == 1 and post["pages"][0]["url"] == "https://mid.ru/ru/maps/ut/1/"

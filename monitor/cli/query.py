@@ -28,9 +28,10 @@ from monitor.cli.base import (
 from monitor.config.settings import Config
 
 MAX_POST_ID = 2**63 - 1  # SQLite's largest integer
+LINKERS_SHOWN = 5  # posts named under a page found by search; the rest counted
 
 if TYPE_CHECKING:
-    from storage.models import ChannelStatus, PostEvent, PostVersion, SearchHit
+    from storage.models import ChannelStatus, PageHit, PostEvent, PostVersion, SearchHit
 
 @cli.command()
 @click.argument("channel")
@@ -101,44 +102,68 @@ def _indent(text: str) -> str:
 @click.pass_context
 def search(ctx: click.Context, query: str, channel: str | None, since: str | None, until: str | None, limit: int,
            raw: bool, as_json: bool) -> None:
-    """Full-text search of post text, with highlighted snippets.
+    """Full-text search of posts and archived release pages, with highlighted snippets.
 
     QUERY is plain words and "exact phrases", all of which must occur; OR takes
     either side, NOT word or -word leaves it out. Punctuation is never an error
     (С.В.Лавров, #SCO, URLs). Each word also finds its other forms (хартия finds
     хартии, Charta finds Charten; [search] languages). Posts with the words as
-    written come first, then those with other forms; newest first in each.
+    written come first, then those with other forms; newest first in each. Release
+    pages follow the posts, each with the posts that link it. --json: kind "post" or
+    "page" in each hit.
     """
     from monitor.read.search import build_query
     from storage.db import open_archive
-    from storage.search import SNIPPET_CLOSE, SNIPPET_OPEN, search_posts
+    from storage.search import search_pages, search_posts
 
     config = _config(ctx)
     since_at, until_at = _since(since), _since(until)
     wanted = build_query(query, config.search.languages, raw=raw)
 
-    async def query_archive() -> list[SearchHit]:
+    async def query_archive() -> tuple[list[SearchHit], list[PageHit]]:
         async with open_archive(config.database, create=False) as conn:
-            return await search_posts(conn, wanted.exact, wider=wanted.wider,
-                                      channel=await archived_channel(conn, channel) if channel else None,
-                                      since=since_at, until=until_at, limit=limit)
+            username = await archived_channel(conn, channel) if channel else None
+            return (await search_posts(conn, wanted.exact, wider=wanted.wider, channel=username, since=since_at,
+                                       until=until_at, limit=limit),
+                    await search_pages(conn, wanted.exact, wider=wanted.wider, channel=username, since=since_at,
+                                       until=until_at, limit=limit))
 
-    hits = _run(query_archive())
+    hits, pages = _run(query_archive())
     web = config.telegram.web_url
     if as_json:
-        click.echo(json.dumps([{"channel": hit.username, "post_id": hit.post_id, "date": hit.date,
+        click.echo(json.dumps([{"kind": "post", "channel": hit.username, "post_id": hit.post_id, "date": hit.date,
                                 "url": f"{web}/{hit.username}/{hit.post_id}", "exact": hit.exact,
-                                "snippet": hit.snippet.replace(SNIPPET_OPEN, "[").replace(SNIPPET_CLOSE, "]")}
-                               for hit in hits], ensure_ascii=False, indent=2))
+                                "snippet": _marked(hit.snippet, "[", "]")} for hit in hits]
+                              + [{"kind": "page", "url": page.url, "title": page.title, "date": page.date,
+                                  "exact": page.exact, "snippet": _marked(page.snippet, "[", "]"),
+                                  "linked_by": [f"{web}/{c}/{p}" for c, p in page.linked_by]} for page in pages],
+                              ensure_ascii=False, indent=2))
         return
     tty = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     opening, closing = ("\033[1m", "\033[0m") if tty else ("[", "]")
     for hit in hits:
-        snippet = terminal_safe(" ".join(hit.snippet.split()), keep=SNIPPET_OPEN + SNIPPET_CLOSE)
-        snippet = snippet.replace(SNIPPET_OPEN, opening).replace(SNIPPET_CLOSE, closing)
-        click.echo(f"{hit.date or '-'}  {web}/{hit.username}/{hit.post_id}\n    {snippet}")
-    if not hits:
+        click.echo(f"{hit.date or '-'}  {web}/{hit.username}/{hit.post_id}\n    {_shown(hit.snippet, opening, closing)}")
+    for page in pages:
+        click.echo(terminal_safe(f"{page.date or '-'}  page {page.url}  {page.title or ''}".rstrip())
+                   + f"\n    {_shown(page.snippet, opening, closing)}")
+        if page.linked_by:
+            click.echo("    linked by " + ", ".join(f"{web}/{c}/{p}" for c, p in page.linked_by[:LINKERS_SHOWN])
+                       + (f" and {len(page.linked_by) - LINKERS_SHOWN} more" if len(page.linked_by) > LINKERS_SHOWN
+                          else ""))
+    if not hits and not pages:
         click.echo("no matches", err=True)
+
+
+def _marked(snippet: str, opening: str, closing: str) -> str:
+    from storage.search import SNIPPET_CLOSE, SNIPPET_OPEN
+
+    return snippet.replace(SNIPPET_OPEN, opening).replace(SNIPPET_CLOSE, closing)
+
+
+def _shown(snippet: str, opening: str, closing: str) -> str:
+    from storage.search import SNIPPET_CLOSE, SNIPPET_OPEN
+
+    return _marked(terminal_safe(" ".join(snippet.split()), keep=SNIPPET_OPEN + SNIPPET_CLOSE), opening, closing)
 
 
 @cli.command()
