@@ -10,6 +10,7 @@ from typing import Any
 from storage.db import Connection
 from storage.errors import SearchQueryError
 from storage.media import get_post_media
+from storage.pages import get_attachments
 from storage.sqlite.errors import storage_error
 
 EXPORT_SQL = """
@@ -78,7 +79,7 @@ async def _pages(conn: Connection, channel_id: int, post_id: int) -> list[dict[s
         """SELECT g.url, g.status, g.title, g.published_at, g.text, g.fetched_at FROM links l
            JOIN pages g ON g.url = l.url WHERE l.channel_id = ? AND l.post_id = ? ORDER BY g.url""",
         (channel_id, post_id))
-    return [dict(row) for row in rows]
+    return [{**dict(row), "attachments": await get_attachments(conn, row["url"])} for row in rows]
 
 
 async def _versions(conn: Connection, channel_id: int, post_id: int) -> list[dict[str, Any]]:

@@ -217,6 +217,7 @@ class PageHit:
     snippet: str
     exact: bool
     linked_by: tuple[tuple[str, int], ...]  # (channel, post id), oldest first
+    attachment_of: str | None = None  # a document attached to this page, found by its text
 
 
 @dataclass(frozen=True, slots=True)

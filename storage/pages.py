@@ -7,6 +7,7 @@ import sqlite3
 import zlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from storage.db import Connection
 from storage.models import Attachment, PageCapture, PageRow, PageTask, PageText, PageVersion
@@ -232,16 +233,44 @@ async def get_due_attachments(conn: Connection, limit: int) -> list[tuple[str, s
 async def save_attachment(
     conn: Connection, page_url: str, url: str, now: str, *, status: str,
     content_type: str | None = None, raw: bytes | None = None, sha256: str | None = None, error: str | None = None,
+    text: str | None = None,
 ) -> None:
     await conn.execute(
         """
         UPDATE page_attachments SET status = ?, content_type = ?, size = ?, sha256 = ?, raw = ?,
-            fetched_at = ?, error = ?, attempts = attempts + 1
+            fetched_at = ?, error = ?, text = ?, attempts = attempts + 1
         WHERE page_url = ? AND url = ?
         """,
         (status, content_type, len(raw) if raw is not None else None, sha256,
-         zlib.compress(raw) if raw is not None else None, now, error, page_url, url),
+         zlib.compress(raw) if raw is not None else None, now, error, text, page_url, url),
     )
+
+
+async def get_attachments(conn: Connection, page_url: str) -> list[dict[str, Any]]:
+    """The documents of one page: what ``export --with-pages`` lists (the bytes stay in the archive)."""
+    rows = await conn.execute_fetchall(
+        """SELECT url, title, status, content_type, size, sha256, fetched_at FROM page_attachments
+           WHERE page_url = ? ORDER BY url""", (page_url,))
+    return [{**dict(row), "file_name": _file_name(row["url"])} for row in rows]
+
+
+async def iter_attachments(conn: Connection) -> AsyncIterator[dict[str, Any]]:
+    """Every fetched attachment with its bytes, for WARC export; one in memory at a time."""
+    keys = await conn.execute_fetchall("SELECT page_url, url FROM page_attachments WHERE status = 'ok' "
+                                       "ORDER BY page_url, url")
+    for page_url, url in [(row[0], row[1]) for row in keys]:
+        rows = await conn.execute_fetchall(
+            "SELECT url, content_type, raw, fetched_at FROM page_attachments WHERE page_url = ? AND url = ?",
+            (page_url, url))
+        if rows and rows[0]["raw"] is not None:
+            row = rows[0]
+            yield {"url": row["url"], "final_url": None, "http_status": 200, "fetched_at": row["fetched_at"],
+                   "headers": {"Content-Type": row["content_type"] or "application/octet-stream"},
+                   "raw": zlib.decompress(row["raw"])}
+
+
+def _file_name(url: str) -> str:
+    return unquote(urlsplit(url).path.rsplit("/", 1)[-1])
 
 
 async def get_robots(conn: Connection, host: str) -> tuple[str, int | None, str | None] | None:

@@ -81,6 +81,19 @@ WHERE pages_fts MATCH :match AND g.status = 'ok'
 ORDER BY date DESC, g.url
 LIMIT :limit
 """
+# Documents attached to release pages (PDF, DOCX), by their text; dated by their page.
+ATTACHMENT_SEARCH_SQL = """
+SELECT a.url, a.page_url, coalesce(a.title, a.url) AS title, coalesce(g.published_at, g.fetched_at) AS date,
+       snippet(attachments_fts, 1, :open, :close, '…', 16) AS snippet
+FROM attachments_fts JOIN page_attachments a ON a.rowid = attachments_fts.rowid JOIN pages g ON g.url = a.page_url
+WHERE attachments_fts MATCH :match AND a.status = 'ok'
+    AND (:since IS NULL OR coalesce(g.published_at, g.fetched_at) >= :since)
+    AND (:until IS NULL OR coalesce(g.published_at, g.fetched_at) < :until)
+    AND (:channel IS NULL OR EXISTS (SELECT 1 FROM links l JOIN channels c ON c.id = l.channel_id
+                                     WHERE l.url = g.url AND c.username = :channel COLLATE NOCASE))
+ORDER BY date DESC, a.url
+LIMIT :limit
+"""
 LINKED_BY_SQL = """
 SELECT c.username, l.post_id FROM links l JOIN channels c ON c.id = l.channel_id
 JOIN posts p ON p.channel_id = l.channel_id AND p.post_id = l.post_id
@@ -116,4 +129,17 @@ async def search_pages(
             linked = await conn.execute_fetchall(LINKED_BY_SQL, (row["url"],))
             hits.append(PageHit(row["url"], row["title"], row["date"], row["snippet"] or "", is_exact,
                                 tuple((r[0], r[1]) for r in linked)))
+        if len(hits) >= limit:
+            continue
+        try:
+            rows = await conn.execute_fetchall(ATTACHMENT_SEARCH_SQL,
+                                               {**params, "match": match, "limit": limit - len(hits)})
+        except sqlite3.OperationalError as exc:
+            if (trouble := storage_error(exc)) is not None:
+                raise trouble from exc
+            raise SearchQueryError(exact, str(exc)) from exc
+        for row in rows:
+            linked = await conn.execute_fetchall(LINKED_BY_SQL, (row["page_url"],))
+            hits.append(PageHit(row["url"], row["title"], row["date"], row["snippet"] or "", is_exact,
+                                tuple((r[0], r[1]) for r in linked), attachment_of=row["page_url"]))
     return hits

@@ -294,3 +294,80 @@ async def test_a_500_then_200_and_a_stall_past_the_timeout(tme, linking):
         "Министр иностранных дел С.В.Лавров подчеркнул, что Хартия открыта для всех государств.\n\n"
         "Подробнее см. текст Хартии (PDF) и English version.\n\nПредыдущее заявление"
     )
+
+
+def a_pdf(words: str) -> bytes:
+    """A one-page PDF whose text is ``words`` (Latin letters), written by hand as PDF 1.4 allows."""
+    stream = f"BT /F1 18 Tf 72 720 Td ({words}) Tj ET".encode()
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+               b"/Resources << /Font << /F1 5 0 R >> >> >>",
+               b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    table = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, table)
+    return bytes(out)
+
+
+def a_docx(paragraphs: list[str]) -> bytes:
+    import io
+    import zipfile
+
+    body = "".join(f"<w:p><w:r><w:t>{p}</w:t></w:r></w:p>" for p in paragraphs)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/'
+                                                'package/2006/content-types"/>')
+        archive.writestr("word/document.xml", '<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats'
+                                              f'.org/wordprocessingml/2006/main"><w:body>{body}</w:body></w:document>')
+    return buffer.getvalue()
+
+
+async def test_attachments_are_searchable_exported_and_in_the_warc(tme, linking, tmp_path):
+    from click.testing import CliRunner
+    from warcio.archiveiterator import ArchiveIterator
+
+    from monitor.cli.main import cli
+
+    pdf, docx = a_pdf("The Quadrilateral protocol of accession"), a_docx(["Section one", "Trilaterally agreed"])
+    site = tme.site("mid.ru")
+    site.page("/ru/foreign_policy/news/1944000/", fixture("midru_current.html"))
+    site.page("/upload/iblock/5a1/charter_ru.pdf", pdf, content_type="application/pdf")
+    site.page("/upload/iblock/7c2/charter_en.docx", docx,
+              content_type="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+    _, config = linking(CURRENT)
+    await archive_channels(config, ["MFARussia"], mode="sync")
+
+    def run(*args: str):
+        return asyncio.to_thread(CliRunner().invoke, cli, ["-c", str(config.source), *args], catch_exceptions=False)
+
+    [hit] = json.loads((await run("search", "Quadrilateral", "--json")).stdout)
+    assert (hit["kind"], hit["url"], hit["page"]) == ("attachment", "https://mid.ru/upload/iblock/5a1/charter_ru.pdf",
+                                                     CURRENT)
+    assert hit["linked_by"] == [f"{tme.url}/MFARussia/1"] and "[Quadrilateral]" in hit["snippet"]
+    [word] = json.loads((await run("search", "Trilaterally", "--json")).stdout)
+    assert word["url"] == "https://mid.ru/upload/iblock/7c2/charter_en.docx"
+
+    exported = tmp_path / "posts.jsonl"
+    assert (await run("export", "--with-pages", "-o", str(exported))).exit_code == 0
+    [post] = [json.loads(line) for line in exported.read_text().splitlines()]
+    attachments = {a["file_name"]: a for a in post["pages"][0]["attachments"]}
+    assert attachments["charter_ru.pdf"]["sha256"] == hashlib.sha256(pdf).hexdigest()
+    assert (attachments["charter_ru.pdf"]["size"], attachments["charter_ru.pdf"]["content_type"]) == (
+        len(pdf), "application/pdf")
+    assert attachments["charter_en.docx"]["status"] == "ok"
+
+    warc = tmp_path / "pages.warc.gz"
+    assert (await run("export-warc", str(warc))).exit_code == 0
+    with warc.open("rb") as stream:
+        bodies = {record.rec_headers.get_header("WARC-Target-URI"): record.content_stream().read()
+                  for record in ArchiveIterator(stream) if record.rec_type == "response"}
+    assert bodies["https://mid.ru/upload/iblock/5a1/charter_ru.pdf"] == pdf
+    assert bodies["https://mid.ru/upload/iblock/7c2/charter_en.docx"] == docx
+    assert CURRENT in bodies

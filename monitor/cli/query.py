@@ -134,8 +134,10 @@ def search(ctx: click.Context, query: str, channel: str | None, since: str | Non
         click.echo(json.dumps([{"kind": "post", "channel": hit.username, "post_id": hit.post_id, "date": hit.date,
                                 "url": f"{web}/{hit.username}/{hit.post_id}", "exact": hit.exact,
                                 "snippet": _marked(hit.snippet, "[", "]")} for hit in hits]
-                              + [{"kind": "page", "url": page.url, "title": page.title, "date": page.date,
-                                  "exact": page.exact, "snippet": _marked(page.snippet, "[", "]"),
+                              + [{"kind": "attachment" if page.attachment_of else "page", "url": page.url,
+                                  "title": page.title, "date": page.date, "exact": page.exact,
+                                  "snippet": _marked(page.snippet, "[", "]"),
+                                  **({"page": page.attachment_of} if page.attachment_of else {}),
                                   "linked_by": [f"{web}/{c}/{p}" for c, p in page.linked_by]} for page in pages],
                               ensure_ascii=False, indent=2))
         return
@@ -144,7 +146,8 @@ def search(ctx: click.Context, query: str, channel: str | None, since: str | Non
     for hit in hits:
         click.echo(f"{hit.date or '-'}  {web}/{hit.username}/{hit.post_id}\n    {_shown(hit.snippet, opening, closing)}")
     for page in pages:
-        click.echo(terminal_safe(f"{page.date or '-'}  page {page.url}  {page.title or ''}".rstrip())
+        kind = f"document of {page.attachment_of}:" if page.attachment_of else "page"
+        click.echo(terminal_safe(f"{page.date or '-'}  {kind} {page.url}  {page.title or ''}".rstrip())
                    + f"\n    {_shown(page.snippet, opening, closing)}")
         if page.linked_by:
             click.echo("    linked by " + ", ".join(f"{web}/{c}/{p}" for c, p in page.linked_by[:LINKERS_SHOWN])

@@ -136,19 +136,20 @@ def refetch(ctx: click.Context, urls: tuple[str, ...], status_: str | None) -> N
 @click.argument("path", type=click.Path(dir_okay=False, allow_dash=True))
 @click.pass_context
 def export_warc(ctx: click.Context, path: str) -> None:
-    """Write every archived page version to PATH as a gzipped WARC file.
+    """Write every archived page version, and every document attached to a page (PDF, DOCX),
+    to PATH as a gzipped WARC file.
 
     Replay tools such as pywb or ReplayWeb.page open it as the pages were fetched.
     """
     from monitor.read.warc import write_warc
     from storage.db import open_archive
-    from storage.pages import iter_page_versions
+    from storage.pages import iter_attachments, iter_page_versions
 
     config = _config(ctx)
 
     async def export(out: BinaryIO) -> int:
         async with open_archive(config.database, create=False) as conn:
-            return await write_warc(iter_page_versions(conn), out)
+            return await write_warc(iter_page_versions(conn), out) + await write_warc(iter_attachments(conn), out)
 
     if path == "-":
         count = _run(export(sys.stdout.buffer))

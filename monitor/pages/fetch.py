@@ -85,8 +85,8 @@ async def run_pages(conn: Connection, http: HttpClient, config: PagesConfig,
                 unreachable.add(task.host)
                 status = "failed"
             outcome.count(status)
-    if config.attachments:
-        await fetch_attachments(conn, http)
+        if config.attachments:
+            await fetch_attachments(conn, http, worker)
     outcome.remaining = await count_pages(conn)
     return outcome
 
@@ -211,8 +211,9 @@ async def robots_allow(conn: Connection, http: HttpClient, url: str, config: Pag
     return parser.can_fetch(http.config.user_agent, url)
 
 
-async def fetch_attachments(conn: Connection, http: HttpClient) -> None:
-    """Fetch documents linked from archived page bodies (PDF, DOC under /upload/)."""
+async def fetch_attachments(conn: Connection, http: HttpClient, worker: ExtractionWorker) -> None:
+    """Fetch documents linked from archived page bodies (PDF, DOC under /upload/), and read their
+    text in the extraction worker so that search reaches it."""
     for page_url, url in await get_due_attachments(conn, MAX_ATTACHMENTS_PER_ROUND):
         fields: dict[str, object]
         try:
@@ -227,9 +228,19 @@ async def fetch_attachments(conn: Connection, http: HttpClient) -> None:
                 fields = {"status": "failed", "error": f"HTTP {response.status} {content_type}".strip()}
             else:
                 fields = {"status": "ok", "content_type": content_type, "raw": response.content,
-                          "sha256": hashlib.sha256(response.content).hexdigest()}
+                          "sha256": hashlib.sha256(response.content).hexdigest(),
+                          "text": await _document_text(worker, response.content, content_type, url)}
         async with transaction(conn):
             await save_attachment(conn, page_url, url, utc_now(), **fields)  # type: ignore[arg-type]
+
+
+async def _document_text(worker: ExtractionWorker, content: bytes, content_type: str, url: str) -> str | None:
+    """The document's text; None where it cannot be read (the file is kept all the same)."""
+    try:
+        return await worker.document_text(content, content_type, url)
+    except ExtractionFailed as exc:
+        log.warning("attachment_text_not_read", url=url, error=str(exc))
+        return None
 
 
 def _capture(response: Response, content_type: str, extractor: str, extracted: Extracted,

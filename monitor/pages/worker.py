@@ -11,6 +11,7 @@ are a 4-byte length and JSON, both ways.
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import json
 import resource
@@ -20,6 +21,7 @@ from typing import Any, BinaryIO
 
 import structlog
 
+from monitor.pages.documents import document_text
 from monitor.pages.extract import Extracted, extract_with_fallback
 from storage.models import Attachment
 
@@ -71,6 +73,31 @@ class ExtractionWorker:
         found["attachments"] = tuple(Attachment(**a) for a in found["attachments"])
         return answer["extractor"], Extracted(**found)
 
+    async def document_text(self, content: bytes, content_type: str, url: str) -> str | None:
+        """The text of an attached document (PDF, DOCX) in the child; None for a kind it cannot read.
+        :class:`ExtractionFailed` past the bounds, or when the document is broken."""
+        request = json.dumps({"document": base64.b64encode(content).decode(), "content_type": content_type,
+                              "url": url}).encode()
+        async with self._lock:
+            try:
+                async with asyncio.timeout(self.time_limit):
+                    answer = await self._ask(request)
+            except TimeoutError:
+                await self._kill()
+                raise ExtractionFailed(f"reading the document took longer than {self.time_limit:g} s") from None
+            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                await self._kill()
+                raise ExtractionFailed(f"the extraction process ended ({type(exc).__name__})") from None
+            except BaseException:
+                await self._kill()
+                raise
+        if "error" in answer:
+            if answer.get("overran"):
+                await self._kill()
+            raise ExtractionFailed(answer["error"], overran=bool(answer.get("overran")))
+        text: str | None = answer.get("text")
+        return text
+
     async def _ask(self, request: bytes) -> dict[str, Any]:
         child = await self._started()
         assert child.stdin is not None and child.stdout is not None
@@ -118,8 +145,12 @@ def _serve(memory_bytes: int, source: BinaryIO, sink: BinaryIO) -> None:
         request = json.loads(source.read(length))
         ends = False
         try:
-            name, extracted = extract_with_fallback(request["extractor"], request["html"], request["url"])
-            answer: dict[str, Any] = {"extractor": name, "extracted": dataclasses.asdict(extracted)}
+            if "document" in request:
+                answer: dict[str, Any] = {"text": document_text(base64.b64decode(request["document"]),
+                                                                request["content_type"], request["url"])}
+            else:
+                name, extracted = extract_with_fallback(request["extractor"], request["html"], request["url"])
+                answer = {"extractor": name, "extracted": dataclasses.asdict(extracted)}
         except MemoryError:
             answer, ends = {"error": f"extraction needed more than {memory_bytes // 2**20} MB of memory",
                             "overran": True}, True
