@@ -53,18 +53,27 @@ async def search_posts(
     params: dict[str, Any] = {"open": SNIPPET_OPEN, "close": SNIPPET_CLOSE, "since": since, "until": until,
                               "channel": channel, "limit": limit}
     hits: list[SearchHit] = []
-    for match, is_exact in ((exact, True), (beyond_exact(exact, wider), False)):
-        if match is None or len(hits) >= limit:
-            continue
-        try:
-            rows = await conn.execute_fetchall(sql, {**params, "match": match, "limit": limit - len(hits)})
-        except sqlite3.OperationalError as exc:
-            # The statement is fixed, so an error is the query's, unless the database itself ails.
-            if (trouble := storage_error(exc)) is not None:
-                raise trouble from exc
-            raise SearchQueryError(exact, str(exc)) from exc
-        hits += [SearchHit(row["channel"], row["post_id"], row["date"], row["snippet"], is_exact) for row in rows]
+    for match, is_exact in _tiers(exact, wider):
+        if len(hits) < limit:
+            rows = await _matching(conn, sql, {**params, "match": match, "limit": limit - len(hits)}, exact)
+            hits += [SearchHit(row["channel"], row["post_id"], row["date"], row["snippet"], is_exact) for row in rows]
     return hits
+
+
+def _tiers(exact: str, wider: str | None) -> list[tuple[str, bool]]:
+    """The expressions of a two-tier search: ``exact``, then what only ``wider`` finds."""
+    beyond = beyond_exact(exact, wider)
+    return [(exact, True)] + ([(beyond, False)] if beyond is not None else [])
+
+
+async def _matching(conn: Connection, sql: str, params: dict[str, Any], query: str) -> list[Any]:
+    """The rows of a fixed search statement: an error is the query's, unless the database itself ails."""
+    try:
+        return await conn.execute_fetchall(sql, params)
+    except sqlite3.OperationalError as exc:
+        if (trouble := storage_error(exc)) is not None:
+            raise trouble from exc
+        raise SearchQueryError(query, str(exc)) from exc
 
 
 # Release pages by their newest version (pages_fts indexes title and text), newest first by the
@@ -116,30 +125,13 @@ async def search_pages(
     params: dict[str, Any] = {"open": SNIPPET_OPEN, "close": SNIPPET_CLOSE, "since": since, "until": until,
                               "channel": channel}
     hits: list[PageHit] = []
-    for match, is_exact in ((exact, True), (beyond_exact(exact, wider), False)):
-        if match is None or len(hits) >= limit:
-            continue
-        try:
-            rows = await conn.execute_fetchall(PAGE_SEARCH_SQL, {**params, "match": match, "limit": limit - len(hits)})
-        except sqlite3.OperationalError as exc:
-            if (trouble := storage_error(exc)) is not None:
-                raise trouble from exc
-            raise SearchQueryError(exact, str(exc)) from exc
-        for row in rows:
-            linked = await conn.execute_fetchall(LINKED_BY_SQL, (row["url"],))
-            hits.append(PageHit(row["url"], row["title"], row["date"], row["snippet"] or "", is_exact,
-                                tuple((r[0], r[1]) for r in linked)))
-        if len(hits) >= limit:
-            continue
-        try:
-            rows = await conn.execute_fetchall(ATTACHMENT_SEARCH_SQL,
-                                               {**params, "match": match, "limit": limit - len(hits)})
-        except sqlite3.OperationalError as exc:
-            if (trouble := storage_error(exc)) is not None:
-                raise trouble from exc
-            raise SearchQueryError(exact, str(exc)) from exc
-        for row in rows:
-            linked = await conn.execute_fetchall(LINKED_BY_SQL, (row["page_url"],))
-            hits.append(PageHit(row["url"], row["title"], row["date"], row["snippet"] or "", is_exact,
-                                tuple((r[0], r[1]) for r in linked), attachment_of=row["page_url"]))
+    for match, is_exact in _tiers(exact, wider):
+        for sql, page_column in ((PAGE_SEARCH_SQL, "url"), (ATTACHMENT_SEARCH_SQL, "page_url")):
+            if len(hits) >= limit:
+                break
+            for row in await _matching(conn, sql, {**params, "match": match, "limit": limit - len(hits)}, exact):
+                linked = await conn.execute_fetchall(LINKED_BY_SQL, (row[page_column],))
+                hits.append(PageHit(row["url"], row["title"], row["date"], row["snippet"] or "", is_exact,
+                                    tuple((r[0], r[1]) for r in linked),
+                                    attachment_of=row["page_url"] if page_column == "page_url" else None))
     return hits

@@ -51,14 +51,30 @@ class ExtractionWorker:
 
     async def extract(self, extractor: str, html: str, url: str) -> tuple[str, Extracted]:
         """``extract_with_fallback`` in the child; :class:`ExtractionFailed` past the bounds."""
-        request = json.dumps({"extractor": extractor, "html": html, "url": url}).encode()
+        answer = await self._exchange({"extractor": extractor, "html": html, "url": url}, "extraction")
+        found = answer["extracted"]
+        found["attachments"] = tuple(Attachment(**a) for a in found["attachments"])
+        return answer["extractor"], Extracted(**found)
+
+    async def document_text(self, content: bytes, content_type: str, url: str) -> str | None:
+        """The text of an attached document (PDF, DOCX) in the child; None for a kind it cannot read.
+        :class:`ExtractionFailed` past the bounds, or when the document is broken."""
+        answer = await self._exchange({"document": base64.b64encode(content).decode(), "content_type": content_type,
+                                       "url": url}, "reading the document")
+        text: str | None = answer.get("text")
+        return text
+
+    async def _exchange(self, request: dict[str, Any], what: str) -> dict[str, Any]:
+        """One request to the child and its answer, within the time limit; the child is killed when
+        it overruns, ends, runs out of memory, or the caller is cancelled (the daemon stopping)."""
+        data = json.dumps(request).encode()
         async with self._lock:
             try:
                 async with asyncio.timeout(self.time_limit):
-                    answer = await self._ask(request)
+                    answer = await self._ask(data)
             except TimeoutError:
                 await self._kill()
-                raise ExtractionFailed(f"extraction took longer than {self.time_limit:g} s") from None
+                raise ExtractionFailed(f"{what} took longer than {self.time_limit:g} s") from None
             except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
                 await self._kill()
                 raise ExtractionFailed(f"the extraction process ended ({type(exc).__name__})") from None
@@ -69,34 +85,7 @@ class ExtractionWorker:
             if answer.get("overran"):
                 await self._kill()  # after MemoryError a fresh child is the safe one
             raise ExtractionFailed(answer["error"], overran=bool(answer.get("overran")))
-        found = answer["extracted"]
-        found["attachments"] = tuple(Attachment(**a) for a in found["attachments"])
-        return answer["extractor"], Extracted(**found)
-
-    async def document_text(self, content: bytes, content_type: str, url: str) -> str | None:
-        """The text of an attached document (PDF, DOCX) in the child; None for a kind it cannot read.
-        :class:`ExtractionFailed` past the bounds, or when the document is broken."""
-        request = json.dumps({"document": base64.b64encode(content).decode(), "content_type": content_type,
-                              "url": url}).encode()
-        async with self._lock:
-            try:
-                async with asyncio.timeout(self.time_limit):
-                    answer = await self._ask(request)
-            except TimeoutError:
-                await self._kill()
-                raise ExtractionFailed(f"reading the document took longer than {self.time_limit:g} s") from None
-            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-                await self._kill()
-                raise ExtractionFailed(f"the extraction process ended ({type(exc).__name__})") from None
-            except BaseException:
-                await self._kill()
-                raise
-        if "error" in answer:
-            if answer.get("overran"):
-                await self._kill()
-            raise ExtractionFailed(answer["error"], overran=bool(answer.get("overran")))
-        text: str | None = answer.get("text")
-        return text
+        return answer
 
     async def _ask(self, request: bytes) -> dict[str, Any]:
         child = await self._started()
