@@ -303,3 +303,27 @@ async def test_a_failing_cdn_does_not_hold_the_backfill(tme, make_config):
                                    "AND next_attempt_at IS NOT NULL AND error = 'HTTP 502'")
     assert failed == [(len(files),)]
     assert rows(config.database, "SELECT count(*) FROM post_media WHERE status = 'pending'") == [(100 - len(files),)]
+
+
+async def test_a_cdn_that_hangs_costs_three_timeouts_not_one_a_file(tme, make_config):
+    """Every file hangs past the timeout: after three in a row the host's files wait (untouched,
+    still due) and the backfill goes on through all its transactions at the speed of its pages."""
+    def hang(method, path, headers, body):
+        time.sleep(3.0)
+        return 502, {"Content-Type": "text/plain"}, b"late"
+
+    tme.site(CDN).dynamic = hang
+    channel = tme.channel("MFARussia")
+    for post_id in range(1, 301):  # three backfill transactions of five pages
+        channel.add(post_id, text=f"Photo {post_id}" + photo(f"p{post_id}.jpg"))
+    network = '\n[network]\nrequest_delay = "0s"\nretry_backoff = "10ms"\nmax_retry_wait = "1s"\ntimeout = "1s"\n'
+    config = make_config("MFARussia", extra=MEDIA.replace('download = ["photos", "thumbnails", "videos"]',
+                                                          'download = ["photos"]'), network=network)
+    started = time.monotonic()
+
+    [outcome] = (await archive_channels(config, ["MFARussia"], mode="backfill")).channels
+
+    assert outcome.saved.new == 300
+    assert len([r for r in tme.requests if r.startswith(f"//{CDN}/")]) == 3
+    assert time.monotonic() - started < 12  # three one-second timeouts, not nine
+    assert rows(config.database, "SELECT count(*) FROM post_media WHERE status = 'pending'") == [(297,)]

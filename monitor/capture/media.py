@@ -40,7 +40,8 @@ MAX_PER_PAGE = 60  # downloads per page saved: a page's worth of albums, then th
 MAX_ATTEMPTS = 6
 RETRY_FIRST_WAIT = 300.0  # seconds; doubling
 REDIRECTS = 3
-HOST_FAILURES_IN_A_ROW = 3  # then the host's other files of this round wait for a later one
+HOST_FAILURES_IN_A_ROW = 3  # then the host's files wait HOST_PAUSE, untouched
+HOST_PAUSE = 120.0  # seconds
 INCOMING_TTL = 600.0  # seconds an account download waits to be stored before it is swept
 EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "image/gif": ".gif",
               "video/mp4": ".mp4", "video/webm": ".webm", "video/quicktime": ".mov"}
@@ -60,6 +61,18 @@ class MediaStore:
     def __init__(self, http: HttpClient, config: MediaConfig, directory: Path, incoming: Path | None = None) -> None:
         self.http, self.config, self.directory = http, config, directory
         self.incoming = incoming.resolve() if incoming is not None else None  # the account's downloads
+        self._failing: dict[str, int] = {}  # host -> files that failed in a row
+        self._paused_until: dict[str, float] = {}  # host -> monotonic time its files wait until
+
+    def _note(self, host: str, status: str) -> None:
+        """Count a host's failures in a row; after HOST_FAILURES_IN_A_ROW its files wait HOST_PAUSE
+        (a CDN that answers 502, or hangs to the timeout, costs three requests, not one a file)."""
+        failed = self._failing.get(host, 0) + 1 if status == "failed" else 0
+        self._failing[host] = failed
+        if failed >= HOST_FAILURES_IN_A_ROW:
+            self._paused_until[host] = time.monotonic() + HOST_PAUSE
+            self._failing[host] = 0
+            log.warning("media_host_paused", host=host, seconds=HOST_PAUSE)
 
     def wants(self, role: str) -> bool:
         return self.config.wants(role)
@@ -70,14 +83,13 @@ class MediaStore:
         outcome = MediaOutcome()
         now = utc_now()
         limit = MAX_PER_PAGE * pages
-        failing: dict[str, int] = {}  # host -> files that failed in a row in this call
         for download in await get_due_media(conn, now, utc_in(-self.config.url_ttl), channel_id, limit):
             host = urlsplit(download.url).hostname or ""
-            if failing.get(host, 0) >= HOST_FAILURES_IN_A_ROW:
+            if self._paused_until.get(host, 0.0) > time.monotonic():
                 outcome.by_status["deferred"] = outcome.by_status.get("deferred", 0) + 1
-                continue  # a CDN that fails every file: the rest wait for a later round, untouched
+                continue  # a CDN that fails every file: its files wait, untouched, while the posts go on
             status = await self._one(conn, download)
-            failing[host] = failing.get(host, 0) + 1 if status == "failed" else 0
+            self._note(host, status)
             outcome.by_status[status] = outcome.by_status.get(status, 0) + 1
         if self.incoming is not None:
             await asyncio.to_thread(_sweep, self.incoming, INCOMING_TTL)
