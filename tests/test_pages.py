@@ -371,3 +371,21 @@ async def test_attachments_are_searchable_exported_and_in_the_warc(tme, linking,
     assert bodies["https://mid.ru/upload/iblock/5a1/charter_ru.pdf"] == pdf
     assert bodies["https://mid.ru/upload/iblock/7c2/charter_en.docx"] == docx
     assert CURRENT in bodies
+
+
+async def test_an_alert_rule_reaches_the_text_of_a_pages_document(tme, linking):
+    from datetime import UTC, datetime, timedelta
+
+    site = tme.site("mid.ru")
+    site.page("/ru/foreign_policy/news/1944000/", fixture("midru_current.html"))
+    site.page("/upload/iblock/5a1/charter_ru.pdf", a_pdf("Annex on the Quadrilateral format"),
+              content_type="application/pdf")
+    channel, config = linking(CURRENT, extra='\n[[alerts.rules]]\nname = "quad"\nkeywords = ["Quadrilateral"]\n'
+                                               'scope = ["pages"]\n')
+    channel.add(1, text=f'Заявление <a href="{CURRENT}" onclick="return confirm(1)">здесь</a>',
+                start=datetime.now(UTC) - timedelta(hours=2))  # news, not a backfill of old posts
+
+    await archive_channels(config, ["MFARussia"], mode="sync")
+
+    assert rows(config.database, "SELECT rule, kind, page_url, terms FROM alerts") == [
+        ("quad", "page", "https://mid.ru/upload/iblock/5a1/charter_ru.pdf", '["Quadrilateral"]')]

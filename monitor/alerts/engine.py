@@ -79,6 +79,15 @@ class AlertHooks:
             matches = [m for m in matches if m.rule not in before or m.rule in self._every_change]
         return await self._record(conn, matches, "page", version, now, page_url=url)
 
+    async def on_attachment(self, conn: Connection, page_url: str, url: str, text: str | None, now: str) -> int:
+        """A document attached to a page (its text read), as a page of its own for the ``pages`` rules."""
+        linkers = await get_page_linkers(conn, page_url)
+        if linkers and not any(self._recent(date) for _, _, date in linkers):
+            return 0  # a backfill's documents are an archive, not news
+        channels = sorted({username for username, _, _ in linkers})
+        matches = self.matcher.match(text, scope="pages", channels=channels)
+        return await self._record(conn, matches, "page", 1, now, page_url=url)
+
     async def _record(self, conn: Connection, matches: Sequence[Match], kind: str, version: int,
                       now: str, **target: object) -> int:
         recorded = 0

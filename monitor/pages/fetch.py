@@ -86,7 +86,7 @@ async def run_pages(conn: Connection, http: HttpClient, config: PagesConfig,
                 status = "failed"
             outcome.count(status)
         if config.attachments:
-            await fetch_attachments(conn, http, worker)
+            await fetch_attachments(conn, http, worker, alerts)
     outcome.remaining = await count_pages(conn)
     return outcome
 
@@ -211,9 +211,10 @@ async def robots_allow(conn: Connection, http: HttpClient, url: str, config: Pag
     return parser.can_fetch(http.config.user_agent, url)
 
 
-async def fetch_attachments(conn: Connection, http: HttpClient, worker: ExtractionWorker) -> None:
+async def fetch_attachments(conn: Connection, http: HttpClient, worker: ExtractionWorker,
+                            alerts: AlertHooks | None = None) -> None:
     """Fetch documents linked from archived page bodies (PDF, DOC under /upload/), and read their
-    text in the extraction worker so that search reaches it."""
+    text in the extraction worker so that search and alert rules reach it."""
     for page_url, url in await get_due_attachments(conn, MAX_ATTACHMENTS_PER_ROUND):
         fields: dict[str, object]
         try:
@@ -230,8 +231,11 @@ async def fetch_attachments(conn: Connection, http: HttpClient, worker: Extracti
                 fields = {"status": "ok", "content_type": content_type, "raw": response.content,
                           "sha256": hashlib.sha256(response.content).hexdigest(),
                           "text": await _document_text(worker, response.content, content_type, url)}
+        now = utc_now()
         async with transaction(conn):
-            await save_attachment(conn, page_url, url, utc_now(), **fields)  # type: ignore[arg-type]
+            await save_attachment(conn, page_url, url, now, **fields)  # type: ignore[arg-type]
+            if alerts is not None and fields.get("text"):
+                await alerts.on_attachment(conn, page_url, url, str(fields["text"]), now)
 
 
 async def _document_text(worker: ExtractionWorker, content: bytes, content_type: str, url: str) -> str | None:
