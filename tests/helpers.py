@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,14 @@ def rows(path: Path, sql: str, *params: object) -> list[tuple]:
     """All rows of ``sql`` against the archive at ``path``."""
     with sqlite3.connect(path) as conn:
         return conn.execute(sql, params).fetchall()
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 30.0) -> None:
+    """Poll ``condition`` every 50 ms until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
 
 
 def read_only(path: Path, sql: str) -> list[tuple]:

@@ -314,14 +314,6 @@ def test_the_proxy_in_telethons_form():
 async def test_live_updates_poll_at_once_and_deletions_apply(telethon, make_config, tmp_path):
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-    from monitor.alerts.deliver import AppriseNotifier
-    from monitor.daemon.jobs import Jobs
-    from monitor.daemon.service import round_settings
-    from monitor.sources.routed import RoutedSource
-    from monitor.sources.tg_client import AccountSource
-    from monitor.sources.tg_live import LiveListener
-    from storage.db import open_archive
-
     messages = telethon.channel("MFARussia")
     for post_id in range(1, 6):
         messages[post_id] = message(post_id, f"Post {post_id}")
@@ -329,9 +321,7 @@ async def test_live_updates_poll_at_once_and_deletions_apply(telethon, make_conf
     await archive_channels(config, ["MFARussia"], mode="backfill", account_client=telethon)
 
     async with open_archive(config.database) as conn:
-        source = RoutedSource(None, AccountSource(telethon), {"MFARussia": "account"})
-        jobs = Jobs(conn, source, None, config, round_settings(config), AppriseNotifier())
-        await LiveListener(source.account, jobs.on_live).start()
+        jobs = await _live_jobs(telethon, config, conn)
         scheduler = AsyncIOScheduler()
         jobs.install(scheduler)  # not started: next_run_time shows what a live update asks for
         later = datetime.now(UTC) + timedelta(hours=1)

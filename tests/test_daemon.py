@@ -9,12 +9,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from helpers import read_only
+from helpers import read_only, wait_for
 from tmeserver import FakeTelegram
 
 from storage.models import utc_in
@@ -57,13 +57,6 @@ def legation_once(config: Path, *args: str, timeout: float = 60) -> subprocess.C
 
 def query(config: Path, sql: str) -> list[tuple]:
     return read_only(config.with_suffix(".sqlite3"), sql)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
 
 
 def posts(config: Path) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from click.testing import CliRunner
-from helpers import rows
+from helpers import rows, wait_for
 from tmeserver import FakeChannel
 
 from monitor.cli.main import cli
@@ -165,14 +165,6 @@ def legation(config, *args: str, **kwargs):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
-def wait_for(predicate, seconds: float = 60.0) -> None:
-    import time
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-
-
 def test_a_page_that_cannot_be_extracted_in_bounds_fails_twice_then_for_good(tme, write_config):
     import time
 
@@ -200,7 +192,7 @@ def test_a_process_killed_during_extraction_twice_leaves_the_page_failed_not_loo
     database = config.parent / "archive.sqlite3"
     for starts in (1, 2):  # as an OOM killer would, while the page is being taken apart
         sync = legation(config, "sync")
-        wait_for(lambda: read_only(database, f"SELECT 1 FROM pages WHERE extract_starts = {starts}"))  # noqa: B023
+        wait_for(lambda: read_only(database, f"SELECT 1 FROM pages WHERE extract_starts = {starts}"), 60)  # noqa: B023
         sync.send_signal(signal.SIGKILL)
         sync.communicate()
     legation(config, "sync").communicate(timeout=90)
@@ -218,7 +210,7 @@ def test_sigterm_during_an_extraction_stops_the_daemon_within_the_units_timeout(
     database = config.parent / "archive.sqlite3"
     daemon = legation(config, "run")
     try:
-        wait_for(lambda: read_only(database, "SELECT 1 FROM pages WHERE extract_starts > 0"))
+        wait_for(lambda: read_only(database, "SELECT 1 FROM pages WHERE extract_starts > 0"), 60)
         time.sleep(0.5)
         with open(f"/proc/{daemon.pid}/status") as status:
             peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
