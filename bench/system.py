@@ -182,3 +182,50 @@ def bench_media(size: int = 1_000) -> list[Row]:
                 "media off", size / off_wall,
                 f"{on_requests / size:.2f} requests/post (off: {off_requests / size:.2f}); "
                 f"{files / size / 1024:.1f} KB of files/post (two posts share each picture)")]
+
+
+def bench_releases(releases: int = 50) -> list[Row]:
+    """Requests per release with its other languages archived vs only the linked page, and the
+    pages job's CPU per page: a channel whose every post links a mid.ru release in Russian; the
+    release exists in ru, en, de (the page's switcher links en and de), not in fr and es (404)."""
+    body = ("<p>Министр подчеркнул, что документ открыт для всех государств. " * 40) + "</p>"
+    results: dict[str, tuple[float, int, int]] = {}
+    for mode, pages in (("none", "follow = []"), ("off", 'follow = ["mid.ru"]\ntranslations = false'),
+                        ("on", 'follow = ["mid.ru"]\ntranslations = true')):
+        tme = FakeTelegram().start()
+        try:
+            site, channel = tme.site("mid.ru"), tme.channel("releases")
+            for number in range(1_900_000, 1_900_000 + releases):
+                for lang in ("ru", "en", "de"):
+                    switcher = "".join(f'<a href="/{o}/foreign_policy/news/{number}/">{o}</a>'
+                                       for o in ("ru", "en", "de") if o != lang)
+                    site.page(f"/{lang}/foreign_policy/news/{number}/",
+                              f'<html lang="{lang}"><head><title>Release {number}</title></head><body>'
+                              f'<nav>{switcher}</nav><div class="photo-content"><h1 class="photo-content__title">'
+                              f'Release {number} ({lang})</h1><div class="photo-content__date">14.05.2024 16:10</div>'
+                              f'<div class="text article-content">{body}</div></div></body></html>')
+                channel.add(number - 1_899_999, text=f'<a href="https://mid.ru/ru/foreign_policy/news/{number}/">'
+                                                     "release</a>")
+            with tempfile.TemporaryDirectory() as tmp:
+                ca = tme.write_ca(Path(tmp) / "ca.pem")
+                proxied = f'[network]\nproxy = "{tme.url}"\nca_bundle = "{ca}"\n'
+                config = _config(Path(tmp), tme, ["releases"])
+                text = config.read_text().replace("[network]\n", proxied, 1)
+                text = text.replace("[pages]\nfollow = []\n", f'[pages]\n{pages}\nrequest_delay = "0s"\n'
+                                                              "max_per_round = 100000\n")
+                config.write_text(text)
+                _, cpu, _ = _run(config, "backfill")
+            fetched = len([r for r in tme.site_requests("mid.ru") if r != "/robots.txt"])
+            results[mode] = (cpu, fetched, len(tme.site_requests("mid.ru")))
+        finally:
+            tme.stop()
+    (none_cpu, _, _), (off_cpu, off_pages, off_requests), (on_cpu, on_pages, on_requests) = (
+        results["none"], results["off"], results["on"])
+    return [
+        Row(f"requests per release, {releases} mid.ru releases, other languages archived", on_requests / releases,
+            "requests", "languages off", off_requests / releases,
+            "ru linked; en, de exist (2 requests); fr, es answer 404 (2 requests); robots.txt once"),
+        Row("pages job CPU per page (fetch, extract in the bounded worker, save)",
+            (on_cpu - none_cpu) / on_pages * 1000, "ms", "languages off", (off_cpu - none_cpu) / off_pages * 1000,
+            f"{on_pages} pages on, {off_pages} off; CPU of `legation backfill` beyond the same backfill without pages"),
+    ]

@@ -8,6 +8,7 @@ from typing import Any
 
 from storage.db import Connection
 from storage.models import AlertRow, SavedVersion
+from storage.pages import release_pages
 
 ALERT_COLUMNS = """
     a.id, a.rule, a.kind, c.username, a.post_id, a.page_url, a.version, a.terms, a.context,
@@ -26,10 +27,11 @@ ALERT_JOINS = """
 async def save_alert(
     conn: Connection, *, rule: str, kind: str, version: int, terms: Sequence[str],
     context: str | None, now: str, channel_id: int | None = None, post_id: int | None = None,
-    page_url: str | None = None,
+    page_url: str | None = None, target: str | None = None,
 ) -> bool:
-    """Record a match; False if this rule already alerted on this target version."""
-    target = f"page:{page_url}" if page_url else f"post:{channel_id}:{post_id}"
+    """Record a match; False if this rule already alerted on this target version. The target is
+    the post, or the page, or (``release:<id>``) a release whichever language version matched."""
+    target = target or (f"page:{page_url}" if page_url else f"post:{channel_id}:{post_id}")
     cursor = await conn.execute(
         """
         INSERT INTO alerts (rule, kind, target, channel_id, post_id, page_url, version, terms, context, created_at)
@@ -71,10 +73,12 @@ async def get_version_texts(conn: Connection, channel_id: int, post_id: int) -> 
 
 
 async def get_page_linkers(conn: Connection, url: str) -> list[tuple[str, int, str | None]]:
-    """``(channel username, post id, post date)`` of the posts that link a page."""
+    """``(channel username, post id, post date)`` of the posts that link a page, or another
+    language version of its release."""
     rows = await conn.execute_fetchall(
-        "SELECT DISTINCT username, post_id, post_date FROM post_pages WHERE url = ? ORDER BY post_date DESC",
-        (url,),
+        f"SELECT DISTINCT username, post_id, post_date FROM post_pages WHERE url IN {release_pages(':url')} "
+        "ORDER BY post_date DESC",
+        {"url": url},
     )
     return [(row["username"], row["post_id"], row["post_date"]) for row in rows]
 

@@ -10,10 +10,10 @@ from typing import Any
 from storage.db import Connection
 from storage.errors import SearchQueryError
 from storage.media import get_post_media
-from storage.pages import get_attachments
+from storage.pages import get_attachments, get_release_versions, release_pages
 from storage.sqlite.errors import storage_error
 
-EXPORT_SQL = """
+EXPORT_SQL = f"""
 SELECT c.username AS channel, p.post_id, 'https://t.me/' || c.username || '/' || p.post_id AS url,
        p.date, p.text, p.html, p.views, p.author, p.edited, p.deleted_at, p.forwarded_from,
        p.forwarded_from_url, p.reply_to, p.grouped_id, p.service, p.version AS versions, p.media,
@@ -25,8 +25,9 @@ WHERE (:channel IS NULL OR c.username = :channel COLLATE NOCASE)
   AND (:query IS NULL OR EXISTS (
         SELECT 1 FROM posts_fts JOIN post_search s ON s.key = posts_fts.rowid
         WHERE posts_fts MATCH :query AND s.channel_id = p.channel_id AND s.post_id = p.post_id)
-      OR EXISTS (  -- or a release page the post links holds the words
-        SELECT 1 FROM links l JOIN pages g ON g.url = l.url JOIN pages_fts ON pages_fts.rowid = g.rowid
+      OR EXISTS (  -- or a release page the post links (in any of its languages) holds the words
+        SELECT 1 FROM links l JOIN pages g ON g.url IN {release_pages("l.url")}
+        JOIN pages_fts ON pages_fts.rowid = g.rowid
         WHERE l.channel_id = p.channel_id AND l.post_id = p.post_id AND pages_fts MATCH :query))
 ORDER BY p.date, c.username, p.post_id
 """
@@ -79,7 +80,8 @@ async def _pages(conn: Connection, channel_id: int, post_id: int) -> list[dict[s
         """SELECT g.url, g.status, g.title, g.published_at, g.text, g.fetched_at FROM links l
            JOIN pages g ON g.url = l.url WHERE l.channel_id = ? AND l.post_id = ? ORDER BY g.url""",
         (channel_id, post_id))
-    return [{**dict(row), "attachments": await get_attachments(conn, row["url"])} for row in rows]
+    return [{**dict(row), "attachments": await get_attachments(conn, row["url"]),
+             "translations": await get_release_versions(conn, row["url"])} for row in rows]
 
 
 async def _versions(conn: Connection, channel_id: int, post_id: int) -> list[dict[str, Any]]:

@@ -262,6 +262,7 @@ class PageTask:
     status: str
     attempts: int
     version: int
+    found_by: str | None = None  # 'translation': another language version of an archived release
 
 
 @dataclass(frozen=True, slots=True)

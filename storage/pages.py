@@ -113,6 +113,54 @@ async def save_extraction_done(conn: Connection, url: str) -> None:
     await conn.execute("UPDATE pages SET extract_starts = 0 WHERE url = ?", (url,))
 
 
+def release_pages(url: str) -> str:
+    """SQL: the page at ``url`` (a parameter) and every other language version of its release."""
+    return (f"(SELECT {url} UNION SELECT rv.url FROM pages rv "
+            f"WHERE rv.release_id = (SELECT ro.release_id FROM pages ro WHERE ro.url = {url}))")
+
+
+async def save_release(conn: Connection, url: str, site: str, number: str, lang: str | None,
+                       versions: Sequence[tuple[str, str, str]], now: str) -> int:
+    """Make the archived page at ``url`` the ``lang`` version of release ``number`` of ``site``
+    (a page already in a release stays in it), and queue its other ``versions`` (language,
+    URL, host) that the archive does not hold yet. Returns how many pages joined the queue."""
+    await conn.execute("INSERT INTO releases (site, number, first_seen_at) VALUES (?, ?, ?) "
+                       "ON CONFLICT (site, number) DO NOTHING", (site, number, now))
+    await conn.execute(
+        """UPDATE pages SET release_id = coalesce(release_id, (SELECT id FROM releases WHERE site = ? AND number = ?)),
+               release_lang = coalesce(release_lang, ?) WHERE url = ?""", (site, number, lang, url))
+    await conn.executemany(
+        """
+        INSERT INTO pages (url, host, first_seen_at, release_id, release_lang, found_by)
+        SELECT ?, ?, ?, release_id, ?, 'translation' FROM pages WHERE url = ?
+        ON CONFLICT (url) DO UPDATE SET release_id = coalesce(pages.release_id, excluded.release_id),
+            release_lang = coalesce(pages.release_lang, excluded.release_lang)
+            WHERE pages.release_id IS NULL OR pages.release_lang IS NULL
+        """,
+        [(target, host, now, language, url) for language, target, host in versions])
+    rows = await conn.execute_fetchall(
+        "SELECT count(*) FROM pages WHERE first_seen_at = ? AND found_by = 'translation' AND url IN "
+        "(SELECT value FROM json_each(?))", (now, json.dumps([target for _, target, _ in versions])))
+    return int(rows[0][0])
+
+
+async def get_release_of(conn: Connection, url: str) -> int | None:
+    """The release the page at ``url`` is a language version of, if any."""
+    rows = await conn.execute_fetchall("SELECT release_id FROM pages WHERE url = ?", (url,))
+    return rows[0][0] if rows else None
+
+
+async def get_release_versions(conn: Connection, url: str) -> list[dict[str, Any]]:
+    """The other language versions of the release of the page at ``url``: language, state (ok,
+    not translated, pending, blocked, failed), URL, title, date and newest text."""
+    rows = await conn.execute_fetchall(
+        """SELECT v.lang, v.state, v.url, v.title, v.published_at, g.text FROM release_versions v
+           JOIN pages g ON g.url = v.url
+           WHERE v.release_id = (SELECT release_id FROM pages WHERE url = ?) AND v.url != ?
+           ORDER BY v.lang, v.url""", (url, url))
+    return [dict(row) for row in rows]
+
+
 async def get_unknown_pages(conn: Connection, urls: Sequence[str]) -> list[str]:
     """Those of ``urls`` that the archive holds no page for (neither queued nor fetched), in order."""
     rows = await conn.execute_fetchall(
@@ -135,15 +183,17 @@ async def get_due_pages(conn: Connection, now: str, limit: int, latest: str | No
     """Pending pages, and blocked or failed ones whose retry time has come, or lies past ``latest``
     (no wait is that long: the time was set by a clock that ran ahead and came back).
 
-    Fair between posts: each post's oldest due page first, then each post's second, and so on.
+    Fair between posts: each post's oldest due page first, then each post's second, and so on
+    (the language versions of a release take their turns as one more post).
     """
     rows = await conn.execute_fetchall(
         """
-        SELECT url, host, status, attempts, version FROM (
+        SELECT url, host, status, attempts, version, found_by FROM (
             SELECT d.*, row_number() OVER (PARTITION BY d.origin ORDER BY d.first_seen_at, d.url) AS turn
             FROM (
-                SELECT p.url, p.host, p.status, p.attempts, p.version, p.first_seen_at,
-                    (SELECT l.channel_id || '/' || l.post_id FROM links l WHERE l.url = p.url LIMIT 1) AS origin
+                SELECT p.url, p.host, p.status, p.attempts, p.version, p.first_seen_at, p.found_by,
+                    coalesce((SELECT l.channel_id || '/' || l.post_id FROM links l WHERE l.url = p.url LIMIT 1),
+                             'release ' || p.release_id) AS origin
                 FROM pages p
                 WHERE p.status = 'pending'
                     OR (p.status IN ('blocked', 'failed') AND p.next_attempt_at IS NOT NULL

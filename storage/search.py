@@ -8,6 +8,7 @@ from typing import Any
 from storage.db import Connection
 from storage.errors import SearchQueryError
 from storage.models import PageHit, SearchHit
+from storage.pages import release_pages
 from storage.sqlite.errors import storage_error
 
 SNIPPET_OPEN, SNIPPET_CLOSE = "\x02", "\x03"
@@ -77,8 +78,9 @@ async def _matching(conn: Connection, sql: str, params: dict[str, Any], query: s
 
 
 # Release pages by their newest version (pages_fts indexes title and text), newest first by the
-# date the page gives (else when it was fetched); with a channel, only pages its posts link.
-PAGE_SEARCH_SQL = """
+# date the page gives (else when it was fetched); with a channel, only pages its posts link (or
+# another language version of their release).
+PAGE_SEARCH_SQL = f"""
 SELECT g.url, g.title, coalesce(g.published_at, g.fetched_at) AS date,
        snippet(pages_fts, 1, :open, :close, '…', 16) AS snippet
 FROM pages_fts JOIN pages g ON g.rowid = pages_fts.rowid
@@ -86,12 +88,12 @@ WHERE pages_fts MATCH :match AND g.status = 'ok'
     AND (:since IS NULL OR coalesce(g.published_at, g.fetched_at) >= :since)
     AND (:until IS NULL OR coalesce(g.published_at, g.fetched_at) < :until)
     AND (:channel IS NULL OR EXISTS (SELECT 1 FROM links l JOIN channels c ON c.id = l.channel_id
-                                     WHERE l.url = g.url AND c.username = :channel COLLATE NOCASE))
+                                     WHERE l.url IN {release_pages("g.url")} AND c.username = :channel COLLATE NOCASE))
 ORDER BY date DESC, g.url
 LIMIT :limit
 """
 # Documents attached to release pages (PDF, DOCX), by their text; dated by their page.
-ATTACHMENT_SEARCH_SQL = """
+ATTACHMENT_SEARCH_SQL = f"""
 SELECT a.url, a.page_url, coalesce(a.title, a.url) AS title, coalesce(g.published_at, g.fetched_at) AS date,
        snippet(attachments_fts, 1, :open, :close, '…', 16) AS snippet
 FROM attachments_fts JOIN page_attachments a ON a.rowid = attachments_fts.rowid JOIN pages g ON g.url = a.page_url
@@ -99,14 +101,14 @@ WHERE attachments_fts MATCH :match AND a.status = 'ok'
     AND (:since IS NULL OR coalesce(g.published_at, g.fetched_at) >= :since)
     AND (:until IS NULL OR coalesce(g.published_at, g.fetched_at) < :until)
     AND (:channel IS NULL OR EXISTS (SELECT 1 FROM links l JOIN channels c ON c.id = l.channel_id
-                                     WHERE l.url = g.url AND c.username = :channel COLLATE NOCASE))
+                                     WHERE l.url IN {release_pages("g.url")} AND c.username = :channel COLLATE NOCASE))
 ORDER BY date DESC, a.url
 LIMIT :limit
 """
-LINKED_BY_SQL = """
-SELECT c.username, l.post_id FROM links l JOIN channels c ON c.id = l.channel_id
+LINKED_BY_SQL = f"""
+SELECT DISTINCT c.username, l.post_id, p.date FROM links l JOIN channels c ON c.id = l.channel_id
 JOIN posts p ON p.channel_id = l.channel_id AND p.post_id = l.post_id
-WHERE l.url = ? ORDER BY p.date, c.username, l.post_id
+WHERE l.url IN {release_pages(":url")} ORDER BY p.date, c.username, l.post_id
 """
 
 
@@ -130,7 +132,7 @@ async def search_pages(
             if len(hits) >= limit:
                 break
             for row in await _matching(conn, sql, {**params, "match": match, "limit": limit - len(hits)}, exact):
-                linked = await conn.execute_fetchall(LINKED_BY_SQL, (row[page_column],))
+                linked = await conn.execute_fetchall(LINKED_BY_SQL, {"url": row[page_column]})
                 hits.append(PageHit(row["url"], row["title"], row["date"], row["snippet"] or "", is_exact,
                                     tuple((r[0], r[1]) for r in linked),
                                     attachment_of=row["page_url"] if page_column == "page_url" else None))

@@ -31,6 +31,7 @@ BROWSER_PAGES = f"""
 follow = ["mid.ru"]
 request_delay = "0s"
 retry_backoff = "1s"
+translations = false
 browser = "chromium"
 browser_path = "{CHROMIUM}"
 browser_timeout = "30s"

@@ -119,6 +119,8 @@ def test_channel_name_forms(tmp_path):
 
 
 BAD = [
+    ('[pages]\nlanguages = { "mid.ru" = ["russian"] }', "pages.languages.mid.ru", "two-letter language code"),
+    ('[pages]\nlanguages = ["ru"]', "pages.languages", "table of domain"),
     ('colour = "red"\n[[channels]]\nname = "MFARussia"', "colour", "unknown key"),
     ('[network]\ntimeout = "soon"\n[[channels]]\nname = "MFARussia"', "network.timeout", "not a duration"),
     ('[network]\nrequest_delay = "-1s"\n[[channels]]\nname = "MFARussia"', "network.request_delay", "not a duration"),

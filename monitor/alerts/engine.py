@@ -16,6 +16,7 @@ from monitor.config.settings import AlertsConfig
 from storage.alerts import get_page_linkers, get_saved_versions, get_version_texts, save_alert
 from storage.db import Connection
 from storage.models import age_of
+from storage.pages import get_release_of
 
 log = structlog.get_logger(__name__)
 
@@ -77,6 +78,9 @@ class AlertHooks:
         if version > 1:
             before = {m.rule for m in self.matcher.match(previous, scope="pages", channels=channels)}
             matches = [m for m in matches if m.rule not in before or m.rule in self._every_change]
+        elif (release := await get_release_of(conn, url)) is not None:
+            # a release's first match, in whichever language: its translations do not repeat it
+            return await self._record(conn, matches, "page", version, now, page_url=url, target=f"release:{release}")
         return await self._record(conn, matches, "page", version, now, page_url=url)
 
     async def on_attachment(self, conn: Connection, page_url: str, url: str, text: str | None, now: str) -> int:

@@ -122,6 +122,9 @@ EXTRACTORS = ("midru", "belta", "generic")
 BROWSERS = ("", "chromium")
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 DEFAULT_EXTRACTORS = {"mid.ru": "midru", "belta.by": "belta"}
+# Sites that publish a release under /<language>/ with the same path and id in each language.
+DEFAULT_RELEASE_LANGUAGES = {"mid.ru": ("ru", "en", "de", "fr", "es")}
+LANGUAGE_CODE = re.compile(r"^[a-z]{2}$")
 
 
 def _extractor_map(key: str, value: Any) -> dict[str, str]:
@@ -130,6 +133,21 @@ def _extractor_map(key: str, value: Any) -> dict[str, str]:
         raise ConfigError(key, 'expected a table of domain = extractor, e.g. { "mid.ru" = "midru" }')
     check = one_of(EXTRACTORS)
     return {**DEFAULT_EXTRACTORS, **{as_domain(f"{key}.{d}", d): check(f"{key}.{d}", e) for d, e in value.items()}}
+
+
+def _release_languages(key: str, value: Any) -> dict[str, tuple[str, ...]]:
+    """The built-in same-id sites, with the configured ones over them ([] turns a site off)."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(key, 'expected a table of domain = [languages], e.g. { "mid.ru" = ["ru", "en", "de"] }')
+    configured: dict[str, tuple[str, ...]] = {}
+    for domain, languages in value.items():
+        where = f"{key}.{domain}"
+        codes = tuple(code.lower() for code in as_string_list(where, languages))
+        bad = [code for code in codes if not LANGUAGE_CODE.match(code)]
+        if bad:
+            raise ConfigError(where, f"{bad[0]!r} is not a two-letter language code as in the site's URLs (ru, en, de)")
+        configured[as_domain(where, domain)] = codes
+    return {**DEFAULT_RELEASE_LANGUAGES, **configured}
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +161,11 @@ class PagesConfig:
     max_attempts: int = setting(8, as_positive_int)
     refetch_after: float | None = setting(None, as_duration_or_never)
     attachments: bool = setting(True, as_bool)
+    # Other language versions of an archived release: the translations its page links to
+    # (on followed domains), and on the sites of ``languages`` the same path under each language.
+    translations: bool = setting(True, as_bool)
+    languages: Mapping[str, tuple[str, ...]] = setting(
+        check=_release_languages, factory=lambda: dict(DEFAULT_RELEASE_LANGUAGES))
     robots_ttl: float = setting(86400.0, as_duration)
     # "chromium": a page that answers with a JavaScript wall is fetched again in headless
     # Chromium (Playwright: pip install '.[browser]' in the checkout); every request it makes goes through
@@ -161,6 +184,16 @@ class PagesConfig:
 
     def follows(self, host: str) -> bool:
         return any(domain in self.follow for domain in _parents(host))
+
+    def release_site(self, host: str) -> tuple[str, tuple[str, ...]]:
+        """The followed (or same-id) domain ``host`` belongs to, and that site's release languages."""
+        for domain in _parents(host):
+            if domain in self.languages:
+                return domain, self.languages[domain]
+        for domain in _parents(host):
+            if domain in self.follow:
+                return domain, ()
+        return host.lower().rstrip("."), ()
 
 
 def _parents(host: str) -> list[str]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urljoin, urlsplit
 
-from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4 import BeautifulSoup, NavigableString, SoupStrainer, Tag
 from bs4.element import Comment
 
 from storage.models import Attachment, format_timestamp
@@ -60,6 +60,8 @@ BACK_TO_CONTENTS = re.compile(r"^\s*(назад\s+)?к\s+оглавлению|^\
 BELTA_LANGUAGES = {"eng": "en", "blr": "be", "deu": "de", "pol": "pl", "chn": "zh", "esp": "es", "fra": "fr",
                    "www": "ru", "": "ru"}
 MINSK = timezone(timedelta(hours=3))
+LANGUAGE_CODE = re.compile(r"^[a-z]{2}$")  # as sites put it first in their paths: /ru/, /en/, /de/
+MAX_TRANSLATIONS = 24  # language versions taken from one page: a page linking hundreds cannot flood the queue
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,8 @@ class Extracted:
     text: str | None = None
     doc_number: str | None = None
     attachments: tuple[Attachment, ...] = field(default_factory=tuple)
+    # (language, absolute URL) of the page's other language versions, as the page itself links them
+    translations: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
 
 def challenge_marker(html: str) -> str | None:
@@ -243,19 +247,64 @@ def extract_with_fallback(name: str, html: str, url: str) -> tuple[str, Extracte
     Returns the extractor that produced the text and what was found (text may still be None).
     """
     extracted = extract(name, html, url)
-    if extracted.text or name == "generic":
-        return name, extracted
-    generic = extract_generic(html, url)
-    if not generic.text:
-        return name, extracted
-    return "generic", Extracted(  # the date stays the site's: a guessed one is worse than none
-        title=extracted.title or generic.title,
-        published_at=extracted.published_at,
-        lang=extracted.lang or generic.lang,
-        text=generic.text,
-        doc_number=extracted.doc_number,
-        attachments=extracted.attachments,
-    )
+    if not extracted.text and name != "generic" and (generic := extract_generic(html, url)).text:
+        extracted = Extracted(  # the date stays the site's: a guessed one is worse than none
+            title=extracted.title or generic.title,
+            published_at=extracted.published_at,
+            lang=extracted.lang or generic.lang,
+            text=generic.text,
+            doc_number=extracted.doc_number,
+            attachments=extracted.attachments,
+        )
+        name = "generic"
+    if extracted.text:
+        extracted = replace(extracted, translations=translation_links(html, url))
+    return name, extracted
+
+
+def translation_links(html: str, url: str) -> tuple[tuple[str, str], ...]:
+    """``(language, URL)`` of the other language versions the page names: ``<link rel=alternate
+    hreflang>`` and ``<a hreflang>``, and links on its own site to the same path under another
+    language prefix (a language switcher: ``/ru/news/1944000/`` → ``/de/news/1944000/``)."""
+    own = urlsplit(url)
+    own_language, own_rest = language_prefix(own.path)
+    found: dict[str, str] = {}
+    for node in BeautifulSoup(html, "lxml", parse_only=SoupStrainer(["a", "link"])).find_all(["a", "link"]):
+        href = str(node.get("href") or "").strip()
+        if not href or href.startswith(("#", "javascript:", "mailto:")):
+            continue
+        target = urljoin(url, href).split("#", 1)[0]
+        parts = urlsplit(target)
+        if parts.scheme not in ("http", "https"):
+            continue
+        hreflang = str(node.get("hreflang") or "").strip().lower()
+        language: str | None
+        if hreflang:
+            language = hreflang.split("-")[0]
+            if node.name == "link" and "alternate" not in (node.get("rel") or []):
+                continue
+        else:
+            language, rest = language_prefix(parts.path)
+            if (language is None or own_language is None or rest != own_rest or parts.query != own.query
+                    or _site_host(parts.hostname) != _site_host(own.hostname)):
+                continue
+        if (language and LANGUAGE_CODE.match(language) and language != own_language and target.rstrip("/") != url.rstrip("/")
+                and language not in found):
+            found[language] = target
+    return tuple(sorted(found.items()))[:MAX_TRANSLATIONS]
+
+
+def language_prefix(path: str) -> tuple[str | None, str]:
+    """``("de", "news/1944000")`` for ``/de/news/1944000/``; ``(None, path)`` without a language segment."""
+    segments = [segment for segment in path.split("/") if segment]
+    if segments and LANGUAGE_CODE.match(segments[0]):
+        return segments[0], "/".join(segments[1:])
+    return None, "/".join(segments)
+
+
+def _site_host(host: str | None) -> str:
+    host = (host or "").lower().rstrip(".")
+    return host[4:] if host.startswith("www.") else host
 
 
 def parse_local_date(text: str, zone: timezone) -> str | None:

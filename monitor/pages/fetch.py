@@ -16,6 +16,7 @@ from monitor.net.client import HttpClient, Response
 from monitor.net.retry import CLOCK_SLACK, backoff
 from monitor.pages.browser import BrowserFetcher
 from monitor.pages.extract import Extracted, challenge_marker
+from monitor.pages.releases import ReleasePlan, plan_release
 from monitor.pages.worker import ExtractionFailed, ExtractionWorker
 from storage.db import Connection, transaction
 from storage.errors import StorageError
@@ -31,6 +32,7 @@ from storage.pages import (
     save_extraction_done,
     save_page_capture,
     save_page_problem,
+    save_release,
     save_robots,
     start_extraction,
 )
@@ -49,6 +51,7 @@ MAX_ATTACHMENTS_PER_ROUND = 20
 ROBOTS_UNAVAILABLE = "robots_unavailable"
 HOST_UNTRUSTED = "host_untrusted"
 MAX_EXTRACTIONS = 2  # starts of a page's extraction before it is failed for good
+TRANSLATION = "translation"  # pages.found_by of a language version found from an archived page
 NO_TEXT = "no article text found (neither the site's layout nor the generic extractor found a body)"
 
 
@@ -75,16 +78,25 @@ async def run_pages(conn: Connection, http: HttpClient, config: PagesConfig,
     outcome = PagesOutcome()
     # Hosts whose robots.txt failed, or whose certificate is not trusted, this round: their pages wait.
     unreachable: set[str] = set()
+    tried: set[str] = set()
     async with ExtractionWorker() as worker:
         latest = utc_in(config.max_retry_wait + CLOCK_SLACK)  # no page waits longer than that
-        for task in await get_due_pages(conn, utc_now(), config.max_per_round, latest):
-            if task.host in unreachable:
-                continue
-            status = await _one_page(conn, http, task, config, alerts, browser, worker)
-            if status in (ROBOTS_UNAVAILABLE, HOST_UNTRUSTED):
-                unreachable.add(task.host)
-                status = "failed"
-            outcome.count(status)
+        # Pages archived this round may queue their release's other languages: taken in the same
+        # round while it has room, so that one run archives a release whole.
+        while len(tried) < config.max_per_round:
+            due = [task for task in await get_due_pages(conn, utc_now(), config.max_per_round + len(tried), latest)
+                   if task.url not in tried and task.host not in unreachable][:config.max_per_round - len(tried)]
+            if not due:
+                break
+            for task in due:
+                tried.add(task.url)
+                if task.host in unreachable:
+                    continue
+                status = await _one_page(conn, http, task, config, alerts, browser, worker)
+                if status in (ROBOTS_UNAVAILABLE, HOST_UNTRUSTED):
+                    unreachable.add(task.host)
+                    status = "failed"
+                outcome.count(status)
         if config.attachments:
             await fetch_attachments(conn, http, worker, alerts)
     outcome.remaining = await count_pages(conn)
@@ -139,8 +151,9 @@ async def _archive_answer(conn: Connection, task: PageTask, config: PagesConfig,
                           response: Response, browser: BrowserFetcher | None, worker: ExtractionWorker,
                           fetched_with: str = "http") -> str:
     """What the answer to a page's request makes of it: archived, or gone, blocked, failed."""
-    if response.status in GONE_STATUSES:
-        return await _problem(conn, task, config, "gone", f"HTTP {response.status}", False, response.status)
+    if response.status in GONE_STATUSES:  # of a language version: the release is not translated into it
+        reason = f"not translated (HTTP {response.status})" if task.found_by == TRANSLATION else f"HTTP {response.status}"
+        return await _problem(conn, task, config, "gone", reason, False, response.status)
     if response.status in BLOCKING_STATUSES:
         return await _blocked(conn, task, config, alerts, browser, worker, f"HTTP {response.status}", response.status)
     if response.status != 200:
@@ -171,7 +184,9 @@ async def _archive_answer(conn: Connection, task: PageTask, config: PagesConfig,
     if not extracted.text:  # never an empty "ok": the layout may be new, or the page a stub
         return await _problem(conn, task, config, "failed", NO_TEXT, True, 200)
     capture = _capture(response, content_type, extractor, extracted, fetched_with)
-    return await _save_capture(conn, task, capture, alerts)
+    release = plan_release(task.url, extracted.lang, extracted.translations, config,
+                           find_more=task.found_by != TRANSLATION)
+    return await _save_capture(conn, task, capture, alerts, release)
 
 
 async def _blocked(conn: Connection, task: PageTask, config: PagesConfig, alerts: AlertHooks | None,
@@ -258,11 +273,17 @@ def _capture(response: Response, content_type: str, extractor: str, extracted: E
 
 
 async def _save_capture(conn: Connection, task: PageTask, capture: PageCapture,
-                        alerts: AlertHooks | None) -> str:
+                        alerts: AlertHooks | None, release: ReleasePlan | None) -> str:
     now = utc_now()
     async with transaction(conn):
         previous = await get_page_text(conn, task.url)
         changed = await save_page_capture(conn, task, capture, now)
+        if release is not None:  # before the alert: one alert per release, whichever language matches first
+            queued = await save_release(conn, task.url, release.site, release.number, release.lang,
+                                        release.versions, now)
+            if queued:
+                log.info("release_versions_queued", url=task.url, release=f"{release.site} {release.number}",
+                         queued=queued)
         if changed and alerts is not None:
             await alerts.on_page(conn, task.url, task.version + 1, capture.title, capture.text, previous, now)
     log.info("page_archived", url=task.url, title=capture.title, new_version=changed)

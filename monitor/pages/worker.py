@@ -54,6 +54,7 @@ class ExtractionWorker:
         answer = await self._exchange({"extractor": extractor, "html": html, "url": url}, "extraction")
         found = answer["extracted"]
         found["attachments"] = tuple(Attachment(**a) for a in found["attachments"])
+        found["translations"] = tuple((language, url) for language, url in found["translations"])
         return answer["extractor"], Extracted(**found)
 
     async def document_text(self, content: bytes, content_type: str, url: str) -> str | None:

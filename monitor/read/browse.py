@@ -30,6 +30,8 @@ TABLES: dict[str, dict[str, Any]] = {
     "pages": {"description": "Release pages linked from posts: status, title, date, clean text.",
               "fts_table": "pages_fts", "facets": ["status", "host", "lang"], "sort_desc": "fetched_at"},
     "post_pages": {"description": "Each post next to each archived page it links to.", "facets": ["username"]},
+    "release_versions": {"description": "Each release in each of its languages: archived, not translated, or waiting.",
+                         "facets": ["site", "lang", "state"]},
     "edits": {"description": "Each edit next to the version before it.", "facets": ["channel"],
               "sort_desc": "seen_at"},
     "deletions": {"description": "Posts deleted after they were archived.", "facets": ["channel"],
