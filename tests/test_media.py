@@ -232,10 +232,12 @@ async def test_browse_shows_pictures_in_the_feed_and_on_the_post_page(tme, make_
         assert httpx.get(f"{base}/media/{path}").content == PHOTO  # the file, served read-only
         database = config.database.stem
 
-        feed = rendered_dom(browser, f"{base}/{database}/post_feed?post_id=1")
+        feed = rendered_dom(browser, f"{base}/sql/{database}/post_feed?post_id=1")
         assert f'<img src="/media/{path}"' in feed and "max-width:96px" in feed
-        post = rendered_dom(browser, f"{base}/{database}/post?channel=MFARussia&post_id=1")
+        post = rendered_dom(browser, f"{base}/sql/{database}/post?channel=MFARussia&post_id=1")
         assert f'<img src="/media/{path}"' in post and "max-width:100%" in post
+        room = rendered_dom(browser, f"{base}/MFARussia/1")  # the reading room's page of the post
+        assert f'<a href="/media/{path}"><img src="/media/{path}"' in room
     finally:
         server.terminate()
         server.wait(timeout=10)

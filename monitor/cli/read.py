@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -18,7 +12,6 @@ from typing import Any, BinaryIO, TextIO
 
 import click
 
-from monitor import install_command
 from monitor.cli.base import (
     EXIT_FAILED,
     EXIT_USAGE,
@@ -302,58 +295,3 @@ def export(ctx: click.Context, fmt: str, output: str | None, channel: str | None
         with _written(output, "w") as out:
             count = _run(stream(out))
     click.echo(f"{count} post(s) exported", err=True)
-
-
-@cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (127.0.0.1: this machine only).")
-@click.option("--port", default=8001, show_default=True, type=click.IntRange(1, 65535))
-@click.pass_context
-def browse(ctx: click.Context, host: str, port: int) -> None:
-    """Browse and search the archive in Datasette (pip install '.[browse]' in the checkout).
-
-    Read-only: posts, pages, edits and deletions with labels, facets and full-text
-    search, each post beside its t.me link.
-    """
-    from monitor.read.browse import datasette_available, datasette_command, die_with_parent, write_metadata
-
-    config = _config(ctx)
-    if not datasette_available():
-        _fail(f"browse needs Datasette: {install_command('browse')}", EXIT_USAGE)
-    if not Path(config.database).exists():
-        _fail(f"no archive at {config.database}; run 'legation backfill' or 'legation sync' first", EXIT_FAILED)
-    _run(_migrated(config))
-    if (busy := _port_taken(host, port)) is not None:
-        _fail(f"cannot serve on {host}:{port}: {busy}; choose another port with --port (legation browse --port "
-              f"{port + 1})", EXIT_FAILED)
-    with tempfile.TemporaryDirectory() as tmp:
-        meta = write_metadata(Path(config.database), Path(tmp) / "metadata.json")
-        click.echo(f"browse the archive at http://{host}:{port}/ (Ctrl-C stops)", err=True)
-        server = subprocess.Popen(datasette_command(sys.executable, Path(config.database), meta, host, port,
-                                                    config.media_dir),
-                                  preexec_fn=die_with_parent,
-                                  env={**os.environ, "LEGATION_SEARCH_LANGUAGES": ",".join(config.search.languages)})
-        for signum in (signal.SIGTERM, signal.SIGHUP):  # pass a stop on; Ctrl-C reaches both already
-            signal.signal(signum, lambda received, _frame: server.send_signal(received))
-        while True:
-            try:
-                returncode = server.wait()
-                break
-            except KeyboardInterrupt:
-                continue  # the server got the same Ctrl-C: wait for it to finish
-    sys.exit(0 if returncode in (0, -2, -15, -1, 130) else EXIT_FAILED)
-
-
-def _port_taken(host: str, port: int) -> str | None:
-    """Why ``host:port`` cannot be served (in use, no such address), or None if it can be."""
-    try:
-        with socket.create_server((host, port)):
-            return None
-    except OSError as exc:
-        return "the port is in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
-
-
-async def _migrated(config: Config) -> None:
-    from storage.db import open_archive
-
-    async with open_archive(config.database, create=False):
-        pass

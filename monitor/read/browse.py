@@ -1,13 +1,12 @@
-"""``legation browse``: the archive in Datasette, read-only, with labels, search and facets."""
+"""``legation browse``'s SQL side: the archive in Datasette under /sql/, read-only, with labels,
+search and facets, each post's row linking to its page in the reading room."""
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import importlib.util
 import json
+import os
 import re
-import signal
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,6 @@ from typing import Any
 from monitor.read.history import word_diff
 from monitor.read.search import build_query
 from storage.search import SEARCH_SQL, beyond_exact
-
-PR_SET_PDEATHSIG = 1  # linux/prctl.h: the signal a child gets when its parent dies
 
 TABLES: dict[str, dict[str, Any]] = {
     "post_feed": {"description": "Every post, newest version, with links to t.me and the titles of its pages.",
@@ -89,12 +86,15 @@ def queries() -> dict[str, Any]:
     }
 
 
+SQL_BASE = "/sql/"  # where Datasette answers beside the reading room
 READING_ROOM = (
-    "<p>Start here: <a href=\"/{db}/search\">search posts</a> · <a href=\"/{db}/post_feed\">the feed</a> · "
-    "<a href=\"/{db}/pages\">release pages</a> · <a href=\"/{db}/edits\">edits</a> · "
-    "<a href=\"/{db}/deletions\">deletions</a> · <a href=\"/{db}/alerts\">alerts</a> · "
-    "<a href=\"/{db}/post\">one post with its versions</a>. The raw tables follow for SQL.</p>"
+    "<p><a href=\"/\">Back to the reading room</a>. For SQL: <a href=\"/sql/{db}/search\">search posts</a> · "
+    "<a href=\"/sql/{db}/post_feed\">the feed</a> · "
+    "<a href=\"/sql/{db}/pages\">release pages</a> · <a href=\"/sql/{db}/edits\">edits</a> · "
+    "<a href=\"/sql/{db}/deletions\">deletions</a> · <a href=\"/sql/{db}/alerts\">alerts</a> · "
+    "<a href=\"/sql/{db}/post\">one post with its versions</a>. The raw tables follow.</p>"
 )
+TELEGRAM_POST = re.compile(r"^https://t\.me/([A-Za-z][A-Za-z0-9_]{2,31})/(\d{1,18})$")
 
 
 def register_functions(conn: sqlite3.Connection, languages: tuple[str, ...]) -> None:
@@ -134,10 +134,20 @@ def render_marked(value: Any) -> Any:
     return Markup(html.replace("\n", "<br>"))
 
 
+def render_post_link(value: Any, column: str) -> Any:
+    """The t.me link of a post's row as a link to the post's page in the reading room, and to t.me."""
+    if column != "url" or not isinstance(value, str) or (match := TELEGRAM_POST.match(value)) is None:
+        return None
+    from markupsafe import Markup, escape
+
+    return Markup(f'<a href="/{escape(match[1])}/{escape(match[2])}">archived post</a> · '
+                  f'<a href="{escape(value)}" rel="noreferrer">t.me</a>')
+
+
 PLUGIN = """
 import os
 from datasette import hookimpl
-from monitor.read.browse import register_functions, render_marked, render_picture
+from monitor.read.browse import register_functions, render_marked, render_picture, render_post_link
 
 LANGUAGES = tuple(os.environ.get("LEGATION_SEARCH_LANGUAGES", "ru,en,de").split(","))
 
@@ -148,8 +158,9 @@ def prepare_connection(conn):
 
 
 @hookimpl
-def render_cell(value, table):
-    return render_picture(value, "96px" if table else "100%") or render_marked(value)
+def render_cell(value, column, table):
+    return (render_post_link(value, column) or render_picture(value, "96px" if table else "100%")
+            or render_marked(value))
 """
 
 
@@ -174,16 +185,18 @@ def metadata(database: Path) -> dict[str, Any]:
     }
 
 
-def datasette_command(python: str, database: Path, metadata_file: Path, host: str, port: int,
-                      media_dir: Path | None = None) -> list[str]:
-    """Datasette serving ``database`` without writes (no write plugins, no SQL that writes), with
-    legation's search and diff functions from the plugin next to the metadata file, and the
-    media directory served read-only at /media/."""
-    media = ["--static", f"media:{media_dir}"] if media_dir is not None and media_dir.is_dir() else []
-    return [python, "-m", "datasette", "serve", str(database), "--metadata", str(metadata_file),
-            "--plugins-dir", str(metadata_file.parent / "plugins"), *media,
-            "--host", host, "--port", str(port), "--setting", "sql_time_limit_ms", "5000",
-            "--setting", "default_page_size", "50"]
+async def datasette_app(database: Path, metadata_file: Path, languages: tuple[str, ...]) -> Any:
+    """Datasette serving ``database`` under /sql/, without writes (no write plugins, no SQL that
+    writes), with legation's search and diff functions from the plugin next to the metadata file."""
+    from datasette.app import Datasette
+
+    os.environ["LEGATION_SEARCH_LANGUAGES"] = ",".join(languages)  # read by the plugin as it loads
+
+    datasette = Datasette([str(database)], metadata=json.loads(metadata_file.read_text(encoding="utf-8")),
+                          plugins_dir=str(metadata_file.parent / "plugins"),
+                          settings={"base_url": SQL_BASE, "sql_time_limit_ms": 5000, "default_page_size": 50})
+    await datasette.invoke_startup()
+    return datasette.app()
 
 
 def write_metadata(database: Path, target: Path) -> Path:
@@ -192,10 +205,3 @@ def write_metadata(database: Path, target: Path) -> Path:
     (target.parent / "plugins").mkdir(exist_ok=True)
     (target.parent / "plugins" / "legation_browse.py").write_text(PLUGIN, encoding="utf-8")
     return target
-
-
-def die_with_parent() -> None:
-    """In the Datasette child (``preexec_fn``): SIGTERM when ``legation browse`` dies, however it
-    dies (SIGTERM, SIGINT, kill -9), so that no server is left holding the port."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
