@@ -15,7 +15,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import pytest
 from helpers import chromium, start_browse
-from test_media import MEDIA, PHOTO, cdn, photo
+from test_media import MEDIA, cdn, photo
 from test_pages import CURRENT, a_pdf, fixture
 
 from monitor.daemon.service import archive_channels
