@@ -220,7 +220,7 @@ async def test_in_chromium_pages_fit_the_screen_run_no_archive_script_and_pass_a
             for width in SCREENS:
                 page = await (await browser.new_context(viewport={"width": width, "height": 900})).new_page()
                 dialogs: list[str] = []
-                page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+                page.on("dialog", lambda dialog, seen=dialogs: seen.append(dialog.message))
                 for path in PAGE_TYPES:
                     response = await page.goto(base + path)
                     assert response is not None and response.status == 200, path
