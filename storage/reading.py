@@ -47,6 +47,15 @@ async def get_timeline(conn: Connection, username: str, before: int | None, limi
     return [await _with_extras(conn, dict(row)) for row in rows]
 
 
+async def get_post_ids(conn: Connection, username: str, since: str | None = None) -> list[int]:
+    """The ids of a channel's posts dated ``since`` or later (all when None), newest first."""
+    rows = await conn.execute_fetchall(
+        """SELECT p.post_id FROM posts p JOIN channels c ON c.id = p.channel_id
+           WHERE c.username = ? COLLATE NOCASE AND (? IS NULL OR p.date >= ?) ORDER BY p.post_id DESC""",
+        (username, since, since))
+    return [row[0] for row in rows]
+
+
 async def get_post(conn: Connection, username: str, post_id: int) -> dict[str, Any] | None:
     """One post whole: its newest version with badges and pictures, every version, its
     deletion events, the release pages it links (with versions, attachments, translations)."""

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from monitor import install_command
-from monitor.cli.base import EXIT_FAILED, EXIT_USAGE, _config, _fail, _run, cli
+from monitor.cli.base import EXIT_FAILED, EXIT_USAGE, _config, _fail, _run, _since, archived_channel, cli
 from monitor.config.settings import Config
 
 FEEDS = ("channel", "edits", "deletions", "pages", "alerts")
@@ -113,7 +113,6 @@ def feed(ctx: click.Context, kind: str, name: str | None, output: Path | None, b
     reading room serves, for a feed reader or a static host."""
     from monitor.read.feeds import write_feed
     from storage.db import open_archive
-    from storage.errors import ArchiveMissing
 
     config = _config(ctx)
     if kind in ("channel", "alerts") and not name:
@@ -124,10 +123,7 @@ def feed(ctx: click.Context, kind: str, name: str | None, output: Path | None, b
         async with open_archive(config.database, create=False) as conn:
             return await write_feed(conn, kind, name, base_url.rstrip("/"))
 
-    try:
-        data = _run(build())
-    except ArchiveMissing:
-        _fail(f"no archive at {config.database}; run 'legation backfill' or 'legation sync' first", EXIT_FAILED)
+    data = _run(build())
     if data is None:
         _fail(f"the archive holds no channel {name}", EXIT_FAILED)
     if output is None or str(output) == "-":
@@ -135,3 +131,35 @@ def feed(ctx: click.Context, kind: str, name: str | None, output: Path | None, b
     else:
         output.write_bytes(data)
         click.echo(f"feed written to {output}", err=True)
+
+
+@cli.command("export-site")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--channel", "channels", multiple=True, help="Only this channel (repeat for more); default: all.")
+@click.option("--since", help="Only posts dated on or after this (2024-05-01).")
+@click.pass_context
+def export_site(ctx: click.Context, directory: Path, channels: tuple[str, ...], since: str | None) -> None:
+    """Write the reading room as static files into DIRECTORY: the same pages with relative
+    links, the pictures they show, release pages with their documents, and the feeds; it
+    opens from file://, zipped for a colleague, or served by any web server. Run again, it
+    rewrites only the files that changed."""
+    from monitor.read.site import SiteWriter
+    from storage.db import open_archive
+
+    config = _config(ctx)
+    since_at = _since(since)
+
+    async def write() -> Any:
+        async with open_archive(config.database, create=False) as conn:
+            names = tuple([await archived_channel(conn, name) for name in channels])
+            writer = SiteWriter(conn, directory, web_url=config.telegram.web_url, media_dir=config.media_dir,
+                                channels=names, since=since_at, progress=lambda line: click.echo(line, err=True))
+            return await writer.write()
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _fail(f"cannot write to {directory}: {exc.strerror or exc}", EXIT_FAILED)
+    report = _run(write())  # a missing archive is said by _run, as for every command
+    click.echo(f"{report.posts} post(s) and {report.pages} release page(s) in {directory}: {report.written} file(s) "
+               f"written, {report.unchanged} unchanged; open {directory / 'index.html'}", err=True)

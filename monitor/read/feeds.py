@@ -22,6 +22,19 @@ TITLE_CHARS = 120
 
 
 @dataclass(frozen=True, slots=True)
+class Exported:
+    """What a static export holds: a feed in it names only those posts ((channel lowered, id)) and pages."""
+
+    posts: set[tuple[str, int]]
+    pages: set[str]
+
+    def keeps(self, row: dict[str, Any]) -> bool:
+        if row.get("channel"):
+            return (str(row["channel"]).lower(), int(row["post_id"])) in self.posts
+        return (row.get("page_url") or row.get("url")) in self.pages
+
+
+@dataclass(frozen=True, slots=True)
 class Entry:
     id: str
     title: str
@@ -55,29 +68,34 @@ def atom(feed_id: str, title: str, self_link: str, page_link: str, entries: Sequ
 
 
 async def write_feed(conn: Connection, kind: str, name: str | None, base: str,
-                     paths: Paths | None = None) -> bytes | None:
+                     paths: Paths | None = None, exported: Exported | None = None) -> bytes | None:
     """The Atom feed ``kind`` (channel, edits, deletions, pages, alerts) of ``name`` (a channel, a
-    rule); entries link to ``base`` + the reading room's paths. None: no such channel."""
+    rule); entries link to ``base`` + the reading room's paths (of a static export: only to what
+    it holds, ``exported``). None: no such channel."""
     paths = paths or Paths()
+
+    def kept(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return rows if exported is None else [row for row in rows if exported.keeps(row)]
+
     if kind == "channel":
         channel = await get_channel(conn, name or "")
         if channel is None:
             return None
         username = channel["username"]
-        posts = await get_timeline(conn, username, None, FEED_SIZE)
+        posts = kept(await get_timeline(conn, username, None, FEED_SIZE))
         return atom(f"urn:legation:channel:{username}", channel["title"] or username, base + paths.feed(username),
                     base + paths.channel(username), post_entries(posts, paths, base), author=username)
     if kind == "alerts":
-        alerts = await get_alerts_list(conn, FEED_SIZE, name)
+        alerts = kept(await get_alerts_list(conn, FEED_SIZE, name))
         return atom(f"urn:legation:alerts:{name}", f"legation alerts: {name}", base + paths.feed(f"alerts/{name}"),
                     base + paths.list("alerts"), alert_entries(alerts, paths, base))
     assert kind in LISTS
     if kind == "edits":
-        entries = edit_entries(await get_edits(conn, FEED_SIZE), paths, base)
+        entries = edit_entries(kept(await get_edits(conn, FEED_SIZE)), paths, base)
     elif kind == "deletions":
-        entries = deletion_entries(await get_deletions(conn, FEED_SIZE), paths, base)
+        entries = deletion_entries(kept(await get_deletions(conn, FEED_SIZE)), paths, base)
     else:
-        entries = page_entries(await get_pages_list(conn, "ok", FEED_SIZE), paths, base)
+        entries = page_entries(kept(await get_pages_list(conn, "ok", FEED_SIZE)), paths, base)
     return atom(f"urn:legation:{kind}", f"legation: {kind}", base + paths.feed(kind), base + paths.list(kind), entries)
 
 
