@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Row  # noqa: E402
 from connection import bench_connection  # noqa: E402
 from micro import bench_alerts, bench_parsing, bench_saving, bench_search, bench_size  # noqa: E402
+from room import bench_room  # noqa: E402
 from system import bench_backfill, bench_daemon_idle, bench_idle_sync, bench_media, bench_releases  # noqa: E402
 
 
@@ -23,7 +24,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a check (about a minute)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON to this file")
-    parser.add_argument("--only", help="comma-separated: parse,connection,save,size,alerts,search,backfill,sync,idle,media,releases")
+    parser.add_argument("--only", help="comma-separated: parse,connection,save,size,alerts,search,backfill,sync,idle,media,releases,room")
     args = parser.parse_args()
     quick = args.quick
     suites = {
@@ -38,6 +39,7 @@ def main() -> None:
         "idle": lambda: bench_daemon_idle(10 if quick else 50, 10.0 if quick else 60.0),
         "media": lambda: bench_media(200 if quick else 1_000),
         "releases": lambda: bench_releases(20 if quick else 100),
+        "room": lambda: bench_room(50_000 if quick else 1_000_000),
     }
     chosen = args.only.split(",") if args.only else list(suites)
     rows: list[Row] = []

@@ -171,11 +171,14 @@ async def get_status(conn: Connection, day_ago: str) -> list[ChannelStatus]:
             (SELECT max(post_id) FROM posts p WHERE p.channel_id = c.id) AS newest_id,
             (SELECT min(post_id) FROM posts p WHERE p.channel_id = c.id) AS oldest_id,
             c.backfill_done_at, c.last_sync_at, c.last_error, c.last_error_at,
-            (SELECT max(date) FROM posts p WHERE p.channel_id = c.id AND p.deleted_at IS NULL) AS newest_date,
-            (SELECT count(*) FROM posts p WHERE p.channel_id = c.id AND p.date >= ?) AS posts_last_day,
+            -- a channel's ids follow its dates: the newest post not deleted is the first one back
+            (SELECT date FROM posts p WHERE p.channel_id = c.id AND p.deleted_at IS NULL
+             ORDER BY p.post_id DESC LIMIT 1) AS newest_date,
+            -- by the date index (the last day only), not by every post of the channel
+            (SELECT count(*) FROM posts p WHERE +p.channel_id = c.id AND p.date >= ?) AS posts_last_day,
             (SELECT count(*) FROM post_problems q WHERE q.channel_id = c.id) AS unparsed_posts,
             (SELECT count(*) FROM posts p WHERE p.channel_id = c.id AND p.media LIKE '%"unviewable"%')
-                AS unviewable_posts,
+                AS unviewable_posts,  -- by its partial index (migration 0025)
             c.account_member
         FROM channels c
         ORDER BY c.username COLLATE NOCASE

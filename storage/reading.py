@@ -12,9 +12,10 @@ from storage.pages import release_pages
 CHANNELS_SQL = """
 SELECT c.username, c.title, c.description, c.subscribers, c.last_sync_at, c.last_error, c.last_error_at,
        (SELECT count(*) FROM posts p WHERE p.channel_id = c.id) AS posts,
-       (SELECT max(p.date) FROM posts p WHERE p.channel_id = c.id) AS newest,
+       (SELECT p.date FROM posts p WHERE p.channel_id = c.id ORDER BY p.post_id DESC LIMIT 1) AS newest,
        (SELECT count(*) FROM post_history h WHERE h.channel_id = c.id) AS edits,
-       (SELECT count(*) FROM posts p WHERE p.channel_id = c.id AND p.deleted_at IS NOT NULL) AS deletions
+       -- by the partial index of deleted posts, not by reading every post of the channel
+       (SELECT count(*) FROM posts p WHERE +p.channel_id = c.id AND p.deleted_at IS NOT NULL) AS deletions
 FROM channels c ORDER BY c.username COLLATE NOCASE
 """
 # A post as a timeline shows it: its newest version, badges, pictures, and the pages it links.
@@ -143,12 +144,28 @@ async def get_attachment(conn: Connection, page_url: str, url: str) -> tuple[str
     return rows[0]["content_type"], zlib.decompress(rows[0]["raw"])
 
 
+EDITS_SQL = """
+SELECT channel, post_id, version, seen_at, previous_text, text FROM (
+    SELECT c.username AS channel, p.post_id, p.version, p.version_seen_at AS seen_at, prev.text AS previous_text,
+           p.text
+    FROM posts p JOIN channels c ON c.id = p.channel_id
+    JOIN post_history prev ON prev.channel_id = p.channel_id AND prev.post_id = p.post_id AND prev.version = p.version - 1
+    WHERE p.version > 1
+    UNION ALL
+    SELECT c.username, h.post_id, h.version, h.seen_at, prev.text, h.text
+    FROM post_history h JOIN channels c ON c.id = h.channel_id
+    JOIN post_history prev ON prev.channel_id = h.channel_id AND prev.post_id = h.post_id AND prev.version = h.version - 1
+    WHERE h.version > 1
+)
+WHERE ? IS NULL OR channel = ? COLLATE NOCASE
+ORDER BY seen_at DESC, channel, post_id, version DESC LIMIT ?
+"""
+
+
 async def get_edits(conn: Connection, limit: int, channel: str | None = None) -> list[dict[str, Any]]:
-    """Edits newest first: each version 2 or later next to the text it replaced."""
-    rows = await conn.execute_fetchall(
-        """SELECT channel, post_id, version, seen_at, previous_text, text FROM edits
-           WHERE ? IS NULL OR channel = ? COLLATE NOCASE ORDER BY seen_at DESC, channel, post_id LIMIT ?""",
-        (channel, channel, limit))
+    """Edits newest first: each version 2 or later next to the text it replaced (the edited posts
+    by their partial index: the rest of the archive is not read)."""
+    rows = await conn.execute_fetchall(EDITS_SQL, (channel, channel, limit))
     return [{**dict(row), "archived_refs": await _archived_refs(conn, row["channel"], row["post_id"])} for row in rows]
 
 

@@ -178,10 +178,44 @@ def test_feeds_are_atom(room):
         assert parsed.entries, path
         for entry in parsed.entries:
             assert entry.link.startswith(base + "/") and entry.id and entry.updated
+        assert_atom(response.content)
     channel = feedparser.parse(httpx.get(base + "/MFARussia.atom").content)
     assert {e.link for e in channel.entries} >= {f"{base}/MFARussia/{n}" for n in (1, 2, 4, 5, 7)}
     deleted = feedparser.parse(httpx.get(base + "/deletions.atom").content)
     assert [e.link for e in deleted.entries] == [f"{base}/MFARussia/6"]
+
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def assert_atom(data: bytes) -> None:
+    """RFC 4287's rules for a feed document (section 4.1): one id, title and updated each; an
+    author for the feed or for every entry; each entry with one id, title and updated, and an
+    alternate link (there is no content outside it); dates in RFC 3339; ids absolute IRIs."""
+    from lxml import etree
+
+    feed = etree.fromstring(data)
+    assert feed.tag == f"{ATOM}feed"
+
+    def one(node, name):
+        found = node.findall(f"{ATOM}{name}")
+        assert len(found) == 1, (name, len(found))
+        return found[0]
+
+    for name in ("id", "title", "updated"):
+        one(feed, name)
+    entries = feed.findall(f"{ATOM}entry")
+    assert feed.findall(f"{ATOM}author") or all(e.findall(f"{ATOM}author") for e in entries)
+    assert [link for link in feed.findall(f"{ATOM}link") if link.get("rel") == "self"]
+    for node in [feed, *entries]:
+        assert RFC3339.match(one(node, "updated").text), one(node, "updated").text
+        assert re.match(r"^[a-z][a-z0-9+.-]*:", one(node, "id").text)
+    for entry in entries:
+        one(entry, "title")
+        assert [link for link in entry.findall(f"{ATOM}link") if link.get("rel", "alternate") == "alternate"]
+        for published in entry.findall(f"{ATOM}published"):
+            assert RFC3339.match(published.text)
 
 
 def test_datasette_answers_under_sql_and_links_rows_back(room):

@@ -7,6 +7,7 @@ one is given. No page runs a script: the Content-Security-Policy allows none.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,6 @@ from storage.reading import (
     get_alert_rules,
     get_alerts_list,
     get_attachment,
-    get_channel,
     get_channels,
     get_deletions,
     get_edits,
@@ -40,6 +40,7 @@ from storage.search import search_pages, search_posts
 ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]],
                     Callable[[dict[str, Any]], Awaitable[None]]], Awaitable[None]]
 PAGE_SIZE = 30  # posts on one page of a timeline
+CHANNELS_TTL = 60.0  # seconds the channels' counts are reused: counting a million posts takes 50 ms
 LIST_SIZE = 100
 SEARCH_SIZE = 50
 CHANNEL = r"[A-Za-z][A-Za-z0-9_]{2,31}"
@@ -77,6 +78,7 @@ class ReadingRoom:
         self.conn, self.web_url, self.languages, self.media_dir = conn, web_url.rstrip("/"), languages, media_dir
         self.health, self.sql = health, sql
         self.paths = Paths()
+        self._overview: tuple[float, list[dict[str, Any]]] | None = None
         self.routes: list[tuple[re.Pattern[str], Callable[..., Awaitable[Response]]]] = [
             (re.compile(pattern), handler) for pattern, handler in (
                 (r"/", self.channels), (r"/-/room\.css", self.css), (r"/search", self.search),
@@ -121,8 +123,22 @@ class ReadingRoom:
     def _html(self, code: int, template: str, **context: Any) -> Response:
         return Response(code, render(template, self.paths, web_url=self.web_url, **context).encode())
 
+    async def _channels(self, refresh: bool = False) -> list[dict[str, Any]]:
+        """The channels with their counts, as read at most CHANNELS_TTL ago (or now, to ``refresh``)."""
+        now = time.monotonic()
+        if refresh or self._overview is None or now - self._overview[0] > CHANNELS_TTL:
+            self._overview = (now, await get_channels(self.conn))
+        return [dict(channel) for channel in self._overview[1]]
+
+    async def _channel(self, name: str) -> dict[str, Any]:
+        for refresh in (False, True):  # a channel archived since the counts were read: read them again
+            found = [c for c in await self._channels(refresh) if c["username"].lower() == name.lower()]
+            if found:
+                return found[0]
+        raise NotFound(f"The archive holds no channel {name}.")
+
     async def channels(self, query: dict[str, str], base: str) -> Response:
-        channels = await get_channels(self.conn)
+        channels = await self._channels()
         if self.health is not None:
             statuses = {s.username: s for s in await get_status(self.conn, utc_in(-86400))}
             for channel in channels:
@@ -135,9 +151,7 @@ class ReadingRoom:
                           feeds=[("edits", "Edits"), ("deletions", "Deletions")])
 
     async def timeline(self, query: dict[str, str], base: str, channel: str) -> Response:
-        found = await get_channel(self.conn, channel)
-        if found is None:
-            raise NotFound(f"The archive holds no channel {channel}.")
+        found = await self._channel(channel)
         before = _number(query.get("before"))
         posts = await get_timeline(self.conn, found["username"], before, PAGE_SIZE + 1)
         older = posts[PAGE_SIZE - 1]["post_id"] if len(posts) > PAGE_SIZE else None
@@ -178,7 +192,7 @@ class ReadingRoom:
                 error = f"The search could not be run: {exc.reason}"
         return self._html(200, "search.html", title=f"Search: {words}" if words else "Search", query=words,
                           channel=channel, since=query.get("since"), until=query.get("until"), kind=kind,
-                          channels=await get_channels(self.conn), posts=posts, pages=pages, error=error)
+                          channels=await self._channels(), posts=posts, pages=pages, error=error)
 
     async def edits(self, query: dict[str, str], base: str) -> Response:
         return self._html(200, "edits.html", title="Edits", edits=await get_edits(self.conn, LIST_SIZE),
