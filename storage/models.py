@@ -190,6 +190,7 @@ class ChannelStatus:
     unparsed_posts: int = 0  # posts a page held that did not parse (post_problems), retried
     unviewable_posts: int = 0  # posts the web preview cannot show ("Please open Telegram")
     account_member: bool | None = None  # account mode: False means no live updates (not joined)
+    gap_ids: int = 0  # ids between the oldest and newest post that no source showed (storage.gaps)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,11 @@ from typing import Any, NamedTuple
 
 from storage.db import Connection
 from storage.deletions import save_restorations
+from storage.echoes import index_echoes
 from storage.media import queue_media
 from storage.models import MediaSource, Post, PostEvent, PostText, PostVersion, SaveResult
 from storage.pages import queue_saved_links
+from storage.reach import record_reach
 
 POST_COLUMNS = (
     "channel_id", "post_id", "date", "text", "html", "views", "author", "edited", "forwarded_from",
@@ -181,6 +183,7 @@ async def save_posts(
 def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], seen_at: str,
                 read_at: str | None = None) -> SaveResult:
     known = _versions_of(db, channel_id, [p.post_id for p in posts])
+    fresh = {p.post_id for p in posts} - set(known)  # new to the archive: their reach starts here
     newer = {post_id for post_id, was in known.items()
              if was.deleted_at is not None and read_at is not None and was.deleted_at >= read_at}
     posts = [post for post in posts if post.post_id not in newer]
@@ -220,6 +223,7 @@ def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], 
         relinked.append(post)
         files += [(channel_id, post.post_id, version, source) for source in post.media_sources]
         known[post.post_id] = Known(digest, version, None)  # a batch may hold a post twice
+    before = _texts_before(db, channel_id, [post_id for _, post_id in superseded])  # for the echo index
     db.executemany(SUPERSEDE, superseded)  # before the upsert overwrites them
     if new_at:  # new posts come with their search keys; a changed one takes a fresh key in its trigger
         for at, key in zip(new_at, _search_keys(db, [upserts[at][2] for at in new_at]), strict=True):
@@ -230,6 +234,11 @@ def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], 
     if touches:
         db.executemany(TOUCH_POST, touches)
     queued = _replace_links(db, channel_id, relinked, [post_id for _, post_id in superseded], seen_at)
+    written = {post.post_id: post for post in relinked}  # a post twice in the batch: its last copy
+    index_echoes(db, channel_id, [(post_id, post.text, before.get(post_id)) for post_id, post in written.items()],
+                 seen_at)
+    record_reach(db, channel_id, [(post.post_id, post.date, post.views, post.post_id in fresh)
+                                  for post in posts if post.views is not None and not post.unviewable], seen_at)
     if restored:
         save_restorations(db, channel_id, restored, seen_at)
     db.execute(  # a post that parses now is no longer a problem
@@ -239,6 +248,15 @@ def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], 
     changed = sum(1 for version in made if version > 1)
     return SaveResult(new=len(made) - changed, changed=changed, unchanged=len(touches),
                       restored=len(restored), queued_pages=queued)
+
+
+def _texts_before(db: sqlite3.Connection, channel_id: int, post_ids: Sequence[int]) -> dict[int, str | None]:
+    """The archived text of posts an edit is about to replace."""
+    if not post_ids:
+        return {}
+    return {row[0]: row[1] for row in db.execute(
+        "SELECT post_id, text FROM posts WHERE channel_id = ? AND post_id IN (SELECT value FROM json_each(?))",
+        (channel_id, json.dumps(list(post_ids))))}
 
 
 def _post_row(

@@ -10,6 +10,7 @@ from monitor.errors import FetchError
 from monitor.sources.page import PostCheck
 from storage.db import Connection, transaction
 from storage.deletions import clear_candidates, get_candidates, save_candidate_failure, save_deletion
+from storage.gaps import get_gaps, save_absence
 from storage.models import ChannelState, utc_now
 
 if TYPE_CHECKING:
@@ -61,3 +62,30 @@ async def _failed(conn: Connection, state: ChannelState, post_id: int, error: st
     log.warning("deletion_check_failed", channel=state.username, post_id=post_id, error=error)
     async with transaction(conn):
         await save_candidate_failure(conn, state.channel_id, post_id, error, utc_now())
+
+
+MAX_GAP_CHECKS = 100  # gap ids asked about after one recheck of a channel (newest first)
+
+
+async def check_gaps(conn: Connection, source: PostChecker, state: ChannelState,
+                     limit: int = MAX_GAP_CHECKS) -> int:
+    """After a recheck has read the pages again: ask the single-post page of each id still never
+    seen (up to ``limit``, newest first); one that is gone is recorded as absent (deleted before
+    legation saw it), no longer a gap. Returns how many were found gone. A network fault ends
+    the checks (the next recheck goes on)."""
+    found = await conn.run(get_gaps, state.username)
+    ids = [post_id for first, last in reversed(found.missing if found else [])
+           for post_id in range(last, first - 1, -1)][:limit]
+    gone = 0
+    for post_id in ids:
+        try:
+            check = await source.check_post(state.username, post_id)
+        except FetchError as exc:
+            log.warning("gap_check_failed", channel=state.username, post_id=post_id, error=str(exc))
+            break
+        if check.deleted:
+            async with transaction(conn):
+                await conn.run(save_absence, state.channel_id, post_id, utc_now(), check.note)
+            gone += 1
+        log.info("gap_checked", channel=state.username, post_id=post_id, result=check.value)
+    return gone

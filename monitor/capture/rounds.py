@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
-from monitor.capture.deletions import confirm_deletions
+from monitor.capture.deletions import check_gaps, confirm_deletions
 from monitor.config.settings import SyncConfig
 from monitor.errors import ChannelReplaced, ChannelUnavailable, FetchError, NothingArchived, Stopped
 from monitor.sources.page import ChannelPage, PageSource
@@ -198,7 +198,9 @@ async def recheck_channel(
     state, total = await _walk(conn, source, state, RECHECK, settings, progress)
     async with transaction(conn):
         await save_recheck_done(conn, state.channel_id, utc_now())
-    return total + SaveResult(deleted=await confirm_deletions(conn, source, state, None, settings.alerts))
+    deleted = await confirm_deletions(conn, source, state, None, settings.alerts)
+    await check_gaps(conn, source, state)  # what the pages did not show: gone, or still a gap
+    return total + SaveResult(deleted=deleted)
 
 
 async def save_fetched_posts(conn: Connection, username: str, posts: Sequence[Post],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -183,6 +183,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     from storage.alerts import get_undelivered_summary
     from storage.channels import get_status
     from storage.db import open_archive
+    from storage.gaps import get_gaps
     from storage.media import count_media
     from storage.models import ChannelStatus, format_timestamp
     from storage.pages import count_pages, get_page_problems
@@ -194,7 +195,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
     async def read_status() -> tuple[list[ChannelStatus], dict[str, int], list[tuple[Any, ...]],
                                      tuple[int, str | None, int], list[tuple[str, str, str, int]], dict[str, int]]:
         async with open_archive(config.database, create=False) as conn:
-            return (await get_status(conn, day_ago), await count_pages(conn), await get_recent_runs(conn, 5),
+            statuses = [replace(status, gap_ids=gaps.missing_ids if (gaps := await conn.run(get_gaps, status.username))
+                                else 0) for status in await get_status(conn, day_ago)]
+            return (statuses, await count_pages(conn), await get_recent_runs(conn, 5),
                     await get_undelivered_summary(conn, config.alerts.deliverable_rules()),
                     await get_page_problems(conn), await count_media(conn))
 
@@ -280,6 +283,9 @@ def _print_status(config: Config, rows: list[ChannelStatus], page_counts: dict[s
         if r.account_member is False:
             click.echo(f"{r.username}: live updates off: the account is not a member (set join = true, or join it "
                        "in Telegram); its polls still archive every post")
+        if r.gap_ids:
+            click.echo(f"{r.username}: {r.gap_ids} id(s) between its oldest and newest post never seen (legation gaps "
+                       f"{r.username}; a recheck checks them)")
         if r.unviewable_posts:
             click.echo(f"{r.username}: {r.unviewable_posts} post(s) the web preview cannot show "
                        "(an account with source = \"auto\" reads them)")

@@ -1,0 +1,207 @@
+"""The same statement elsewhere: near-duplicate posts across channels, found as posts are saved.
+
+A post's text becomes the set of its word 3-grams (words folded as search folds them). Its
+signature is a one-permutation MinHash: each 3-gram hashed once (BLAKE2b, 64 bits) into one of
+SIGNATURE_BINS bins, the smallest value kept per bin, empty bins filled from their neighbour
+(rotation densification: Li, Owen and Zhang 2012; Shrivastava 2017). That costs one hash per
+3-gram where classic MinHash (datasketch's) costs one per 3-gram and permutation, and estimates
+the same Jaccard similarity (bench/echoes.py measures both). The signature's BANDS bands of
+ROWS values each are hashed into ``echo_bands``: posts sharing a band are candidates (LSH), and
+each candidate's similarity is then computed exactly from the two texts. A pair at or above
+EDITED_REPOST is kept in ``echo_pairs`` (both ways), with its kind; an edit drops the post's old
+bands and pairs and finds them anew.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from storage.words import fold
+
+SHINGLE_WORDS = 3
+SIGNATURE_BINS = 64
+BANDS, ROWS = 16, 4  # a pair of similarity 0.5 shares a band with probability 0.64; 0.7: 0.98
+MIN_WORDS = 12  # shorter posts ("Фото", a link) would echo everything alike
+REPOST = 0.9  # Jaccard of 3-grams at or above: the same text (a repost without a forward)
+EDITED_REPOST = 0.5  # at or above: the same statement with changes; below: not an echo
+MAX_CANDIDATES = 200  # posts one post is compared with (the most shared bands first)
+WORD = re.compile(r"\w+")
+MASK63 = (1 << 63) - 1
+DENSIFY_STEP = 0x9E3779B97F4A7C15  # added per bin walked, so that filled bins differ from their source
+
+
+@dataclass(frozen=True, slots=True)
+class Echo:
+    """One post that carries the statement, seen from the post asked about."""
+
+    channel: str
+    post_id: int
+    date: str | None
+    kind: str  # this post, forward, repost, edited repost, same release
+    similarity: float | None
+
+
+def shingles(text: str | None) -> set[bytes]:
+    """The word 3-grams of ``text`` (folded words), as bytes; empty for a text under MIN_WORDS words."""
+    words = [fold(word) for word in WORD.findall(text or "")]
+    if len(words) < MIN_WORDS:
+        return set()
+    return {" ".join(words[i:i + SHINGLE_WORDS]).encode() for i in range(len(words) - SHINGLE_WORDS + 1)}
+
+
+def signature(grams: Iterable[bytes]) -> list[int]:
+    """The one-permutation MinHash of a set of 3-grams; [] for an empty set."""
+    bins: list[int | None] = [None] * SIGNATURE_BINS
+    for gram in grams:
+        value = int.from_bytes(hashlib.blake2b(gram, digest_size=8).digest(), "big")
+        slot, rest = value % SIGNATURE_BINS, value // SIGNATURE_BINS
+        if bins[slot] is None or rest < bins[slot]:  # type: ignore[operator]
+            bins[slot] = rest
+    if all(b is None for b in bins):
+        return []
+    filled: list[int] = []
+    for slot in range(SIGNATURE_BINS):
+        step = 0
+        while bins[(slot + step) % SIGNATURE_BINS] is None:
+            step += 1
+        filled.append((bins[(slot + step) % SIGNATURE_BINS] + step * DENSIFY_STEP) & MASK63)  # type: ignore[operator]
+    return filled
+
+
+def band_keys(values: Sequence[int]) -> list[int]:
+    """The LSH keys of a signature: one per band, as SQLite integers."""
+    keys = []
+    for band in range(BANDS):
+        chunk = values[band * ROWS:(band + 1) * ROWS]
+        digest = hashlib.blake2b(repr((band, *chunk)).encode(), digest_size=8).digest()
+        keys.append(int.from_bytes(digest, "big", signed=True))
+    return keys
+
+
+def jaccard(a: set[bytes], b: set[bytes]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def echo_kind(similarity: float) -> str | None:
+    if similarity >= REPOST:
+        return "repost"
+    if similarity >= EDITED_REPOST:
+        return "edited repost"
+    return None
+
+
+def index_echoes(db: sqlite3.Connection, channel_id: int, texts: Sequence[tuple[int, str | None, str | None]],
+                 now: str) -> int:
+    """Index posts of ``channel_id`` just written: ``(post_id, new text, text before)`` each (the
+    text before is None for a post new to the archive). Their old bands and pairs go; their new
+    bands are stored and compared with the archive's. Part of saving posts; returns the pairs found."""
+    found = 0
+    for post_id, text, before in texts:
+        if before is not None:
+            _forget(db, channel_id, post_id, before)
+        grams = shingles(text)
+        keys = band_keys(signature(grams)) if grams else []
+        if not keys:
+            continue
+        candidates = db.execute(
+            f"""SELECT channel_id, post_id FROM echo_bands WHERE band_key IN ({",".join("?" * len(keys))})
+                AND NOT (channel_id = ? AND post_id = ?)
+                GROUP BY channel_id, post_id ORDER BY count(*) DESC LIMIT ?""",
+            (*keys, channel_id, post_id, MAX_CANDIDATES)).fetchall()
+        db.executemany("INSERT OR IGNORE INTO echo_bands (band_key, channel_id, post_id) VALUES (?, ?, ?)",
+                       [(key, channel_id, post_id) for key in keys])
+        for other_channel, other_post in candidates:
+            row = db.execute("SELECT text FROM posts WHERE channel_id = ? AND post_id = ?",
+                             (other_channel, other_post)).fetchone()
+            similarity = jaccard(grams, shingles(row[0])) if row else 0.0
+            kind = echo_kind(similarity)
+            if kind is None:
+                continue
+            db.executemany(
+                """INSERT INTO echo_pairs (channel_id, post_id, echo_channel_id, echo_post_id, kind, similarity, found_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (channel_id, post_id, echo_channel_id, echo_post_id) DO UPDATE SET
+                       kind = excluded.kind, similarity = excluded.similarity, found_at = excluded.found_at""",
+                [(channel_id, post_id, other_channel, other_post, kind, round(similarity, 3), now),
+                 (other_channel, other_post, channel_id, post_id, kind, round(similarity, 3), now)])
+            found += 1
+    return found
+
+
+def _forget(db: sqlite3.Connection, channel_id: int, post_id: int, before: str) -> None:
+    """A post's bands (from its text before an edit) and its pairs, both ways."""
+    grams = shingles(before)
+    if grams:
+        db.executemany("DELETE FROM echo_bands WHERE band_key = ? AND channel_id = ? AND post_id = ?",
+                       [(key, channel_id, post_id) for key in band_keys(signature(grams))])
+    partners = db.execute("SELECT echo_channel_id, echo_post_id FROM echo_pairs WHERE channel_id = ? AND post_id = ?",
+                          (channel_id, post_id)).fetchall()
+    db.executemany("DELETE FROM echo_pairs WHERE channel_id = ? AND post_id = ? AND echo_channel_id = ? "
+                   "AND echo_post_id = ?", [(c, p, channel_id, post_id) for c, p in partners])
+    db.execute("DELETE FROM echo_pairs WHERE channel_id = ? AND post_id = ?", (channel_id, post_id))
+
+
+KIND_ORDER = ("forward", "repost", "edited repost", "same release")  # the strongest tie names a pair
+TELEGRAM_POST = re.compile(r"(?i)^https?://(?:www\.)?(?:t\.me|telegram\.me)/(?:s/)?([a-z][a-z0-9_]{2,31})/(\d{1,18})")
+SAME_RELEASE_SQL = """
+SELECT DISTINCT l2.channel_id, l2.post_id FROM links l1
+JOIN pages g1 ON g1.url = l1.url
+JOIN pages g2 ON g2.url = g1.url OR (g1.release_id IS NOT NULL AND g2.release_id = g1.release_id)
+JOIN links l2 ON l2.url = g2.url
+WHERE l1.channel_id = ? AND l1.post_id = ? AND NOT (l2.channel_id = l1.channel_id AND l2.post_id = l1.post_id)
+"""
+
+
+def find_echoes(db: sqlite3.Connection, channel: str, post_id: int) -> list[Echo] | None:
+    """Where else the statement of a post appeared, the first appearance first, the post itself
+    among them (``this post``); None when the archive holds no such post. Kinds: ``forward``
+    (either way), ``repost`` and ``edited repost`` (by similarity), ``same release`` (the posts
+    link the same page, or another language version of its release)."""
+    own = db.execute("""SELECT c.id, c.username, p.date, p.forwarded_from_url FROM posts p
+                        JOIN channels c ON c.id = p.channel_id
+                        WHERE c.username = ? COLLATE NOCASE AND p.post_id = ?""", (channel, post_id)).fetchone()
+    if own is None:
+        return None
+    channel_id, username, date, forwarded_from = own
+    ties: dict[tuple[int, int], tuple[str, float | None]] = {}
+
+    def tie(key: tuple[int, int], kind: str, similarity: float | None = None) -> None:
+        if key != (channel_id, post_id) and (key not in ties or
+                                              KIND_ORDER.index(kind) < KIND_ORDER.index(ties[key][0])):
+            ties[key] = (kind, similarity if similarity is not None else ties.get(key, (kind, None))[1])
+
+    for other_channel, other_post, kind, similarity in db.execute(
+            "SELECT echo_channel_id, echo_post_id, kind, similarity FROM echo_pairs WHERE channel_id = ? AND post_id = ?",
+            (channel_id, post_id)):
+        tie((other_channel, other_post), kind, similarity)
+    for other_channel, other_post in db.execute(
+            "SELECT channel_id, post_id FROM posts WHERE lower(forwarded_from_url) IN (?, ?)",
+            (f"https://t.me/{username}/{post_id}".lower(), f"https://t.me/s/{username}/{post_id}".lower())):
+        tie((other_channel, other_post), "forward")
+    if forwarded_from and (origin := TELEGRAM_POST.match(forwarded_from)):
+        row = db.execute("""SELECT p.channel_id, p.post_id FROM posts p JOIN channels c ON c.id = p.channel_id
+                            WHERE c.username = ? COLLATE NOCASE AND p.post_id = ?""",
+                         (origin[1], int(origin[2]))).fetchone()
+        if row is not None:
+            tie((row[0], row[1]), "forward")
+    for other_channel, other_post in db.execute(SAME_RELEASE_SQL, (channel_id, post_id)):
+        tie((other_channel, other_post), "same release")
+    echoes = [Echo(username, post_id, date, "this post", None)]
+    for (other_channel, other_post), (kind, similarity) in ties.items():
+        row = db.execute("""SELECT c.username, p.date FROM posts p JOIN channels c ON c.id = p.channel_id
+                            WHERE p.channel_id = ? AND p.post_id = ?""", (other_channel, other_post)).fetchone()
+        if row is not None:
+            echoes.append(Echo(row[0], other_post, row[1], kind, similarity))
+    return sorted(echoes, key=lambda e: (e.date or "", e.channel.lower(), e.post_id))
+
+
+def get_amplification(db: sqlite3.Connection) -> list[dict[str, object]]:
+    """The ``amplification`` view's edges, most posts first."""
+    cursor = db.execute("SELECT channel, amplifies, kind, posts, first_at, last_at FROM amplification "
+                        "ORDER BY posts DESC, lower(channel), lower(amplifies), kind")
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor]
