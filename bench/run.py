@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import Row  # noqa: E402
 from connection import bench_connection  # noqa: E402
+from echoes import bench_echoes, bench_reach, bench_signatures  # noqa: E402
 from micro import bench_alerts, bench_parsing, bench_saving, bench_search, bench_size  # noqa: E402
 from room import bench_room  # noqa: E402
 from system import bench_backfill, bench_daemon_idle, bench_idle_sync, bench_media, bench_releases  # noqa: E402
@@ -24,7 +25,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a check (about a minute)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON to this file")
-    parser.add_argument("--only", help="comma-separated: parse,connection,save,size,alerts,search,backfill,sync,idle,media,releases,room")
+    parser.add_argument("--only", help="comma-separated: parse,connection,save,size,alerts,search,backfill,sync,idle,media,releases,room,signatures,echoes,reach")
     args = parser.parse_args()
     quick = args.quick
     suites = {
@@ -40,6 +41,9 @@ def main() -> None:
         "media": lambda: bench_media(200 if quick else 1_000),
         "releases": lambda: bench_releases(20 if quick else 100),
         "room": lambda: bench_room(50_000 if quick else 1_000_000),
+        "signatures": lambda: bench_signatures(500 if quick else 2_000),
+        "echoes": lambda: bench_echoes(50_000 if quick else 1_000_000),
+        "reach": lambda: bench_reach(50 if quick else 200),
     }
     chosen = args.only.split(",") if args.only else list(suites)
     rows: list[Row] = []

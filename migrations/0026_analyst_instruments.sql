@@ -23,6 +23,15 @@ CREATE TABLE echo_bands (
     PRIMARY KEY (band_key, channel_id, post_id)
 ) WITHOUT ROWID;
 
+-- Each indexed post's signature, one byte a bin: candidates from the bands are estimated from it
+-- before their texts are compared (boilerplate shared by many posts makes many candidates).
+CREATE TABLE echo_signatures (
+    channel_id INTEGER NOT NULL,
+    post_id INTEGER NOT NULL,
+    signature BLOB NOT NULL,
+    PRIMARY KEY (channel_id, post_id)
+) WITHOUT ROWID;
+
 CREATE TABLE echo_pairs (
     channel_id INTEGER NOT NULL,
     post_id INTEGER NOT NULL,

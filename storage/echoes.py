@@ -3,11 +3,12 @@
 A post's text becomes the set of its word 3-grams (words folded as search folds them). Its
 signature is a one-permutation MinHash: each 3-gram hashed once (BLAKE2b, 64 bits) into one of
 SIGNATURE_BINS bins, the smallest value kept per bin, empty bins filled from their neighbour
-(rotation densification: Li, Owen and Zhang 2012; Shrivastava 2017). That costs one hash per
+(optimal densification: Li, Owen and Zhang 2012; Shrivastava 2017). That costs one hash per
 3-gram where classic MinHash (datasketch's) costs one per 3-gram and permutation, and estimates
 the same Jaccard similarity (bench/echoes.py measures both). The signature's BANDS bands of
-ROWS values each are hashed into ``echo_bands``: posts sharing a band are candidates (LSH), and
-each candidate's similarity is then computed exactly from the two texts. A pair at or above
+ROWS values each are hashed into ``echo_bands``: posts sharing a band are candidates (LSH); a
+candidate whose compact signature (``echo_signatures``, a byte a bin) estimates it far off is
+left, and each other's similarity is computed exactly from the two texts. A pair at or above
 EDITED_REPOST is kept in ``echo_pairs`` (both ways), with its kind; an edit drops the post's old
 bands and pairs and finds them anew.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -25,13 +27,14 @@ from storage.words import fold
 SHINGLE_WORDS = 3
 SIGNATURE_BINS = 64
 BANDS, ROWS = 16, 4  # a pair of similarity 0.5 shares a band with probability 0.64; 0.7: 0.98
-MIN_WORDS = 12  # shorter posts ("Фото", a link) would echo everything alike
+MIN_WORDS = 25  # shorter posts (a headline, "Фото", a link) are not statements to follow, and echo alike
 REPOST = 0.9  # Jaccard of 3-grams at or above: the same text (a repost without a forward)
 EDITED_REPOST = 0.5  # at or above: the same statement with changes; below: not an echo
 MAX_CANDIDATES = 200  # posts one post is compared with (the most shared bands first)
 WORD = re.compile(r"\w+")
+URL = re.compile(r"(?i)\b(?:https?://|www\.)\S+")
+ESTIMATE_FLOOR = 0.3  # candidates whose signatures agree in fewer bins than this are not compared
 MASK63 = (1 << 63) - 1
-DENSIFY_STEP = 0x9E3779B97F4A7C15  # added per bin walked, so that filled bins differ from their source
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,15 +49,19 @@ class Echo:
 
 
 def shingles(text: str | None) -> set[bytes]:
-    """The word 3-grams of ``text`` (folded words), as bytes; empty for a text under MIN_WORDS words."""
-    words = [fold(word) for word in WORD.findall(text or "")]
+    """The word 3-grams of ``text`` (folded words, links left out: a URL is not the statement),
+    as bytes; empty for a text under MIN_WORDS words."""
+    words = [fold(word) for word in WORD.findall(URL.sub(" ", text or ""))]
     if len(words) < MIN_WORDS:
         return set()
     return {" ".join(words[i:i + SHINGLE_WORDS]).encode() for i in range(len(words) - SHINGLE_WORDS + 1)}
 
 
 def signature(grams: Iterable[bytes]) -> list[int]:
-    """The one-permutation MinHash of a set of 3-grams; [] for an empty set."""
+    """The one-permutation MinHash of a set of 3-grams; [] for an empty set. An empty bin takes
+    the value of a donor bin chosen by a hash of (bin, attempt), the same for every post
+    (optimal densification): neighbouring empty bins do not copy one value, so bands stay
+    independent however short the text."""
     bins: list[int | None] = [None] * SIGNATURE_BINS
     for gram in grams:
         value = int.from_bytes(hashlib.blake2b(gram, digest_size=8).digest(), "big")
@@ -64,22 +71,44 @@ def signature(grams: Iterable[bytes]) -> list[int]:
     if all(b is None for b in bins):
         return []
     filled: list[int] = []
-    for slot in range(SIGNATURE_BINS):
-        step = 0
-        while bins[(slot + step) % SIGNATURE_BINS] is None:
-            step += 1
-        filled.append((bins[(slot + step) % SIGNATURE_BINS] + step * DENSIFY_STEP) & MASK63)  # type: ignore[operator]
+    for slot, value in enumerate(bins):
+        attempt = 0
+        while value is None:
+            attempt += 1
+            value = bins[_DONORS[slot][attempt % len(_DONORS[slot])]] if attempt < MAX_DONOR_TRIES else next(
+                b for b in bins if b is not None)
+        filled.append(value & MASK63)
     return filled
 
 
+def _donors(slot: int) -> list[int]:
+    """The bins an empty bin borrows from, in order: a fixed pseudo-random sequence of its own."""
+    return [int.from_bytes(hashlib.blake2b(f"{slot}:{attempt}".encode(), digest_size=4).digest(), "big")
+            % SIGNATURE_BINS for attempt in range(MAX_DONOR_TRIES)]
+
+
+MAX_DONOR_TRIES = 64
+_DONORS = [_donors(slot) for slot in range(SIGNATURE_BINS)]
+
+
 def band_keys(values: Sequence[int]) -> list[int]:
-    """The LSH keys of a signature: one per band, as SQLite integers."""
+    """The LSH keys of a signature: one per band, each band of ROWS bins spread over the
+    signature (bins b, b + BANDS, ...), as SQLite integers."""
     keys = []
     for band in range(BANDS):
-        chunk = values[band * ROWS:(band + 1) * ROWS]
+        chunk = values[band::BANDS][:ROWS]
         digest = hashlib.blake2b(repr((band, *chunk)).encode(), digest_size=8).digest()
         keys.append(int.from_bytes(digest, "big", signed=True))
     return keys
+
+
+def estimate(a: bytes, b: bytes) -> float:
+    """The Jaccard similarity two compact signatures estimate (one byte a bin: 1/256 of the bins
+    agree by chance, corrected for)."""
+    if len(a) != len(b) or not a:
+        return 0.0
+    agree = sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
+    return max(0.0, (agree - 1 / 256) / (1 - 1 / 256))
 
 
 def jaccard(a: set[bytes], b: set[bytes]) -> float:
@@ -104,17 +133,23 @@ def index_echoes(db: sqlite3.Connection, channel_id: int, texts: Sequence[tuple[
         if before is not None:
             _forget(db, channel_id, post_id, before)
         grams = shingles(text)
-        keys = band_keys(signature(grams)) if grams else []
-        if not keys:
+        values = signature(grams)
+        if not values:
             continue
-        candidates = db.execute(
-            f"""SELECT channel_id, post_id FROM echo_bands WHERE band_key IN ({",".join("?" * len(keys))})
-                AND NOT (channel_id = ? AND post_id = ?)
-                GROUP BY channel_id, post_id ORDER BY count(*) DESC LIMIT ?""",
-            (*keys, channel_id, post_id, MAX_CANDIDATES)).fetchall()
+        keys = band_keys(values)
+        compact = bytes(value & 0xFF for value in values)
+        shared = Counter((c, p) for c, p in db.execute(
+            f"SELECT channel_id, post_id FROM echo_bands WHERE band_key IN ({','.join('?' * len(keys))})", keys)
+            if (c, p) != (channel_id, post_id))
+        candidates = [(c, p, db.execute("SELECT signature FROM echo_signatures WHERE channel_id = ? AND post_id = ?",
+                                        (c, p)).fetchone()) for (c, p), _ in shared.most_common(MAX_CANDIDATES)]
         db.executemany("INSERT OR IGNORE INTO echo_bands (band_key, channel_id, post_id) VALUES (?, ?, ?)",
                        [(key, channel_id, post_id) for key in keys])
-        for other_channel, other_post in candidates:
+        db.execute("INSERT OR REPLACE INTO echo_signatures (channel_id, post_id, signature) VALUES (?, ?, ?)",
+                   (channel_id, post_id, compact))
+        for other_channel, other_post, other_signature in candidates:
+            if other_signature is None or estimate(compact, other_signature[0]) < ESTIMATE_FLOOR:
+                continue  # shares a band by chance (boilerplate): not worth reading its text
             row = db.execute("SELECT text FROM posts WHERE channel_id = ? AND post_id = ?",
                              (other_channel, other_post)).fetchone()
             similarity = jaccard(grams, shingles(row[0])) if row else 0.0
@@ -138,6 +173,7 @@ def _forget(db: sqlite3.Connection, channel_id: int, post_id: int, before: str) 
     if grams:
         db.executemany("DELETE FROM echo_bands WHERE band_key = ? AND channel_id = ? AND post_id = ?",
                        [(key, channel_id, post_id) for key in band_keys(signature(grams))])
+    db.execute("DELETE FROM echo_signatures WHERE channel_id = ? AND post_id = ?", (channel_id, post_id))
     partners = db.execute("SELECT echo_channel_id, echo_post_id FROM echo_pairs WHERE channel_id = ? AND post_id = ?",
                           (channel_id, post_id)).fetchall()
     db.executemany("DELETE FROM echo_pairs WHERE channel_id = ? AND post_id = ? AND echo_channel_id = ? "
@@ -148,11 +184,12 @@ def _forget(db: sqlite3.Connection, channel_id: int, post_id: int, before: str) 
 KIND_ORDER = ("forward", "repost", "edited repost", "same release")  # the strongest tie names a pair
 TELEGRAM_POST = re.compile(r"(?i)^https?://(?:www\.)?(?:t\.me|telegram\.me)/(?:s/)?([a-z][a-z0-9_]{2,31})/(\d{1,18})")
 SAME_RELEASE_SQL = """
-SELECT DISTINCT l2.channel_id, l2.post_id FROM links l1
-JOIN pages g1 ON g1.url = l1.url
-JOIN pages g2 ON g2.url = g1.url OR (g1.release_id IS NOT NULL AND g2.release_id = g1.release_id)
-JOIN links l2 ON l2.url = g2.url
-WHERE l1.channel_id = ? AND l1.post_id = ? AND NOT (l2.channel_id = l1.channel_id AND l2.post_id = l1.post_id)
+SELECT l2.channel_id, l2.post_id FROM links l1 JOIN pages g1 ON g1.url = l1.url JOIN links l2 ON l2.url = g1.url
+WHERE l1.channel_id = :channel_id AND l1.post_id = :post_id
+UNION
+SELECT l2.channel_id, l2.post_id FROM links l1 JOIN pages g1 ON g1.url = l1.url
+JOIN pages g2 ON g2.release_id = g1.release_id JOIN links l2 ON l2.url = g2.url
+WHERE l1.channel_id = :channel_id AND l1.post_id = :post_id AND g1.release_id IS NOT NULL
 """
 
 
@@ -179,7 +216,8 @@ def find_echoes(db: sqlite3.Connection, channel: str, post_id: int) -> list[Echo
             (channel_id, post_id)):
         tie((other_channel, other_post), kind, similarity)
     for other_channel, other_post in db.execute(
-            "SELECT channel_id, post_id FROM posts WHERE lower(forwarded_from_url) IN (?, ?)",
+            "SELECT channel_id, post_id FROM posts WHERE lower(forwarded_from_url) IN (?, ?) "
+            "AND forwarded_from_url IS NOT NULL",  # (the partial index's condition, said so that it is used)
             (f"https://t.me/{username}/{post_id}".lower(), f"https://t.me/s/{username}/{post_id}".lower())):
         tie((other_channel, other_post), "forward")
     if forwarded_from and (origin := TELEGRAM_POST.match(forwarded_from)):
@@ -188,7 +226,7 @@ def find_echoes(db: sqlite3.Connection, channel: str, post_id: int) -> list[Echo
                          (origin[1], int(origin[2]))).fetchone()
         if row is not None:
             tie((row[0], row[1]), "forward")
-    for other_channel, other_post in db.execute(SAME_RELEASE_SQL, (channel_id, post_id)):
+    for other_channel, other_post in db.execute(SAME_RELEASE_SQL, {"channel_id": channel_id, "post_id": post_id}):
         tie((other_channel, other_post), "same release")
     echoes = [Echo(username, post_id, date, "this post", None)]
     for (other_channel, other_post), (kind, similarity) in ties.items():
