@@ -71,8 +71,8 @@ def signature(grams: Iterable[bytes]) -> list[int]:
     if all(b is None for b in bins):
         return []
     filled: list[int] = []
-    for slot, value in enumerate(bins):
-        attempt = 0
+    for slot, found in enumerate(bins):
+        attempt, value = 0, found
         while value is None:
             attempt += 1
             value = bins[_DONORS[slot][attempt % len(_DONORS[slot])]] if attempt < MAX_DONOR_TRIES else next(
