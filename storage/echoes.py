@@ -72,12 +72,12 @@ def signature(grams: Iterable[bytes]) -> list[int]:
         return []
     filled: list[int] = []
     for slot, found in enumerate(bins):
-        attempt, value = 0, found
-        while value is None:
+        attempt, chosen = 0, found
+        while chosen is None:
             attempt += 1
-            value = bins[_DONORS[slot][attempt % len(_DONORS[slot])]] if attempt < MAX_DONOR_TRIES else next(
+            chosen = bins[_DONORS[slot][attempt % len(_DONORS[slot])]] if attempt < MAX_DONOR_TRIES else next(
                 b for b in bins if b is not None)
-        filled.append(value & MASK63)
+        filled.append(chosen & MASK63)
     return filled
 
 
