@@ -72,6 +72,17 @@ async def get_version_texts(conn: Connection, channel_id: int, post_id: int) -> 
     return [(row["version"], row["text"]) for row in rows]
 
 
+async def get_echoed_statements(conn: Connection, channel_id: int, post_id: int) -> list[tuple[str, int, str, str]]:
+    """``(channel, post id, kind, text)`` of the earlier posts a post repeats (echo_pairs)."""
+    rows = await conn.execute_fetchall(
+        """SELECT c.username, e.echo_post_id, e.kind, p.text FROM echo_pairs e
+           JOIN channels c ON c.id = e.echo_channel_id
+           JOIN posts p ON p.channel_id = e.echo_channel_id AND p.post_id = e.echo_post_id
+           WHERE e.channel_id = ? AND e.post_id = ? AND p.text IS NOT NULL ORDER BY p.date""",
+        (channel_id, post_id))
+    return [(row[0], row[1], row[2], row[3]) for row in rows]
+
+
 async def get_page_linkers(conn: Connection, url: str) -> list[tuple[str, int, str | None]]:
     """``(channel username, post id, post date)`` of the posts that link a page, or another
     language version of its release."""

@@ -7,7 +7,9 @@ import zlib
 from typing import Any
 
 from storage.db import Connection
+from storage.echoes import find_echoes
 from storage.pages import release_pages
+from storage.reach import get_reach
 
 CHANNELS_SQL = """
 SELECT c.username, c.title, c.description, c.subscribers, c.last_sync_at, c.last_error, c.last_error_at,
@@ -77,6 +79,9 @@ async def get_post(conn: Connection, username: str, post_id: int) -> dict[str, A
         """SELECT l.url, l.kind FROM links l JOIN channels c ON c.id = l.channel_id
            WHERE c.username = ? AND l.post_id = ? ORDER BY l.kind, l.url""", key)]
     post["page_details"] = [await get_page(conn, page["url"]) for page in post["pages"]]
+    post["reach"] = await conn.run(get_reach, post["channel"], post_id)
+    post["echoes"] = [echo for echo in await conn.run(find_echoes, post["channel"], post_id) or []
+                      if echo.kind != "this post"]
     return post
 
 

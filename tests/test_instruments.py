@@ -211,3 +211,42 @@ async def test_an_albums_members_are_not_gaps(tme, make_config):
     await archive_channels(config, ["MFARussia"], mode="backfill")
     found = await asyncio.to_thread(cli_json, config, "gaps", "MFARussia", "--json")
     assert found["missing"] == []
+
+
+async def test_the_reading_room_shows_echoes_and_draws_reach(five_channels):
+    import httpx
+    from helpers import start_browse
+
+    config = five_channels
+    with sqlite3.connect(config.database) as conn:  # a second reading of post 10, a day on
+        conn.execute("INSERT INTO post_reach (channel_id, post_id, at, views) SELECT channel_id, post_id, "
+                     "'2030-01-01T00:00:00Z', views + 500 FROM post_reach WHERE post_id = 10")
+    process, base, _ = await asyncio.to_thread(start_browse, config.source)
+    try:
+        page = (await asyncio.to_thread(httpx.get, f"{base}/MFARussia/10")).text
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    section = page.split('<h2 id="echoes">')[1].split("</section>")[0]
+    for link in ('href="/EmbassyOne/1"', 'href="/EmbassyTwo/1"', 'href="/EmbassyThree/1"', 'href="/MFA_en/5"'):
+        assert link in section
+    assert "<polyline" in page and "2 readings" in page
+
+
+async def test_an_echoes_rule_fires_when_a_watched_statement_is_repeated(tme, make_config):
+    """The rule watches MFARussia's statements about Шанхайской; an embassy repeating one (no
+    forward, a sentence changed) is the alert, though the embassy is not among the rule's channels."""
+    now = datetime.now(UTC) - timedelta(hours=3)
+    tme.channel("MFARussia").add(10, text=STATEMENT, start=now, channel_id=101)
+    config = make_config("MFARussia", "EmbassyTwo", pages=FAST_PAGES, extra=(
+        '\n[[alerts.rules]]\nname = "sco"\nkeywords = ["Шанхайской"]\nchannels = ["MFARussia"]\n'
+        'scope = ["posts"]\nechoes = true\n'))
+    await archive_channels(config, ["MFARussia"], mode="sync")
+    tme.channel("EmbassyTwo").add(1, text=EDITED, start=now, channel_id=103)
+    await archive_channels(config, ["EmbassyTwo"], mode="sync")
+    with sqlite3.connect(config.database) as conn:
+        alerts = conn.execute("SELECT a.rule, c.username, a.post_id, a.context FROM alerts a "
+                              "JOIN channels c ON c.id = a.channel_id ORDER BY a.id").fetchall()
+    assert [(rule, channel, post) for rule, channel, post, _ in alerts] == [
+        ("sco", "MFARussia", 10), ("sco", "EmbassyTwo", 1)]
+    assert alerts[1][3].startswith("edited repost of MFARussia/10")

@@ -13,7 +13,13 @@ import structlog
 
 from monitor.alerts.rules import Match, Matcher
 from monitor.config.settings import AlertsConfig
-from storage.alerts import get_page_linkers, get_saved_versions, get_version_texts, save_alert
+from storage.alerts import (
+    get_echoed_statements,
+    get_page_linkers,
+    get_saved_versions,
+    get_version_texts,
+    save_alert,
+)
 from storage.db import Connection
 from storage.models import age_of
 from storage.pages import get_release_of
@@ -29,6 +35,7 @@ class AlertHooks:
         self.matcher = Matcher(config.rules)
         by_name = {rule.name: rule for rule in config.rules}
         self._every_change = {name for name, rule in by_name.items() if rule.every_change}
+        self._echo_rules = {name for name, rule in by_name.items() if rule.echoes}
 
     def _recent(self, date: str | None) -> bool:
         if not date:
@@ -44,6 +51,8 @@ class AlertHooks:
                 if not self._recent(saved.date):
                     continue  # a backfill of old posts is an archive, not news
                 matches = self.matcher.match(saved.text, scope="posts", channels=[username])
+                if self._echo_rules:
+                    matches += await self._echoed(conn, channel_id, saved.post_id, {m.rule for m in matches})
                 kind = "post"
             else:
                 before = {m.rule for m in self.matcher.match(saved.previous_text, scope="edits", channels=[username])}
@@ -53,6 +62,18 @@ class AlertHooks:
             recorded += await self._record(conn, matches, kind, saved.version, seen_at,
                                            channel_id=channel_id, post_id=saved.post_id)
         return recorded
+
+    async def _echoed(self, conn: Connection, channel_id: int, post_id: int, matched: set[str]) -> list[Match]:
+        """The ``echoes`` rules that a statement this new post repeats (found as it was saved)
+        matched, where that statement was posted: the repeat is the alert."""
+        found: list[Match] = []
+        for channel, other_post, kind, text in await get_echoed_statements(conn, channel_id, post_id):
+            for match in self.matcher.match(text, scope="posts", channels=[channel]):
+                if match.rule in self._echo_rules and match.rule not in matched:
+                    matched.add(match.rule)
+                    found.append(Match(match.rule, match.terms,
+                                       f"{kind} of {channel}/{other_post}: {match.context}"))
+        return found
 
     async def on_deletion(self, conn: Connection, channel_id: int, username: str, post_id: int,
                           now: str) -> int:

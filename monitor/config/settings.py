@@ -230,6 +230,8 @@ class AlertRule:
     language: str | None = setting(None, one_of(tuple(STEM_LANGUAGES)))  # Snowball stemming
     whole_words: bool = setting(True, as_bool)  # False: a keyword matches the start of a word
     every_change: bool = setting(False, as_bool)  # edits: alert on every matching version, not only new matches
+    # also when a post elsewhere repeats a statement this rule matches (an echo: repost, edited repost)
+    echoes: bool = setting(False, as_bool)
     notify: tuple[str, ...] = setting((), lambda key, value: as_notify_urls(key, as_strings(key, value)))
     digest: float | None = setting(None, as_duration_or_never)  # one message per period for this rule
 

@@ -81,6 +81,22 @@ def size(value: int | None) -> str:
     return f"{value} bytes"
 
 
+CHART_WIDTH, CHART_HEIGHT = 600, 120
+
+
+def chart_points(series: Sequence[Sequence[Any]]) -> str:
+    """``(at, value)`` pairs as an SVG polyline's points in a CHART_WIDTH x CHART_HEIGHT box,
+    time along x (numbers only: nothing of the archive's text goes into the drawing)."""
+    moments = [datetime.fromisoformat(str(at).replace("Z", "+00:00")).timestamp() for at, _ in series]
+    values = [float(value) for _, value in series]
+    if not moments:
+        return ""
+    span, low, high = (max(moments) - min(moments)) or 1.0, min(values), max(values)
+    rise = (high - low) or 1.0
+    return " ".join(f"{(m - min(moments)) / span * CHART_WIDTH:.1f},{CHART_HEIGHT - (v - low) / rise * CHART_HEIGHT:.1f}"
+                    for m, v in zip(moments, values, strict=True))
+
+
 def safe_url(value: Any) -> str | None:
     """An http(s) URL as it may stand in an href; None for anything else (javascript:, data:)."""
     return value if isinstance(value, str) and re.match(r"(?i)^https?://", value) else None
@@ -91,7 +107,8 @@ def environment() -> Environment:
     env = Environment(loader=PackageLoader("monitor.read", "templates"), autoescape=select_autoescape(["html"]),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters.update(text_html=text_html, marked=marked, when=when, size=size, safe_url=safe_url)
-    env.globals.update(diff=diff, version=__version__)
+    env.globals.update(diff=diff, version=__version__, chart_points=chart_points, chart_width=CHART_WIDTH,
+                       chart_height=CHART_HEIGHT)
     return env
 
 
