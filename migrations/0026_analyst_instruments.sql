@@ -107,3 +107,12 @@ CREATE TABLE post_absences (
     detail TEXT,
     PRIMARY KEY (channel_id, post_id)
 ) WITHOUT ROWID;
+
+-- Posts archived before this migration are not in the echo index yet: the daemon's "echo-index"
+-- job indexes them, a chunk at a time, by rowid up to the newest post of that moment (posts
+-- saved later are indexed as they are saved).
+CREATE TABLE echo_backlog (
+    done_to INTEGER NOT NULL,       -- posts.rowid indexed up to
+    up_to INTEGER NOT NULL          -- the last rowid the backlog covers
+);
+INSERT INTO echo_backlog (done_to, up_to) SELECT 0, coalesce(max(rowid), 0) FROM posts;

@@ -243,3 +243,23 @@ def get_amplification(db: sqlite3.Connection) -> list[dict[str, object]]:
                         "ORDER BY posts DESC, lower(channel), lower(amplifies), kind")
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+BACKLOG_CHUNK = 2_000  # archived posts indexed in one transaction
+
+
+def index_backlog(db: sqlite3.Connection, now: str, limit: int = BACKLOG_CHUNK) -> tuple[int, int]:
+    """Index up to ``limit`` posts archived before the echo index existed (``echo_backlog``);
+    returns (posts indexed now, posts left). Call inside a transaction."""
+    row = db.execute("SELECT done_to, up_to FROM echo_backlog").fetchone()
+    if row is None or row[0] >= row[1]:
+        return 0, 0
+    done_to, up_to = row
+    posts = db.execute("SELECT rowid, channel_id, post_id, text FROM posts WHERE rowid > ? AND rowid <= ? "
+                       "ORDER BY rowid LIMIT ?", (done_to, up_to, limit)).fetchall()
+    for _, channel_id, post_id, text in posts:
+        index_echoes(db, channel_id, [(post_id, text, text)], now)  # its own text as "before": no old copy stays
+    reached = posts[-1][0] if posts else up_to
+    db.execute("UPDATE echo_backlog SET done_to = ?", (reached if len(posts) == limit else up_to,))
+    left = db.execute("SELECT count(*) FROM posts WHERE rowid > ? AND rowid <= ?", (reached, up_to)).fetchone()[0]
+    return len(posts), left if len(posts) == limit else 0

@@ -250,3 +250,39 @@ async def test_an_echoes_rule_fires_when_a_watched_statement_is_repeated(tme, ma
     assert [(rule, channel, post) for rule, channel, post, _ in alerts] == [
         ("sco", "MFARussia", 10), ("sco", "EmbassyTwo", 1)]
     assert alerts[1][3].startswith("edited repost of MFARussia/10")
+
+
+async def test_posts_archived_before_the_echo_index_are_indexed_by_its_backlog(tmp_path):
+    from storage.echoes import find_echoes, index_backlog
+    from storage.sqlite.connection import connect
+    from storage.sqlite.migrate import load_migrations, migrate
+
+    path = tmp_path / "old.sqlite3"
+    conn = await connect(path)
+    try:
+        await migrate(conn, [m for m in load_migrations() if m.version < 26])
+        async with transaction(conn):
+            for channel_id, name, post_id, text in ((1, "MFARussia", 10, STATEMENT), (2, "EmbassyTwo", 1, EDITED)):
+                await conn.execute("INSERT INTO channels (id, username, added_at) VALUES (?, ?, '2024-01-01T00:00:00Z')",
+                                   (channel_id, name))
+                await conn.execute(
+                    "INSERT INTO posts (channel_id, post_id, date, text, content_hash, first_seen_at, last_seen_at, "
+                    "version_seen_at) VALUES (?, ?, ?, ?, 'h', '2024-06-01T00:00:00Z', '2024-06-01T00:00:00Z', "
+                    "'2024-06-01T00:00:00Z')", (channel_id, post_id, f"2024-05-0{channel_id}T10:00:00Z", text))
+    finally:
+        await conn.close()
+
+    async with open_archive(path) as conn:
+        assert [e.kind for e in await conn.run(find_echoes, "MFARussia", 10)] == ["this post"]  # not indexed yet
+        rounds = []
+        while True:
+            async with transaction(conn):
+                indexed, left = await conn.run(index_backlog, "2024-06-02T00:00:00Z", 1)
+            rounds.append(indexed)
+            if not left:
+                break
+        assert rounds == [1, 1]
+        assert [(e.channel, e.kind) for e in await conn.run(find_echoes, "MFARussia", 10)] == [
+            ("MFARussia", "this post"), ("EmbassyTwo", "edited repost")]
+        async with transaction(conn):
+            assert await conn.run(index_backlog, "2024-06-02T00:00:00Z") == (0, 0)  # done for good

@@ -31,6 +31,7 @@ from monitor.sources.page import PageSource
 from storage.channels import ensure_channel, get_username_by_telegram_id
 from storage.db import Connection, transaction
 from storage.deletions import get_live_posts, save_deletion
+from storage.echoes import index_backlog
 from storage.models import utc_in, utc_now
 from storage.runs import RUNS_FORGOTTEN_AT_ONCE, delete_runs_before, save_run_end, save_run_start
 
@@ -39,6 +40,8 @@ log = structlog.get_logger(__name__)
 JITTER_SHARE = 0.1  # a job's start varies by up to a tenth of its interval ...
 MAX_JITTER = 30.0  # ... and at most this many seconds
 MISFIRE_GRACE = 300  # a job late by more than this is skipped, not run twice
+ECHO_INDEX_INTERVAL = 60.0  # seconds between two runs of the echo index's backlog (a no-op once done)
+ECHO_CHUNKS_A_RUN = 10  # of storage.echoes.BACKLOG_CHUNK posts each
 FORGET_RUNS_INTERVAL = 6 * 3600.0  # how often runs older than [schedule] forget_runs_after go
 
 Body = Callable[[], Awaitable[Mapping[str, Any]]]
@@ -73,6 +76,7 @@ class Jobs:
             self._add(scheduler, "alerts", self.alerts, self.config.alerts.deliver_interval, now)
         if schedule.forget_runs_after is not None:
             self._add(scheduler, "forget-runs", self.forget_runs, FORGET_RUNS_INTERVAL, now)
+        self._add(scheduler, "echo-index", self.echo_index, ECHO_INDEX_INTERVAL, now)
 
     def _add(self, scheduler: AsyncIOScheduler, job_id: str, body: Body, interval: float,
              first: datetime) -> None:
@@ -135,6 +139,20 @@ class Jobs:
     async def alerts(self) -> Mapping[str, Any]:
         outcome = await deliver_alerts(self.conn, self.config.alerts, self.notifier, self.config.telegram.web_url)
         return dataclasses.asdict(outcome)
+
+    async def echo_index(self) -> Mapping[str, Any]:
+        """Index for echoes the posts archived before the index existed, a chunk a transaction
+        (taking turns with the other jobs); nothing to do once the backlog is done."""
+        indexed = 0
+        for _ in range(ECHO_CHUNKS_A_RUN):
+            async with transaction(self.conn):
+                count, left = await self.conn.run(index_backlog, utc_now())
+            indexed += count
+            if not left:
+                if self.scheduler is not None and self.scheduler.get_job("echo-index") is not None:
+                    self.scheduler.remove_job("echo-index")  # done for good: posts saved now are indexed as saved
+                break
+        return {"indexed": indexed}
 
     async def forget_runs(self) -> Mapping[str, Any]:
         """Delete the runs older than ``forget_runs_after``: a job run every minute or five,
