@@ -35,6 +35,9 @@ WORD = re.compile(r"\w+")
 URL = re.compile(r"(?i)\b(?:https?://|www\.)\S+")
 ESTIMATE_FLOOR = 0.3  # candidates whose signatures agree in fewer bins than this are not compared
 MASK63 = (1 << 63) - 1
+MASK64 = (1 << 64) - 1
+# Odd 64-bit multipliers (from the splitmix64 and xxHash constants) that mix a band's values into its key.
+MIX = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +96,13 @@ _DONORS = [_donors(slot) for slot in range(SIGNATURE_BINS)]
 
 def band_keys(values: Sequence[int]) -> list[int]:
     """The LSH keys of a signature: one per band, each band of ROWS bins spread over the
-    signature (bins b, b + BANDS, ...), as SQLite integers."""
+    signature (bins b, b + BANDS, ...), mixed into a signed 64-bit SQLite integer."""
     keys = []
     for band in range(BANDS):
-        chunk = values[band::BANDS][:ROWS]
-        digest = hashlib.blake2b(repr((band, *chunk)).encode(), digest_size=8).digest()
-        keys.append(int.from_bytes(digest, "big", signed=True))
+        key = (band + 1) * MIX[0]
+        for row, value in enumerate(values[band::BANDS][:ROWS]):
+            key = ((key ^ value) * MIX[row + 1]) & MASK64
+        keys.append(key - (1 << 64) if key >= 1 << 63 else key)
     return keys
 
 
