@@ -10,7 +10,9 @@ ROWS values each are hashed into ``echo_bands``: posts sharing a band are candid
 candidate whose compact signature (``echo_signatures``, a byte a bin) estimates it far off is
 left, and each other's similarity is computed exactly from the two texts. A pair at or above
 EDITED_REPOST is kept in ``echo_pairs`` (both ways), with its kind; an edit drops the post's old
-bands and pairs and finds them anew.
+bands and pairs and finds them anew. Echoes are between channels (a channel repeating its own
+words is not one), and the work a post costs is bounded: BAND_READ posts read a band,
+MAX_CANDIDATES compared.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ BANDS, ROWS = 16, 4  # a pair of similarity 0.5 shares a band with probability 0
 MIN_WORDS = 25  # shorter posts (a headline, "Фото", a link) are not statements to follow, and echo alike
 REPOST = 0.9  # Jaccard of 3-grams at or above: the same text (a repost without a forward)
 EDITED_REPOST = 0.5  # at or above: the same statement with changes; below: not an echo
-MAX_CANDIDATES = 200  # posts one post is compared with (the most shared bands first)
+MAX_CANDIDATES = 20  # posts one post is compared with (the most shared bands first)
+BAND_READ = 64  # posts read of one band: the rest of a band that many share (boilerplate) is not read
+SURE_REPOST = 0.98  # signatures agreeing this much: the texts are not compared word by word
 WORD = re.compile(r"\w+")
 URL = re.compile(r"(?i)\b(?:https?://|www\.)\S+")
 ESTIMATE_FLOOR = 0.3  # candidates whose signatures agree in fewer bins than this are not compared
@@ -142,9 +146,11 @@ def index_echoes(db: sqlite3.Connection, channel_id: int, texts: Sequence[tuple[
             continue
         keys = band_keys(values)
         compact = bytes(value & 0xFF for value in values)
-        shared = Counter((c, p) for c, p in db.execute(
-            f"SELECT channel_id, post_id FROM echo_bands WHERE band_key IN ({','.join('?' * len(keys))})", keys)
-            if (c, p) != (channel_id, post_id))
+        shared: Counter[tuple[int, int]] = Counter()
+        for key in keys:  # a band that thousands of posts share (a channel's boilerplate) is read no further
+            shared.update((c, p) for c, p in db.execute(
+                "SELECT channel_id, post_id FROM echo_bands WHERE band_key = ? LIMIT ?", (key, BAND_READ))
+                if c != channel_id)  # elsewhere: a channel repeating itself is not an echo
         candidates = [(c, p, db.execute("SELECT signature FROM echo_signatures WHERE channel_id = ? AND post_id = ?",
                                         (c, p)).fetchone()) for (c, p), _ in shared.most_common(MAX_CANDIDATES)]
         db.executemany("INSERT OR IGNORE INTO echo_bands (band_key, channel_id, post_id) VALUES (?, ?, ?)",
@@ -154,9 +160,13 @@ def index_echoes(db: sqlite3.Connection, channel_id: int, texts: Sequence[tuple[
         for other_channel, other_post, other_signature in candidates:
             if other_signature is None or estimate(compact, other_signature[0]) < ESTIMATE_FLOOR:
                 continue  # shares a band by chance (boilerplate): not worth reading its text
-            row = db.execute("SELECT text FROM posts WHERE channel_id = ? AND post_id = ?",
-                             (other_channel, other_post)).fetchone()
-            similarity = jaccard(grams, shingles(row[0])) if row else 0.0
+            guess = estimate(compact, other_signature[0])
+            if guess >= SURE_REPOST:
+                similarity = guess  # the same text: its estimate is as good as a count
+            else:
+                row = db.execute("SELECT text FROM posts WHERE channel_id = ? AND post_id = ?",
+                                 (other_channel, other_post)).fetchone()
+                similarity = jaccard(grams, shingles(row[0])) if row else 0.0
             kind = echo_kind(similarity)
             if kind is None:
                 continue
