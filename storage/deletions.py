@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from storage.db import Connection
+from storage.evidence import append_records, deletion_content
 
 
 async def get_missing(
@@ -69,10 +70,12 @@ async def save_deletion(conn: Connection, channel_id: int, post_id: int, now: st
         "UPDATE posts SET deleted_at = ? WHERE channel_id = ? AND post_id = ? AND deleted_at IS NULL",
         (now, channel_id, post_id),
     )
-    await conn.execute(
+    cursor = await conn.execute(
         "INSERT INTO post_events (channel_id, post_id, kind, at, detail) VALUES (?, ?, 'deleted', ?, ?)",
         (channel_id, post_id, now, detail),
     )
+    await conn.run(append_records, [("deletion", f"{channel_id}/{post_id}/{cursor.lastrowid}",
+                                     deletion_content(channel_id, post_id, now, detail))], now)
     await clear_candidates(conn, channel_id, [post_id])
 
 

@@ -274,6 +274,12 @@ class Attachment:
     title: str | None = None
 
 
+def page_content_hash(title: str | None, published_at: str | None, text: str | None) -> str:
+    """The hash of a page version's extracted content (``page_versions.content_hash``)."""
+    blob = json.dumps([title, published_at, text], ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
 @dataclass(frozen=True, slots=True)
 class PageCapture:
     """A page fetched and extracted."""
@@ -299,8 +305,7 @@ class PageCapture:
 
     def content_hash(self) -> str:
         """What makes a new version: the extracted content, not rotating tokens in the HTML."""
-        blob = json.dumps([self.title, self.published_at, self.text], ensure_ascii=False)
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+        return page_content_hash(self.title, self.published_at, self.text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from storage.db import Connection
+from storage.evidence import append_records, page_content
 from storage.models import Attachment, PageCapture, PageRow, PageTask, PageText, PageVersion
 
 MAX_PAGES_PER_POST = 10  # followed links one post may queue: a post with thousands cannot starve the rest
@@ -230,6 +231,8 @@ async def save_page_capture(
              len(capture.raw), capture.sha256, capture.content_hash(), capture.title,
              capture.published_at, capture.lang, capture.text, capture.fetched_with),
         )
+        await conn.run(append_records, [("page", f"{version}#{task.url}",
+                                         page_content(task.url, version, capture.sha256, capture.content_hash()))], now)
     await conn.execute(
         """
         UPDATE pages SET status = 'ok', final_url = ?, redirects = ?, http_status = ?, content_type = ?,

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 from storage.db import Connection
 from storage.deletions import save_restorations
 from storage.echoes import index_echoes
+from storage.evidence import append_records, post_content
 from storage.media import queue_media
 from storage.models import MediaSource, Post, PostEvent, PostText, PostVersion, SaveResult
 from storage.pages import queue_saved_links
@@ -198,6 +199,7 @@ def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], 
     touches: list[tuple[Any, ...]] = []
     relinked: list[Post] = []
     files: list[tuple[int, int, int, MediaSource]] = []
+    chained: list[tuple[str, str, str]] = []  # evidence chain records of the versions written
     for post in posts:
         digest = post.content_hash()
         previous = known.get(post.post_id)
@@ -219,6 +221,8 @@ def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], 
             superseded.append((channel_id, post.post_id))
         in_batch[post.post_id] = (channel_id, post.post_id, version, post.text, post.html, media, preview,
                                   post.forwarded_from, int(post.edited), seen_at, digest, buttons)
+        chained.append(("post", f"{channel_id}/{post.post_id}/{version}",
+                        post_content(post.text, post.html, media, preview, post.forwarded_from, buttons)))
         made.append(version)
         relinked.append(post)
         files += [(channel_id, post.post_id, version, source) for source in post.media_sources]
@@ -230,6 +234,7 @@ def _save_posts(db: sqlite3.Connection, channel_id: int, posts: Sequence[Post], 
             upserts[at] = upserts[at][:-1] + (key,)
     _upsert_posts(db, upserts)
     db.executemany(INSERT_HISTORY, history)  # after: a post new to the archive has its row now
+    append_records(db, chained, seen_at)
     queue_media(db, files, seen_at)
     if touches:
         db.executemany(TOUCH_POST, touches)

@@ -1,0 +1,147 @@
+"""The evidence chain: an append-only hash chain over what was captured, and its verification.
+
+Each post version, confirmed deletion and release page version gets a record: the SHA-256 of
+its canonical content (below), the capture time, and the hash of the record before it. The
+record's own hash covers all of that, so that editing an archived row (its content no longer
+hashes to the record), dropping one (its record points at nothing), or reordering or removing
+records (the links break) is found by :func:`verify_chain`. The first record of an archive is a
+genesis record: rows archived before it are outside the chain, and said so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from storage.models import page_content_hash
+
+GENESIS_PREV = "0" * 64
+
+
+def digest(value: Any) -> str:
+    """SHA-256 of ``value`` as canonical JSON (sorted keys, no spaces, UTF-8)."""
+    blob = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def post_content(text: str | None, html: str | None, media: str | None, link_preview: str | None,
+                 forwarded_from: str | None, buttons: str | None) -> str:
+    """A post version's content as archived (the columns of ``post_versions``)."""
+    return digest(["post", text, html, media, link_preview, forwarded_from, buttons])
+
+
+def deletion_content(channel_id: int, post_id: int, at: str, detail: str | None) -> str:
+    return digest(["deletion", channel_id, post_id, at, detail])
+
+
+def page_content(url: str, version: int, raw_sha256: str, content_hash: str) -> str:
+    return digest(["page", url, version, raw_sha256, content_hash])
+
+
+def _record_hash(seq: int, kind: str, ref: str, content_hash: str, at: str, prev: str) -> str:
+    return digest([seq, kind, ref, content_hash, at, prev])
+
+
+def append_records(db: sqlite3.Connection, records: Sequence[tuple[str, str, str]], now: str) -> None:
+    """Append ``(kind, ref, content hash)`` records captured at ``now``, in order (a genesis record
+    first, in an archive that has none). Part of the transaction that saves what they describe."""
+    if not records:
+        return
+    last = db.execute("SELECT seq, hash FROM evidence_chain ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev = (last[0], last[1]) if last else (0, GENESIS_PREV)
+    rows = []
+    if last is None:
+        records = [("genesis", "legation", digest(["genesis", now]))] + list(records)
+    for kind, ref, content_hash in records:
+        seq += 1
+        record = _record_hash(seq, kind, ref, content_hash, now, prev)
+        rows.append((seq, kind, ref, content_hash, now, prev, record))
+        prev = record
+    db.executemany("INSERT INTO evidence_chain (seq, kind, ref, content_hash, captured_at, prev_hash, hash) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What ``verify`` found: the records checked, and each problem in words."""
+
+    records: int
+    problems: tuple[str, ...]
+    newest_hash: str | None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_chain(db: sqlite3.Connection) -> Verdict:
+    """The chain end to end: each record's hash, its link to the one before, the archived row it
+    describes hashing to its content hash, and every post version and page version captured since
+    the chain began having a record."""
+    problems: list[str] = []
+    prev, expected_seq, since, records, newest = GENESIS_PREV, 1, None, 0, None
+    covered: set[tuple[str, str]] = set()
+    for seq, kind, ref, content_hash, at, prev_hash, record in db.execute(
+            "SELECT seq, kind, ref, content_hash, captured_at, prev_hash, hash FROM evidence_chain ORDER BY seq"):
+        records += 1
+        if seq != expected_seq:
+            problems.append(f"chain record {expected_seq} is missing (the next is {seq})")
+        if prev_hash != prev:
+            problems.append(f"chain record {seq} does not follow the record before it (records removed or reordered)")
+        if _record_hash(seq, kind, ref, content_hash, at, prev_hash) != record:
+            problems.append(f"chain record {seq} was altered: its hash does not match what it says")
+        if kind == "genesis":
+            since = since or at
+        elif (found := _current_content(db, kind, ref)) is None:
+            problems.append(f"{_name(kind, ref)} was captured (chain record {seq}, {at}) and is no longer in the archive")
+        elif found != content_hash:
+            problems.append(f"{_name(kind, ref)} was changed after it was captured (chain record {seq}, {at})")
+        covered.add((kind, ref))
+        prev, expected_seq, newest = record, seq + 1, record
+    if since is not None:
+        for channel_id, post_id, version in db.execute(
+                "SELECT channel_id, post_id, version FROM post_versions WHERE seen_at >= ?", (since,)):
+            if ("post", f"{channel_id}/{post_id}/{version}") not in covered:
+                problems.append(f"post {channel_id}/{post_id} version {version} is in the archive but not in the "
+                                "chain (added outside legation)")
+        for url, version in db.execute("SELECT url, version FROM page_versions WHERE fetched_at >= ?", (since,)):
+            if ("page", f"{version}#{url}") not in covered:
+                problems.append(f"page {url} version {version} is in the archive but not in the chain")
+    return Verdict(records, tuple(problems), newest)
+
+
+def _name(kind: str, ref: str) -> str:
+    if kind == "post":
+        channel_id, post_id, version = ref.split("/")
+        return f"post {channel_id}/{post_id} version {version}"
+    if kind == "deletion":
+        channel_id, post_id, event = ref.split("/")
+        return f"the deletion of post {channel_id}/{post_id} (event {event})"
+    version, url = ref.split("#", 1)
+    return f"page {url} version {version}"
+
+
+def _current_content(db: sqlite3.Connection, kind: str, ref: str) -> str | None:
+    """The content hash of the archived row ``ref`` names, as it is now; None when it is gone."""
+    if kind == "post":
+        channel_id, post_id, version = (int(part) for part in ref.split("/"))
+        row = db.execute("SELECT text, html, media, link_preview, forwarded_from, buttons FROM post_versions "
+                         "WHERE channel_id = ? AND post_id = ? AND version = ?", (channel_id, post_id, version)).fetchone()
+        return post_content(*row) if row else None
+    if kind == "deletion":
+        channel_id, post_id, event = (int(part) for part in ref.split("/"))
+        row = db.execute("SELECT at, detail FROM post_events WHERE id = ? AND channel_id = ? AND post_id = ? "
+                         "AND kind = 'deleted'", (event, channel_id, post_id)).fetchone()
+        return deletion_content(channel_id, post_id, row[0], row[1]) if row else None
+    number, url = ref.split("#", 1)
+    row = db.execute("SELECT raw, title, published_at, text FROM page_versions WHERE url = ? AND version = ?",
+                     (url, int(number))).fetchone()
+    if row is None:
+        return None
+    return page_content(url, int(number), hashlib.sha256(zlib.decompress(row[0])).hexdigest(),
+                        page_content_hash(row[1], row[2], row[3]))
