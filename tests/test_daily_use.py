@@ -134,7 +134,7 @@ def test_csv_links_are_json_as_the_readme_says_and_formulas_are_defused(tme, wri
 
 
 def test_install_hints_are_commands_that_work_wherever_legation_was_installed():
-    assert install_command("browse") == f"{shlex.quote(sys.executable)} -m pip install 'datasette>=0.64'"
+    assert install_command("browse") == f"{shlex.quote(sys.executable)} -m pip install 'datasette>=0.64' 'uvicorn>=0.20'"
     assert install_command("browser") == f"{shlex.quote(sys.executable)} -m pip install 'playwright>=1.40'"
     shipped = [*ROOT.joinpath("monitor").rglob("*.py"), ROOT / "config.example.toml", ROOT / "README.md"]
     assert [str(p) for p in shipped if "legation[" in p.read_text(encoding="utf-8")
