@@ -1,6 +1,6 @@
 """The evidence chain: an append-only hash chain over what was captured, and its verification.
 
-Each post version, confirmed deletion and release page version gets a record: the SHA-256 of
+Each post version, confirmed deletion, release page version and media file gets a record: the SHA-256 of
 its canonical content (below), the capture time, and the hash of the record before it. The
 record's own hash covers all of that, so that editing an archived row (its content no longer
 hashes to the record), dropping one (its record points at nothing), or reordering or removing
@@ -16,6 +16,7 @@ import sqlite3
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from storage.models import page_content_hash
@@ -41,6 +42,11 @@ def deletion_content(channel_id: int, post_id: int, at: str, detail: str | None)
 
 def page_content(url: str, version: int, raw_sha256: str, content_hash: str) -> str:
     return digest(["page", url, version, raw_sha256, content_hash])
+
+
+def media_content(sha256: str, size: int, path: str) -> str:
+    """A stored media file: its bytes' SHA-256 (its name), size and place under [media] dir."""
+    return digest(["media", sha256, size, path])
 
 
 def _record_hash(seq: int, kind: str, ref: str, content_hash: str, at: str, prev: str) -> str:
@@ -79,10 +85,10 @@ class Verdict:
         return not self.problems
 
 
-def verify_chain(db: sqlite3.Connection) -> Verdict:
+def verify_chain(db: sqlite3.Connection, media_dir: Path | None = None) -> Verdict:
     """The chain end to end: each record's hash, its link to the one before, the archived row it
-    describes hashing to its content hash, and every post version and page version captured since
-    the chain began having a record."""
+    describes hashing to its content hash (a media file's bytes too, read from ``media_dir``), and
+    every post version and page version captured since the chain began having a record."""
     problems: list[str] = []
     prev, expected_seq, since, records, newest = GENESIS_PREV, 1, None, 0, None
     covered: set[tuple[str, str]] = set()
@@ -97,6 +103,10 @@ def verify_chain(db: sqlite3.Connection) -> Verdict:
             problems.append(f"chain record {seq} was altered: its hash does not match what it says")
         if kind == "genesis":
             since = since or at
+        elif kind == "media" and (broken := _media_problem(db, ref, media_dir)) is not None:
+            problems.append(f"{broken} (chain record {seq}, {at})")
+        elif kind == "media":
+            pass
         elif (found := _current_content(db, kind, ref)) is None:
             problems.append(f"{_name(kind, ref)} was captured (chain record {seq}, {at}) and is no longer in the archive")
         elif found != content_hash:
@@ -113,6 +123,21 @@ def verify_chain(db: sqlite3.Connection) -> Verdict:
             if ("page", f"{version}#{url}") not in covered:
                 problems.append(f"page {url} version {version} is in the archive but not in the chain")
     return Verdict(records, tuple(problems), newest)
+
+
+def _media_problem(db: sqlite3.Connection, sha256: str, media_dir: Path | None) -> str | None:
+    """What is wrong with a chained media file: its row changed or gone, its bytes changed."""
+    row = db.execute("SELECT size, path FROM media_files WHERE sha256 = ?", (sha256,)).fetchone()
+    if row is None:
+        return f"media file {sha256} was captured and is no longer in the archive"
+    if media_dir is not None:
+        try:
+            data = (media_dir / row[1]).read_bytes()
+        except OSError:
+            return f"media file {row[1]} is missing from {media_dir}"
+        if hashlib.sha256(data).hexdigest() != sha256 or len(data) != row[0]:
+            return f"media file {row[1]} was changed after it was captured"
+    return None
 
 
 def _name(kind: str, ref: str) -> str:

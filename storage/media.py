@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from storage.db import Connection
+from storage.evidence import append_records, media_content
 from storage.models import MediaSource
 
 
@@ -73,13 +74,15 @@ async def has_due_media(conn: Connection, channel_id: int, now: str) -> bool:
 async def save_media_file(conn: Connection, download: MediaDownload, sha256: str, size: int,
                           mime: str | None, width: int | None, height: int | None, path: str, now: str) -> None:
     """The file (once per content) and the media item that it is."""
-    await conn.execute(
+    cursor = await conn.execute(
         """
         INSERT INTO media_files (sha256, size, mime, width, height, path, first_seen_at)
         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING
         """,
         (sha256, size, mime, width, height, path, now),
     )
+    if cursor.rowcount == 1:  # a file new to the archive: into the evidence chain
+        await conn.run(append_records, [("media", sha256, media_content(sha256, size, path))], now)
     await conn.execute(
         """
         UPDATE post_media SET status = 'ok', sha256 = ?, fetched_at = ?, error = NULL, next_attempt_at = NULL,

@@ -72,3 +72,19 @@ async def test_the_chain_itself_is_append_only_and_reordering_it_is_found(captur
         conn.execute("UPDATE evidence_chain SET seq = 2 WHERE seq = -3")
     code, output = await asyncio.to_thread(verify, captured)
     assert code == 1 and "chain record 2 does not follow the record before it" in output, output
+
+
+async def test_a_media_file_changed_on_disk_fails_verify(tme, make_config):
+    from test_media import MEDIA, cdn, photo
+
+    cdn(tme)
+    tme.channel("MFARussia").add(1, text="Photo" + photo("photo1.jpg"))
+    config = make_config("MFARussia", extra=MEDIA)
+    await archive_channels(config, ["MFARussia"], mode="backfill")
+    assert (await asyncio.to_thread(verify, config))[0] == 0
+    with sqlite3.connect(config.database) as conn:
+        [(path,)] = conn.execute("SELECT path FROM media_files").fetchall()
+        assert conn.execute("SELECT count(*) FROM evidence_chain WHERE kind = 'media'").fetchone() == (1,)
+    (config.media_dir / path).write_bytes(b"\xff\xd8 another picture \xff\xd9")
+    code, output = await asyncio.to_thread(verify, config)
+    assert code == 1 and f"media file {path} was changed after it was captured" in output, output

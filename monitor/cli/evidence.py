@@ -14,8 +14,8 @@ from monitor.cli.base import EXIT_FAILED, _config, _run, cli, terminal_safe
 @click.pass_context
 def verify(ctx: click.Context, as_json: bool) -> None:
     """Check the archive's evidence chain end to end: every record's hash and its link to the
-    one before, every post version, deletion and page version it names still hashing to what
-    was captured, and nothing captured since the chain began left out of it. Exits 1 and names
+    one before, every post version, deletion, page version and media file it names still hashing
+    to what was captured, and nothing captured since the chain began left out of it. Exits 1 and names
     what broke when anything did."""
     from storage.db import open_archive
     from storage.evidence import verify_chain
@@ -24,7 +24,7 @@ def verify(ctx: click.Context, as_json: bool) -> None:
 
     async def check():  # type: ignore[no-untyped-def]
         async with open_archive(config.database, create=False) as conn:
-            return await conn.run(verify_chain)
+            return await conn.run(verify_chain, config.media_dir)
 
     verdict = _run(check())
     if as_json:
