@@ -130,6 +130,7 @@ async def save_release(conn: Connection, url: str, site: str, number: str, lang:
     await conn.execute(
         """UPDATE pages SET release_id = coalesce(release_id, (SELECT id FROM releases WHERE site = ? AND number = ?)),
                release_lang = coalesce(release_lang, ?) WHERE url = ?""", (site, number, lang, url))
+    joining = await get_unknown_pages(conn, [target for _, target, _ in versions])
     await conn.executemany(
         """
         INSERT INTO pages (url, host, first_seen_at, release_id, release_lang, found_by)
@@ -139,10 +140,7 @@ async def save_release(conn: Connection, url: str, site: str, number: str, lang:
             WHERE pages.release_id IS NULL OR pages.release_lang IS NULL
         """,
         [(target, host, now, language, url) for language, target, host in versions])
-    rows = await conn.execute_fetchall(
-        "SELECT count(*) FROM pages WHERE first_seen_at = ? AND found_by = 'translation' AND url IN "
-        "(SELECT value FROM json_each(?))", (now, json.dumps([target for _, target, _ in versions])))
-    return int(rows[0][0])
+    return len(joining)
 
 
 async def get_release_of(conn: Connection, url: str) -> int | None:

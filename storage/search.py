@@ -77,18 +77,20 @@ async def _matching(conn: Connection, sql: str, params: dict[str, Any], query: s
         raise SearchQueryError(query, str(exc)) from exc
 
 
-# Release pages by their newest version (pages_fts indexes title and text), newest first by the
-# date the page gives (else when it was fetched); with a channel, only pages its posts link (or
+# The filters of a page search, on the page ``g`` (an attachment's by its page): dated by the date
+# the page gives (else when it was fetched); with a channel, only pages its posts link (or
 # another language version of their release).
+PAGE_FILTERS = f"""(:since IS NULL OR coalesce(g.published_at, g.fetched_at) >= :since)
+    AND (:until IS NULL OR coalesce(g.published_at, g.fetched_at) < :until)
+    AND (:channel IS NULL OR EXISTS (SELECT 1 FROM links l JOIN channels c ON c.id = l.channel_id
+                                     WHERE l.url IN {release_pages("g.url")} AND c.username = :channel COLLATE NOCASE))"""
+# Release pages by their newest version (pages_fts indexes title and text), newest first.
 PAGE_SEARCH_SQL = f"""
 SELECT g.url, g.title, coalesce(g.published_at, g.fetched_at) AS date,
        snippet(pages_fts, 1, :open, :close, '…', 16) AS snippet
 FROM pages_fts JOIN pages g ON g.rowid = pages_fts.rowid
 WHERE pages_fts MATCH :match AND g.status = 'ok'
-    AND (:since IS NULL OR coalesce(g.published_at, g.fetched_at) >= :since)
-    AND (:until IS NULL OR coalesce(g.published_at, g.fetched_at) < :until)
-    AND (:channel IS NULL OR EXISTS (SELECT 1 FROM links l JOIN channels c ON c.id = l.channel_id
-                                     WHERE l.url IN {release_pages("g.url")} AND c.username = :channel COLLATE NOCASE))
+    AND {PAGE_FILTERS}
 ORDER BY date DESC, g.url
 LIMIT :limit
 """
@@ -98,10 +100,7 @@ SELECT a.url, a.page_url, coalesce(a.title, a.url) AS title, coalesce(g.publishe
        snippet(attachments_fts, 1, :open, :close, '…', 16) AS snippet
 FROM attachments_fts JOIN page_attachments a ON a.rowid = attachments_fts.rowid JOIN pages g ON g.url = a.page_url
 WHERE attachments_fts MATCH :match AND a.status = 'ok'
-    AND (:since IS NULL OR coalesce(g.published_at, g.fetched_at) >= :since)
-    AND (:until IS NULL OR coalesce(g.published_at, g.fetched_at) < :until)
-    AND (:channel IS NULL OR EXISTS (SELECT 1 FROM links l JOIN channels c ON c.id = l.channel_id
-                                     WHERE l.url IN {release_pages("g.url")} AND c.username = :channel COLLATE NOCASE))
+    AND {PAGE_FILTERS}
 ORDER BY date DESC, a.url
 LIMIT :limit
 """

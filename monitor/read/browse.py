@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.read.history import word_diff
+from monitor.read.render import DIFF_MARKS, DIFF_TAGS, SNIPPET_TAGS, with_tags
 from monitor.read.search import build_query
 from storage.search import SEARCH_SQL, beyond_exact
 
@@ -38,8 +39,7 @@ TABLES: dict[str, dict[str, Any]] = {
     "links": {"description": "Every link of every post, normalised.", "facets": ["kind", "host"]},
 }
 SNIPPET_MARKS = ("char(2)", "char(3)")  # storage.posts.SNIPPET_OPEN/CLOSE, as SQL
-DIFF_MARKS = ("\x04", "\x05", "\x06", "\x07")  # removed ... added, in a word diff
-MARKUP = {"\x02": "<mark>", "\x03": "</mark>", "\x04": "<del>", "\x05": "</del>", "\x06": "<ins>", "\x07": "</ins>"}
+MARKUP = SNIPPET_TAGS | DIFF_TAGS  # the marks of snippets and diffs, as the reading room draws them
 BROWSE_LIMIT = 50
 
 
@@ -126,12 +126,7 @@ def render_marked(value: Any) -> Any:
     """A snippet or a diff: escaped, with its marks as <mark>, <del> and <ins>; None for other cells."""
     if not isinstance(value, str) or not any(mark in value for mark in MARKUP):
         return None
-    from markupsafe import Markup, escape
-
-    html = str(escape(value))
-    for mark, tag in MARKUP.items():
-        html = html.replace(mark, tag)
-    return Markup(html.replace("\n", "<br>"))
+    return with_tags(value, MARKUP, "<br>")
 
 
 def render_post_link(value: Any, column: str) -> Any:

@@ -14,12 +14,22 @@ from markupsafe import Markup, escape
 from monitor import __version__
 from monitor.read.history import word_diff
 from monitor.read.paths import Paths
+from storage.search import SNIPPET_CLOSE, SNIPPET_OPEN
 
 URL_IN_TEXT = re.compile(r"https?://[^\s<>\"'«»]+[^\s<>\"'«».,;:!?)\]]")
 TELEGRAM_POST = re.compile(r"(?i)^https?://(?:www\.)?(?:t\.me|telegram\.me)/(?:s/)?([a-z][a-z0-9_]{2,31})/(\d{1,18})(?:[/?].*)?$")
-SNIPPET_MARKS = {"\x02": "<mark>", "\x03": "</mark>"}  # storage.search.SNIPPET_OPEN/CLOSE
-DIFF_MARKS = ("\x04", "\x05", "\x06", "\x07")
-DIFF_TAGS = {"\x04": "<del>", "\x05": "</del>", "\x06": "<ins>", "\x07": "</ins>"}
+SNIPPET_TAGS = {SNIPPET_OPEN: "<mark>", SNIPPET_CLOSE: "</mark>"}
+DIFF_MARKS = ("\x04", "\x05", "\x06", "\x07")  # removed ... added, in a word diff
+DIFF_TAGS = dict(zip(DIFF_MARKS, ("<del>", "</del>", "<ins>", "</ins>"), strict=True))
+
+
+def with_tags(text: str, tags: dict[str, str], newline: str | None = None) -> Markup:
+    """``text`` escaped, its marks (``tags``' keys) as those tags, and its line breaks as
+    ``newline`` when one is given."""
+    html = str(escape(text))
+    for mark, tag in tags.items():
+        html = html.replace(mark, tag)
+    return Markup(html.replace("\n", newline) if newline is not None else html)
 
 
 def text_html(text: str | None, paths: Paths | None = None, archived: Iterable[Sequence[Any]] = ()) -> Markup:
@@ -45,18 +55,12 @@ def text_html(text: str | None, paths: Paths | None = None, archived: Iterable[S
 
 def marked(snippet: str | None) -> Markup:
     """A search snippet: escaped, its matches in <mark>."""
-    html = str(escape(snippet or ""))
-    for mark, tag in SNIPPET_MARKS.items():
-        html = html.replace(mark, tag)
-    return Markup(html)
+    return with_tags(snippet or "", SNIPPET_TAGS)
 
 
 def diff(old: str | None, new: str | None) -> Markup:
     """``new`` with the words removed from ``old`` in <del> and the added ones in <ins>."""
-    html = str(escape(word_diff(old or "", new or "", DIFF_MARKS)))
-    for mark, tag in DIFF_TAGS.items():
-        html = html.replace(mark, tag)
-    return Markup(html.replace("\n", "<br>\n"))
+    return with_tags(word_diff(old or "", new or "", DIFF_MARKS), DIFF_TAGS, "<br>\n")
 
 
 def when(value: str | None) -> str:
