@@ -18,7 +18,8 @@ SELECT c.username, c.title, c.description, c.subscribers, c.last_sync_at, c.last
        (SELECT count(*) FROM post_history h WHERE h.channel_id = c.id) AS edits,
        -- by the partial index of deleted posts, not by reading every post of the channel
        (SELECT count(*) FROM posts p WHERE +p.channel_id = c.id AND p.deleted_at IS NOT NULL) AS deletions
-FROM channels c ORDER BY c.username COLLATE NOCASE
+FROM channels c WHERE :username IS NULL OR c.username = :username COLLATE NOCASE
+ORDER BY c.username COLLATE NOCASE
 """
 # A post as a timeline shows it: its newest version, badges, pictures, and the pages it links.
 POST_COLUMNS = """
@@ -30,14 +31,12 @@ p.first_seen_at, p.last_seen_at, p.content_hash, p.version_seen_at
 
 async def get_channels(conn: Connection) -> list[dict[str, Any]]:
     """Every archived channel with its counts: posts, newest post, edits, deletions."""
-    return [dict(row) for row in await conn.execute_fetchall(CHANNELS_SQL)]
+    return [dict(row) for row in await conn.execute_fetchall(CHANNELS_SQL, {"username": None})]
 
 
 async def get_channel(conn: Connection, username: str) -> dict[str, Any] | None:
     """One channel by its username (any case), as :func:`get_channels` gives it."""
-    rows = await conn.execute_fetchall(
-        CHANNELS_SQL.replace("FROM channels c ORDER BY", "FROM channels c WHERE c.username = ? COLLATE NOCASE ORDER BY"),
-        (username,))
+    rows = await conn.execute_fetchall(CHANNELS_SQL, {"username": username})
     return dict(rows[0]) if rows else None
 
 

@@ -123,7 +123,7 @@ def deletion_entries(deletions: Sequence[dict[str, Any]], paths: Paths, base: st
 def page_entries(pages: Sequence[dict[str, Any]], paths: Paths, base: str) -> list[Entry]:
     return [Entry(id=f"urn:legation:page:{p['url']}:{p['version']}", title=p["title"] or p["url"],
                   link=base + paths.page(p["url"]), updated=p["fetched_at"], published=p["published_at"],
-                  html=f"<p>{p['url']}</p>" if not p.get("text") else str(text_html(p["text"]))) for p in pages]
+                  html=str(text_html(p.get("text") or p["url"]))) for p in pages]
 
 
 def alert_entries(alerts: Sequence[dict[str, Any]], paths: Paths, base: str) -> list[Entry]:
@@ -143,7 +143,7 @@ def _headline(text: str | None) -> str:
 
 
 def _deleted(post: dict[str, Any]) -> str:
-    return f"<p><strong>Deleted</strong> {post['deleted_at']}</p>" if post.get("deleted_at") else ""
+    return str(text_html(f"\n\nDeleted {post['deleted_at']}")) if post.get("deleted_at") else ""
 
 
 def _xml(text: str) -> str:

@@ -77,9 +77,9 @@ class SiteWriter:
         and each post's own page."""
         name, before = channel["username"], None
         for start in range(0, max(len(ids), 1), PAGE_SIZE):
-            chunk = ids[start:start + PAGE_SIZE]
-            posts = [p for p in await get_timeline(self.conn, name, before, PAGE_SIZE) if p["post_id"] in set(chunk)]
-            older = chunk[-1] if start + PAGE_SIZE < len(ids) else None
+            chunk = set(ids[start:start + PAGE_SIZE])
+            posts = [p for p in await get_timeline(self.conn, name, before, PAGE_SIZE) if p["post_id"] in chunk]
+            older = ids[start + PAGE_SIZE - 1] if start + PAGE_SIZE < len(ids) else None
             here = f"{name}/index.html" if before is None else f"{name}/before-{before}.html"
             for post in posts:
                 await self._post(name, post["post_id"])
