@@ -158,9 +158,9 @@ def index_echoes(db: sqlite3.Connection, channel_id: int, texts: Sequence[tuple[
         db.execute("INSERT OR REPLACE INTO echo_signatures (channel_id, post_id, signature) VALUES (?, ?, ?)",
                    (channel_id, post_id, compact))
         for other_channel, other_post, other_signature in candidates:
-            if other_signature is None or estimate(compact, other_signature[0]) < ESTIMATE_FLOOR:
+            guess = estimate(compact, other_signature[0]) if other_signature is not None else 0.0
+            if guess < ESTIMATE_FLOOR:
                 continue  # shares a band by chance (boilerplate): not worth reading its text
-            guess = estimate(compact, other_signature[0])
             if guess >= SURE_REPOST:
                 similarity = guess  # the same text: its estimate is as good as a count
             else:
@@ -196,7 +196,9 @@ def _forget(db: sqlite3.Connection, channel_id: int, post_id: int, before: str) 
 
 
 KIND_ORDER = ("forward", "repost", "edited repost", "same release")  # the strongest tie names a pair
-TELEGRAM_POST = re.compile(r"(?i)^https?://(?:www\.)?(?:t\.me|telegram\.me)/(?:s/)?([a-z][a-z0-9_]{2,31})/(\d{1,18})")
+# A t.me post's address (a forward's origin; a link in a post's text): channel and id.
+TELEGRAM_POST = re.compile(r"(?i)^https?://(?:www\.)?(?:t\.me|telegram\.me)/(?:s/)?([a-z][a-z0-9_]{2,31})/(\d{1,18})"
+                           r"(?:[/?].*)?$")
 SAME_RELEASE_SQL = """
 SELECT l2.channel_id, l2.post_id FROM links l1 JOIN pages g1 ON g1.url = l1.url JOIN links l2 ON l2.url = g1.url
 WHERE l1.channel_id = :channel_id AND l1.post_id = :post_id

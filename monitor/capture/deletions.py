@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Protocol
 
 import structlog
@@ -74,8 +75,8 @@ async def check_gaps(conn: Connection, source: PostChecker, state: ChannelState,
     legation saw it), no longer a gap. Returns how many were found gone. A network fault ends
     the checks (the next recheck goes on)."""
     found = await conn.run(get_gaps, state.username)
-    ids = [post_id for first, last in reversed(found.missing if found else [])
-           for post_id in range(last, first - 1, -1)][:limit]
+    ids = itertools.islice((post_id for first, last in reversed(found.missing if found else [])
+                            for post_id in range(last, first - 1, -1)), limit)  # a hole may span millions
     gone = 0
     for post_id in ids:
         try:

@@ -14,10 +14,10 @@ from markupsafe import Markup, escape
 from monitor import __version__
 from monitor.read.history import word_diff
 from monitor.read.paths import Paths
+from storage.echoes import TELEGRAM_POST
 from storage.search import SNIPPET_CLOSE, SNIPPET_OPEN
 
 URL_IN_TEXT = re.compile(r"https?://[^\s<>\"'«»]+[^\s<>\"'«».,;:!?)\]]")
-TELEGRAM_POST = re.compile(r"(?i)^https?://(?:www\.)?(?:t\.me|telegram\.me)/(?:s/)?([a-z][a-z0-9_]{2,31})/(\d{1,18})(?:[/?].*)?$")
 SNIPPET_TAGS = {SNIPPET_OPEN: "<mark>", SNIPPET_CLOSE: "</mark>"}
 DIFF_MARKS = ("\x04", "\x05", "\x06", "\x07")  # removed ... added, in a word diff
 DIFF_TAGS = dict(zip(DIFF_MARKS, ("<del>", "</del>", "<ins>", "</ins>"), strict=True))
