@@ -286,3 +286,13 @@ async def test_posts_archived_before_the_echo_index_are_indexed_by_its_backlog(t
             ("MFARussia", "this post"), ("EmbassyTwo", "edited repost")]
         async with transaction(conn):
             assert await conn.run(index_backlog, "2024-06-02T00:00:00Z") == (0, 0)  # done for good
+
+
+@pytest.mark.parametrize("command", [["graph", "-o"], ["feed", "edits", "-o"], ["export-site"]])
+async def test_an_output_that_cannot_be_written_is_a_clear_error(five_channels, tmp_path, command):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    target = blocker / "out"  # under a file: no directory can be made there
+    result = await asyncio.to_thread(CliRunner().invoke, cli, ["-c", str(five_channels.source), *command, str(target)])
+    assert result.exit_code in (1, 2) and isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output and "cannot write" in result.output, result.output

@@ -13,6 +13,7 @@ from xml.etree import ElementTree
 import click
 
 from monitor.cli.base import EXIT_FAILED, _config, _fail, _run, archived_channel, cli, terminal_safe
+from monitor.cli.read import _written
 
 
 def _read(ctx: click.Context, channel: str | None, query: Any, *args: Any) -> Any:
@@ -112,7 +113,7 @@ def graph(ctx: click.Context, fmt: str, output: Path | None) -> None:
     if output is None or str(output) == "-":
         _write_graph(edges, fmt, sys.stdout)
     else:
-        with output.open("w", encoding="utf-8", newline="") as out:
+        with _written(str(output), "w") as out:
             _write_graph(edges, fmt, out)
         click.echo(f"{len(edges)} edge(s) written to {output}", err=True)
 

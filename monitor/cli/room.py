@@ -17,6 +17,7 @@ import click
 
 from monitor import install_command
 from monitor.cli.base import EXIT_FAILED, EXIT_USAGE, _config, _fail, _run, _since, archived_channel, cli
+from monitor.cli.read import _written
 from monitor.config.settings import Config
 
 FEEDS = ("channel", "edits", "deletions", "pages", "alerts")
@@ -129,7 +130,8 @@ def feed(ctx: click.Context, kind: str, name: str | None, output: Path | None, b
     if output is None or str(output) == "-":
         sys.stdout.buffer.write(data)
     else:
-        output.write_bytes(data)
+        with _written(str(output), "wb") as out:
+            out.write(data)
         click.echo(f"feed written to {output}", err=True)
 
 
@@ -160,6 +162,9 @@ def export_site(ctx: click.Context, directory: Path, channels: tuple[str, ...], 
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         _fail(f"cannot write to {directory}: {exc.strerror or exc}", EXIT_FAILED)
-    report = _run(write())  # a missing archive is said by _run, as for every command
+    try:
+        report = _run(write())  # a missing archive is said by _run, as for every command
+    except OSError as exc:  # the disk filled up, the directory went away: what is written stays
+        _fail(f"cannot write to {directory}: {exc.strerror or exc}", EXIT_FAILED)
     click.echo(f"{report.posts} post(s) and {report.pages} release page(s) in {directory}: {report.written} file(s) "
                f"written, {report.unchanged} unchanged; open {directory / 'index.html'}", err=True)
