@@ -72,23 +72,64 @@ def append_records(db: sqlite3.Connection, records: Sequence[tuple[str, str, str
                    "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
 
+def get_chain_head(db: sqlite3.Connection) -> tuple[int, str] | None:
+    """The newest record's ``(seq, hash)``: what a time-stamp of the chain signs."""
+    row = db.execute("SELECT seq, hash FROM evidence_chain ORDER BY seq DESC LIMIT 1").fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def get_last_stamps(db: sqlite3.Connection) -> dict[str, tuple[int, str]]:
+    """Each authority's newest time-stamp: ``tsa -> (seq, requested_at)``."""
+    return {tsa: (seq, at) for tsa, seq, at in db.execute(
+        "SELECT tsa, max(seq), max(requested_at) FROM evidence_stamps GROUP BY tsa")}
+
+
+def save_stamp(db: sqlite3.Connection, tsa: str, seq: int, record_hash: str, gen_time: str, signer: str | None,
+               token: bytes, now: str) -> None:
+    db.execute("INSERT INTO evidence_stamps (tsa, seq, hash, gen_time, signer, token, requested_at) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?)", (tsa, seq, record_hash, gen_time, signer, token, now))
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """A time-stamp as the archive holds it."""
+
+    id: int
+    tsa: str
+    seq: int
+    hash: str
+    gen_time: str
+    signer: str | None
+    token: bytes
+
+
+def get_stamps(db: sqlite3.Connection, from_seq: int = 0) -> list[Stamp]:
+    return [Stamp(*row) for row in db.execute(
+        "SELECT id, tsa, seq, hash, gen_time, signer, token FROM evidence_stamps WHERE seq >= ? ORDER BY seq, id",
+        (from_seq,))]
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """What ``verify`` found: the records checked, and each problem in words."""
+    """What ``verify`` found: the records and time-stamps checked, and each problem in words."""
 
     records: int
     problems: tuple[str, ...]
     newest_hash: str | None
+    stamps: int = 0
+    newest_stamp: str | None = None  # "record N at TIME by SIGNER"
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def verify_chain(db: sqlite3.Connection, media_dir: Path | None = None) -> Verdict:
+def verify_chain(db: sqlite3.Connection, media_dir: Path | None = None,
+                 roots: tuple[Any, ...] = ()) -> Verdict:
     """The chain end to end: each record's hash, its link to the one before, the archived row it
-    describes hashing to its content hash (a media file's bytes too, read from ``media_dir``), and
-    every post version and page version captured since the chain began having a record."""
+    describes hashing to its content hash (a media file's bytes too, read from ``media_dir``),
+    every post version and page version captured since the chain began having a record, and every
+    time-stamp signing its record's hash under ``roots`` (storage.tokens.trust_roots)."""
     problems: list[str] = []
     prev, expected_seq, since, records, newest = GENESIS_PREV, 1, None, 0, None
     covered: set[tuple[str, str]] = set()
@@ -122,7 +163,31 @@ def verify_chain(db: sqlite3.Connection, media_dir: Path | None = None) -> Verdi
         for url, version in db.execute("SELECT url, version FROM page_versions WHERE fetched_at >= ?", (since,)):
             if ("page", f"{version}#{url}") not in covered:
                 problems.append(f"page {url} version {version} is in the archive but not in the chain")
-    return Verdict(records, tuple(problems), newest)
+    stamps, newest_stamp = _verify_stamps(db, roots, problems)
+    return Verdict(records, tuple(problems), newest, stamps, newest_stamp)
+
+
+def _verify_stamps(db: sqlite3.Connection, roots: tuple[Any, ...], problems: list[str]) -> tuple[int, str | None]:
+    from storage.tokens import check_token
+
+    count, newest = 0, None
+    for stamp in get_stamps(db):
+        count += 1
+        where = f"the time-stamp {stamp.id} of chain record {stamp.seq} by {stamp.tsa}"
+        row = db.execute("SELECT hash FROM evidence_chain WHERE seq = ?", (stamp.seq,)).fetchone()
+        if row is None:
+            problems.append(f"{where} names a record the chain does not have")
+            continue
+        if row[0] != stamp.hash:
+            problems.append(f"{where} was made for another hash than the record has now")
+        checked = check_token(stamp.token, row[0], roots)
+        if not checked.ok:
+            problems.append(f"{where} {checked.problem}")
+        elif checked.gen_time != stamp.gen_time:
+            problems.append(f"{where} says {checked.gen_time}, the archive says {stamp.gen_time}")
+        else:
+            newest = f"record {stamp.seq} at {checked.gen_time} by {checked.signer or stamp.tsa}"
+    return count, newest
 
 
 def _media_problem(db: sqlite3.Connection, sha256: str, media_dir: Path | None) -> str | None:

@@ -88,3 +88,173 @@ async def test_a_media_file_changed_on_disk_fails_verify(tme, make_config):
     (config.media_dir / path).write_bytes(b"\xff\xd8 another picture \xff\xd9")
     code, output = await asyncio.to_thread(verify, config)
     assert code == 1 and f"media file {path} was changed after it was captured" in output, output
+
+
+# --- RFC 3161 time-stamps, from a time-stamping authority on loopback ------------------------------
+
+TSA_URL = "https://tsa.example/tsr"
+
+
+@pytest.fixture
+def authority(tme, tmp_path):
+    """A time-stamping authority behind the loopback server; its root in tsa-root.pem."""
+    from tsa import TestTSA
+
+    tsa = TestTSA()
+    tme.site("tsa.example").dynamic = tsa.answer
+    tsa.write_root(tmp_path / "tsa-root.pem")
+    return tsa
+
+
+def with_tsa(tmp_path, stamp_interval: str = "1h") -> str:
+    return (f'\n[evidence]\ntsa = ["{TSA_URL}"]\ntsa_ca = "{tmp_path / "tsa-root.pem"}"\n'
+            f'stamp_interval = "{stamp_interval}"\n')
+
+
+def legation_cli(config, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["-c", str(config.source), *args], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def stamps(config) -> list[tuple]:
+    with sqlite3.connect(config.database) as conn:
+        return conn.execute("SELECT id, seq, hash, gen_time, signer FROM evidence_stamps ORDER BY id").fetchall()
+
+
+async def test_stamps_cover_the_chain_and_a_down_authority_blocks_nothing(tme, make_config, authority, tmp_path):
+    channel = tme.channel("MFARussia")
+    channel.add(1, text="Заявление МИД России")
+    config = make_config("MFARussia", extra=with_tsa(tmp_path))
+    authority.down = True
+    await archive_channels(config, ["MFARussia"], mode="backfill")
+    code, output = await asyncio.to_thread(legation_cli, config, "stamp")
+    assert code == 1 and "tsa.example/tsr: HTTP 503" in output and "0 time-stamp(s) made" in output, output
+    assert stamps(config) == []
+    channel.add(2, text="Второе заявление")  # capture goes on while the authority is down
+    await archive_channels(config, ["MFARussia"], mode="sync")
+
+    authority.down = False
+    code, output = await asyncio.to_thread(legation_cli, config, "stamp")
+    assert code == 0 and "1 time-stamp(s) made" in output, output
+    [(_, seq, record_hash, gen_time, signer)] = stamps(config)
+    with sqlite3.connect(config.database) as conn:
+        assert conn.execute("SELECT max(seq), hash FROM evidence_chain").fetchone() == (seq, record_hash)
+    assert signer == "CN=Loopback Test TSA" and gen_time.endswith("Z")
+    asked = authority.requests
+    code, output = await asyncio.to_thread(legation_cli, config, "stamp")  # nothing captured since
+    assert code == 0 and "1 authority(ies) already current" in output and authority.requests == asked
+
+    channel.add(2, text="Второе заявление, исправленное", edited=True)
+    await archive_channels(config, ["MFARussia"], mode="sync")
+    assert (await asyncio.to_thread(legation_cli, config, "stamp"))[0] == 0
+    assert len(stamps(config)) == 2
+    code, output = await asyncio.to_thread(verify, config)
+    assert code == 0 and "time-stamps: 2" in output and "by CN=Loopback Test TSA" in output, output
+
+
+async def test_a_stored_token_verifies_with_openssl_alone(tme, make_config, authority, tmp_path):
+    """The token is a standard one: OpenSSL's own `ts -verify` accepts it for the record's hash."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command on this machine")
+    tme.channel("MFARussia").add(1, text="Заявление")
+    config = make_config("MFARussia", extra=with_tsa(tmp_path))
+    await archive_channels(config, ["MFARussia"], mode="backfill")
+    assert (await asyncio.to_thread(legation_cli, config, "stamp"))[0] == 0
+    with sqlite3.connect(config.database) as conn:
+        record_hash, token = conn.execute("SELECT hash, token FROM evidence_stamps").fetchone()
+    (tmp_path / "record.bin").write_bytes(bytes.fromhex(record_hash))
+    (tmp_path / "token.tsr").write_bytes(token)
+    checked = subprocess.run(["openssl", "ts", "-verify", "-data", tmp_path / "record.bin", "-in",
+                              tmp_path / "token.tsr", "-CAfile", tmp_path / "tsa-root.pem"],
+                             capture_output=True, text=True)
+    assert checked.returncode == 0 and "Verification: OK" in checked.stdout, checked.stdout + checked.stderr
+    (tmp_path / "record.bin").write_bytes(bytes.fromhex("00" * 32))  # and refuses another hash
+    checked = subprocess.run(["openssl", "ts", "-verify", "-data", tmp_path / "record.bin", "-in",
+                              tmp_path / "token.tsr", "-CAfile", tmp_path / "tsa-root.pem"],
+                             capture_output=True, text=True)
+    assert checked.returncode != 0
+
+
+async def test_the_daemon_stamps_by_itself_and_retries_a_down_authority(tme, make_config, authority, tmp_path,
+                                                                         monkeypatch):
+    from monitor.evidence import tsa as tsa_module
+    from monitor.evidence.tsa import Stamper
+
+    tme.channel("MFARussia").add(1, text="Заявление")
+    config = make_config("MFARussia", extra=with_tsa(tmp_path))
+    await archive_channels(config, ["MFARussia"], mode="backfill")
+    monkeypatch.setattr(tsa_module, "FIRST_RETRY", 0.3)  # a minute in the field
+    from monitor.daemon.service import tsa_client
+    from storage.db import open_archive
+
+    authority.down = True
+    async with open_archive(config.database) as conn, tsa_client(config) as client:
+        stamper = Stamper(conn, client, config.evidence)
+        assert (await stamper.run())["failed"] == 1
+        asked = authority.requests
+        assert (await stamper.run())["failed"] == 0 and authority.requests == asked  # not hammered
+        authority.down = False
+        await asyncio.sleep(0.4)
+        assert (await stamper.run())["stamped"] == 1
+        assert (await stamper.run()) == {"stamped": 0, "failed": 0, "current": 1}
+
+    # and `legation run` asks by itself, at its start, for an archive captured before it, never stamped
+    from helpers import read_only, wait_for
+    from test_daemon import legation
+
+    from monitor.config.settings import load_config
+
+    text = config.source.read_text(encoding="utf-8").replace(str(config.database), str(tmp_path / "daemon.sqlite3"))
+    (tmp_path / "daemon.toml").write_text(text, encoding="utf-8")
+    daemon_config = load_config(tmp_path / "daemon.toml")
+    await archive_channels(daemon_config, ["MFARussia"], mode="backfill")
+    daemon = legation(daemon_config.source, "run")
+    try:
+        await asyncio.to_thread(wait_for, lambda: read_only(daemon_config.database,
+                                                                 "SELECT id FROM evidence_stamps"), 60)
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
+    [(_, seq, record_hash, _, _)] = stamps(daemon_config)
+    assert seq > 1  # the genesis record and the post's at least
+
+
+@pytest.mark.parametrize(("tamper", "named"), [
+    # the token of the first stamp put in place of the second's: it signs an older record's hash
+    ("UPDATE evidence_stamps SET token = (SELECT token FROM evidence_stamps WHERE id = 1) WHERE id = 2",
+     "by https://tsa.example/tsr signs another hash than the chain record's"),
+    ("UPDATE evidence_stamps SET gen_time = '2020-01-01T00:00:00Z' WHERE id = 2",
+     "says 20"),
+    ("UPDATE evidence_stamps SET token = CAST(substr(token, 1, length(token) - 3) || x'000000' AS BLOB) WHERE id = 2",
+     "time-stamp 2 of chain record"),
+])
+async def test_a_tampered_time_stamp_fails_verify(tme, make_config, authority, tmp_path, tamper, named):
+    channel = tme.channel("MFARussia")
+    channel.add(1, text="Заявление")
+    config = make_config("MFARussia", extra=with_tsa(tmp_path))
+    await archive_channels(config, ["MFARussia"], mode="backfill")
+    assert (await asyncio.to_thread(legation_cli, config, "stamp"))[0] == 0
+    channel.add(2, text="Второе")
+    await archive_channels(config, ["MFARussia"], mode="sync")
+    assert (await asyncio.to_thread(legation_cli, config, "stamp"))[0] == 0
+    assert (await asyncio.to_thread(verify, config))[0] == 0
+    with sqlite3.connect(config.database) as conn:
+        conn.execute("DROP TRIGGER evidence_stamps_no_update")
+        conn.execute(tamper)
+    code, output = await asyncio.to_thread(verify, config)
+    assert code == 1 and named in output, output
+
+
+async def test_a_token_from_an_authority_nobody_trusts_fails(tme, make_config, authority, tmp_path):
+    from tsa import TestTSA
+
+    tme.channel("MFARussia").add(1, text="Заявление")
+    config = make_config("MFARussia", extra=with_tsa(tmp_path))
+    await archive_channels(config, ["MFARussia"], mode="backfill")
+    impostor = TestTSA(name="Impostor TSA")  # answers in its place; its root is not tsa_ca
+    tme.site("tsa.example").dynamic = impostor.answer
+    code, output = await asyncio.to_thread(legation_cli, config, "stamp")
+    assert code == 1 and "does not chain to a trusted root" in output and stamps(config) == [], output

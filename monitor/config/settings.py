@@ -315,6 +315,20 @@ class LogConfig:
     format: str = setting("auto", one_of(LOG_FORMATS))
 
 
+def _tsa_urls(key: str, value: Any) -> list[str]:
+    return [as_http_url(f"{key}[{i}]", url) for i, url in enumerate(as_string_list(key, value))]
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceConfig:
+    # RFC 3161 time-stamping authorities asked to sign the evidence chain's newest record
+    # (none: the chain is kept, but no third party vouches for its time).
+    tsa: tuple[str, ...] = setting((), _tsa_urls)
+    stamp_interval: float = setting(3600.0, duration_at_least(60.0, '"1m"'))  # at most one stamp a TSA this often
+    # PEM roots that vouch for the TSAs' certificates, besides the usual web roots (certifi).
+    tsa_ca: Path | None = setting(None, as_string, path=lambda key, path: pem_certificates(key, path))
+
+
 CHANNEL_SOURCES = ("web", "account", "auto")
 
 
@@ -376,6 +390,7 @@ class Config:
     log: LogConfig = setting(section=LogConfig, factory=LogConfig)
     search: SearchConfig = setting(section=SearchConfig, factory=SearchConfig)
     media: MediaConfig = setting(section=MediaConfig, factory=MediaConfig)
+    evidence: EvidenceConfig = setting(section=EvidenceConfig, factory=EvidenceConfig)
     channels: tuple[ChannelConfig, ...] = setting((ChannelConfig(DEFAULT_CHANNEL),), _channels)
     source: Path | None = None  # the file it was read from; not a key
 
@@ -388,6 +403,8 @@ class Config:
             found.append(urlsplit(self.network.proxy).password or "")
         for url in [*self.alerts.notify, *(u for rule in self.alerts.rules for u in rule.notify)]:
             found += notification_secrets(url)
+        for url in self.evidence.tsa:  # a TSA with a subscription takes user:password@
+            found.append(urlsplit(url).password or "")
         return [value for value in found if value]
 
     @property

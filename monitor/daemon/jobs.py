@@ -23,6 +23,7 @@ from monitor.capture.rounds import (
 )
 from monitor.config.settings import ChannelConfig, Config
 from monitor.errors import ChannelUnavailable, FetchError, Stopped
+from monitor.evidence.tsa import Stamper
 from monitor.net.client import HttpClient
 from monitor.pages.browser import BrowserFetcher
 from monitor.pages.fetch import run_pages
@@ -41,6 +42,7 @@ JITTER_SHARE = 0.1  # a job's start varies by up to a tenth of its interval ...
 MAX_JITTER = 30.0  # ... and at most this many seconds
 MISFIRE_GRACE = 300  # a job late by more than this is skipped, not run twice
 ECHO_INDEX_INTERVAL = 60.0  # seconds between two runs of the echo index's backlog (a no-op once done)
+STAMP_TICK = 60.0  # seconds between looks at whether a time-stamping authority is due
 ECHO_CHUNKS_A_RUN = 10  # of storage.echoes.BACKLOG_CHUNK posts each
 FORGET_RUNS_INTERVAL = 6 * 3600.0  # how often runs older than [schedule] forget_runs_after go
 
@@ -53,8 +55,9 @@ class Jobs:
 
     def __init__(self, conn: Connection, source: PageSource, web: HttpClient | None,
                  config: Config, settings: RoundSettings, notifier: Notifier,
-                 browser: BrowserFetcher | None = None) -> None:
+                 browser: BrowserFetcher | None = None, stamper: Stamper | None = None) -> None:
         self.conn, self.source, self.web, self.config, self.browser = conn, source, web, config, browser
+        self.stamper = stamper
         self.settings, self.notifier = settings, notifier
         self.running: set[asyncio.Task[Any]] = set()
         self.scheduler: AsyncIOScheduler | None = None
@@ -77,6 +80,8 @@ class Jobs:
         if schedule.forget_runs_after is not None:
             self._add(scheduler, "forget-runs", self.forget_runs, FORGET_RUNS_INTERVAL, now)
         self._add(scheduler, "echo-index", self.echo_index, ECHO_INDEX_INTERVAL, now)
+        if self.stamper is not None:  # it asks an authority only when one is due; the tick finds retries
+            self._add(scheduler, "evidence-stamp", self.stamp, STAMP_TICK, now)
 
     def _add(self, scheduler: AsyncIOScheduler, job_id: str, body: Body, interval: float,
              first: datetime) -> None:
@@ -153,6 +158,10 @@ class Jobs:
                     self.scheduler.remove_job("echo-index")  # done for good: posts saved now are indexed as saved
                 break
         return {"indexed": indexed}
+
+    async def stamp(self) -> Mapping[str, Any]:
+        assert self.stamper is not None
+        return await self.stamper.run()
 
     async def forget_runs(self) -> Mapping[str, Any]:
         """Delete the runs older than ``forget_runs_after``: a job run every minute or five,

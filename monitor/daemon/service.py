@@ -105,6 +105,11 @@ def pages_client(config: Config, stop: asyncio.Event | None = None) -> HttpClien
     return HttpClient(network, guard=address_guard(config, config.pages.follows), stop=stop)
 
 
+def tsa_client(config: Config, stop: asyncio.Event | None = None) -> HttpClient:
+    """The client for time-stamping authorities: the hosts the config names, through the address guard."""
+    return HttpClient(config.network, guard=address_guard(config), stop=stop)
+
+
 def address_guard(config: Config, follows: Callable[[str], bool] | None = None) -> AddressGuard:
     """The guard of every client that fetches what a post or page names (not t.me itself)."""
     return AddressGuard(allow_private=config.network.allow_private_addresses,
@@ -213,6 +218,7 @@ async def run_daemon(config: Config, stop: asyncio.Event, account_client: Telegr
 
     from monitor.alerts.deliver import AppriseNotifier
     from monitor.daemon.jobs import Jobs
+    from monitor.evidence.tsa import Stamper
     from monitor.pages.browser import BrowserFetcher
 
     async with AsyncExitStack() as stack:
@@ -224,7 +230,9 @@ async def run_daemon(config: Config, stop: asyncio.Event, account_client: Telegr
         browser = await stack.enter_async_context(BrowserFetcher(web, config.pages)) \
             if web is not None and config.pages.browser else None
         settings = round_settings(config, await open_media(stack, config, stop))
-        jobs = Jobs(conn, source, web, config, settings, AppriseNotifier(), browser)
+        stamper = Stamper(conn, await stack.enter_async_context(tsa_client(config, stop)), config.evidence) \
+            if config.evidence.tsa else None
+        jobs = Jobs(conn, source, web, config, settings, AppriseNotifier(), browser, stamper)
         scheduler = AsyncIOScheduler(timezone=UTC)
         jobs.install(scheduler, await _sweep_base(conn))
         scheduler.start()

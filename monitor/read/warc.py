@@ -19,12 +19,13 @@ async def write_warc(versions: AsyncIterator[dict[str, Any]], out: BinaryIO) -> 
     writer = WARCWriter(out, gzip=True)
     count = 0
     async for version in versions:
-        writer.write_record(_record(writer, version))
+        writer.write_record(response_record(writer, version))
         count += 1
     return count
 
 
-def _record(writer: WARCWriter, version: Mapping[str, Any]) -> Any:
+def response_record(writer: WARCWriter, version: Mapping[str, Any]) -> Any:
+    """A page version (url, final_url, fetched_at, http_status, headers, raw) as a WARC response record."""
     status = int(version["http_status"] or 200)
     try:
         reason = HTTPStatus(status).phrase
