@@ -258,3 +258,143 @@ async def test_a_token_from_an_authority_nobody_trusts_fails(tme, make_config, a
     tme.site("tsa.example").dynamic = impostor.answer
     code, output = await asyncio.to_thread(legation_cli, config, "stamp")
     assert code == 1 and "does not chain to a trusted root" in output and stamps(config) == [], output
+
+
+# --- citations: one post as a WACZ, checked alone --------------------------------------------------
+
+
+def rewritten(path, changes: dict[str, bytes], *, fix_package: bool = True):
+    """The WACZ at ``path`` with members replaced; with ``fix_package``, as a careful forger would
+    leave it: datapackage.json and its digest recomputed to match."""
+    import hashlib
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    files.update(changes)
+    if fix_package:
+        package = json.loads(files["datapackage.json"])
+        for resource in package["resources"]:
+            data = files[resource["path"]]
+            resource["hash"], resource["bytes"] = f"sha256:{hashlib.sha256(data).hexdigest()}", len(data)
+        files["datapackage.json"] = json.dumps(package).encode()
+        files["datapackage-digest.json"] = json.dumps(
+            {"path": "datapackage.json", "hash": f"sha256:{hashlib.sha256(files['datapackage.json']).hexdigest()}"}
+        ).encode()
+    forged = path.with_name("forged.wacz")
+    with zipfile.ZipFile(forged, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return forged
+
+
+@pytest.fixture
+async def cited(tme, make_config, authority, tmp_path):
+    """Post 2 of MFARussia (a release page, a photo) stamped, edited, stamped, deleted; cited as a WACZ
+    written by `legation cite`; then the archive and its media are deleted."""
+    from test_media import MEDIA, cdn, photo
+
+    cdn(tme)
+    tme.site("mid.ru").page("/ru/foreign_policy/news/1944000/", fixture("midru_current.html"))
+    channel = tme.channel("MFARussia")
+    channel.add(1, text="Другое заявление")  # stays: a channel with no post left shows nothing deleted
+    channel.add(2, text=f'Заявление <a href="{CURRENT}">здесь</a>' + photo("photo1.jpg"))
+    config = make_config("MFARussia", extra=MEDIA + with_tsa(tmp_path))
+    await archive_channels(config, ["MFARussia"], mode="backfill")
+    assert (await asyncio.to_thread(legation_cli, config, "stamp"))[0] == 0
+    channel.add(2, text=f'Заявление, исправленное <a href="{CURRENT}">здесь</a>' + photo("photo1.jpg"), edited=True)
+    await archive_channels(config, ["MFARussia"], mode="sync")
+    assert (await asyncio.to_thread(legation_cli, config, "stamp"))[0] == 0
+    channel.delete(2)
+    await archive_channels(config, ["MFARussia"], mode="recheck")
+    out = tmp_path / "citation.wacz"
+    code, output = await asyncio.to_thread(legation_cli, config, "cite", "https://t.me/MFARussia/2", "--out", str(out))
+    assert code == 0 and "5 item(s) (5 in the evidence chain)" in output and "2 time-stamp(s)" in output, output
+    import shutil
+
+    config.database.unlink()
+    shutil.rmtree(config.media_dir)
+    bare = tmp_path / "bare.toml"  # a reader's machine: no archive, no [evidence] section
+    bare.write_text(f'database = "{tmp_path / "none.sqlite3"}"\n', encoding="utf-8")
+    return out, bare
+
+
+def verify_wacz(config_path, wacz, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["-c", str(config_path), "verify", str(wacz), *args], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+async def test_a_citation_verifies_offline_with_the_authoritys_root(cited, tmp_path):
+    wacz, bare = cited
+    code, output = await asyncio.to_thread(verify_wacz, bare, wacz, "--tsa-ca", str(tmp_path / "tsa-root.pem"))
+    assert code == 0 and "verdict: holds" in output, output
+    assert "citation of https://t.me/MFARussia/2" in output
+    for proven in ("post MFARussia/2 version 1: existed by", "post MFARussia/2 version 2: existed by",
+                   "page https://mid.ru/ru/foreign_policy/news/1944000/ version 1: existed by",
+                   "media file"):
+        assert f"ok: {proven}" in output, output
+    assert "signed by CN=Loopback Test TSA" in output
+    # the deletion was captured after the last stamp: in the chain, and said to be not time-stamped
+    assert "ok: the deletion of post 2 confirmed" in output and "not yet time-stamped" in output
+    code, output = await asyncio.to_thread(verify_wacz, bare, wacz)  # without the authority's root
+    assert code == 1 and "does not chain to a trusted root" in output, output
+
+
+async def test_a_citation_is_a_valid_wacz_with_its_summary(cited):
+    import json
+    import subprocess
+    import sys
+    import zipfile
+
+    wacz, _ = cited
+    checked = subprocess.run([sys.executable, "-m", "wacz", "validate", "-f", str(wacz)],
+                             capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0 and "Validation succeeded" in checked.stdout, checked.stdout + checked.stderr
+    with zipfile.ZipFile(wacz) as archive:
+        index = archive.read("indexes/index.cdx").decode()
+        pages = [json.loads(line) for line in archive.read("pages/pages.jsonl").decode().splitlines()]
+        summary = archive.read("evidence/summary.txt").decode()
+    assert index.count("me,t)/mfarussia/2 ") == 2  # both versions, each at the time it was seen
+    assert "ru,mid)/ru/foreign_policy/news/1944000/" in index
+    assert pages[0]["format"] == "json-pages-1.0" and pages[1]["url"] == "https://t.me/MFARussia/2"
+    assert "version 2 (edited)" in summary and "deleted: confirmed" in summary
+    assert "openssl ts -verify -data evidence/stamp-1.dat -in evidence/stamp-1.tsr" in summary
+
+
+async def test_a_forged_citation_fails_naming_what_broke(cited, tmp_path):
+    import json
+    import zipfile
+
+    wacz, bare = cited
+    root = str(tmp_path / "tsa-root.pem")
+    with zipfile.ZipFile(wacz) as archive:
+        citation = json.loads(archive.read("evidence/citation.json"))
+        second_token = archive.read("evidence/stamp-2.tsr")
+    citation["items"][0]["fields"]["text"] = "Заявление, которого не было"
+    forged = rewritten(wacz, {"evidence/citation.json": json.dumps(citation).encode()})
+    code, output = await asyncio.to_thread(verify_wacz, bare, forged, "--tsa-ca", root)
+    assert code == 1 and "post MFARussia/2 version 1 differs from what was captured" in output, output
+
+    # a forger who knows the formats: the record rehashed to the new text; the next record's link gives it away
+    from monitor.evidence.cite import content_of
+    from storage.evidence import _record_hash
+
+    with zipfile.ZipFile(wacz) as archive:
+        chain = [json.loads(line) for line in archive.read("evidence/chain.jsonl").decode().splitlines()]
+    record = next(r for r in chain if r["seq"] == citation["items"][0]["record"])
+    record["content_hash"] = content_of("post", citation["items"][0]["fields"])
+    record["hash"] = _record_hash(record["seq"], record["kind"], record["ref"], record["content_hash"],
+                                  record["captured_at"], record["prev_hash"])
+    forged = rewritten(wacz, {"evidence/citation.json": json.dumps(citation).encode(),
+                              "evidence/chain.jsonl": "".join(json.dumps(r) + "\n" for r in chain).encode()})
+    code, output = await asyncio.to_thread(verify_wacz, bare, forged, "--tsa-ca", root)
+    assert code == 1 and f"chain record {record['seq'] + 1} does not follow record {record['seq']}" in output, output
+
+    forged = rewritten(wacz, {"evidence/stamp-1.tsr": second_token})  # a token for another record
+    code, output = await asyncio.to_thread(verify_wacz, bare, forged, "--tsa-ca", root)
+    assert code == 1 and "time-stamp 1 (chain record" in output and "signs another hash" in output, output
+
+    forged = rewritten(wacz, {"evidence/summary.txt": b"nothing to see"}, fix_package=False)
+    code, output = await asyncio.to_thread(verify_wacz, bare, forged, "--tsa-ca", root)
+    assert code == 1 and "evidence/summary.txt was changed after the package was written" in output, output

@@ -236,28 +236,31 @@ def _warc(citation: Citation) -> bytes:
     writer = WARCWriter(buffer, gzip=True)
     for item in citation.items:
         if item.kind == "post":
-            record = writer.create_warc_record(
-                item.url, "resource", payload=io.BytesIO(_post_document(citation, item)),
-                warc_content_type="text/html; charset=utf-8", warc_headers_dict={"WARC-Date": item.at})
+            record = _resource(writer, item.url, "resource", _post_document(citation, item), "text/html; charset=utf-8",
+                               {"WARC-Date": item.at})
         elif item.kind == "page":
             record = response_record(writer, {"url": item.fields["url"], "final_url": item.url,
                                               "fetched_at": item.at, "http_status": item.http_status,
                                               "headers": item.headers, "raw": item.payload})
         elif item.kind == "media" and item.payload is not None:
-            record = writer.create_warc_record(
-                item.url, "resource", payload=io.BytesIO(item.payload),
-                warc_content_type=item.mime or "application/octet-stream", warc_headers_dict={"WARC-Date": item.at})
+            record = _resource(writer, item.url, "resource", item.payload, item.mime or "application/octet-stream",
+                               {"WARC-Date": item.at})
         else:
             continue
         writer.write_record(record)
         item.warc_id = record.rec_headers.get_header("WARC-Record-ID")
-        metadata = writer.create_warc_record(
-            f"urn:legation:{item.kind}:{item.ref}", "metadata",
-            payload=io.BytesIO(_json({"kind": item.kind, "ref": item.ref, "record": item.seq, "fields": item.fields})),
-            warc_content_type="application/json",
-            warc_headers_dict={"WARC-Date": item.at, "WARC-Refers-To": item.warc_id or ""})
-        writer.write_record(metadata)
+        writer.write_record(_resource(
+            writer, f"urn:legation:{item.kind}:{item.ref}", "metadata",
+            _json({"kind": item.kind, "ref": item.ref, "record": item.seq, "fields": item.fields}), "application/json",
+            {"WARC-Date": item.at, "WARC-Refers-To": item.warc_id or ""}))
     return buffer.getvalue()
+
+
+def _resource(writer: WARCWriter, url: str, record_type: str, data: bytes, content_type: str,
+              headers: dict[str, str]) -> Any:
+    """A record of known length (warcio spools one of unknown length to a temporary file)."""
+    return writer.create_warc_record(url, record_type, payload=io.BytesIO(data), length=len(data),
+                                     warc_content_type=content_type, warc_headers_dict=headers)
 
 
 def _post_document(citation: Citation, item: Item) -> bytes:
@@ -528,8 +531,8 @@ def _check_item(item: Mapping[str, Any], chain: Mapping[int, dict[str, Any]], pa
         return
     linked = [s for s in stamps if s["seq"] >= seq and all(n in chain for n in range(seq, s["seq"] + 1))]
     if not linked:
-        verdict.notes.append(f"{name}: in the chain (record {seq}, {record['captured_at']}), not time-stamped")
-        verdict.proven.append(f"{name}: captured {record['captured_at']} (legation's clock)")
+        verdict.proven.append(f"{name}: in the chain (record {seq}), captured {record['captured_at']} by legation's "
+                              "clock; not yet time-stamped")
         return
     first = min(linked, key=lambda s: s["gen_time"])
     verdict.proven.append(f"{name}: existed by {first['gen_time']}, signed by {first['signer'] or first['tsa']}")
