@@ -91,6 +91,27 @@ def save_stamp(db: sqlite3.Connection, tsa: str, seq: int, record_hash: str, gen
 
 
 @dataclass(frozen=True, slots=True)
+class EvidenceState:
+    """For ``status``: the chain's length, its newest time-stamp, and since when records wait for one."""
+
+    records: int
+    stamped_seq: int | None  # the newest record a time-stamp covers
+    stamped_at: str | None  # that stamp's time, by its authority
+    stamped_by: str | None
+    unstamped_since: str | None  # capture time of the oldest record no stamp covers
+
+
+def get_evidence_state(db: sqlite3.Connection) -> EvidenceState:
+    head = get_chain_head(db)
+    newest = db.execute("SELECT seq, gen_time, tsa FROM evidence_stamps ORDER BY seq DESC, id DESC LIMIT 1").fetchone()
+    stamped_seq = newest[0] if newest else 0
+    waiting = db.execute("SELECT captured_at FROM evidence_chain WHERE seq > ? ORDER BY seq LIMIT 1",
+                         (stamped_seq,)).fetchone()
+    return EvidenceState(head[0] if head else 0, newest[0] if newest else None, newest[1] if newest else None,
+                         newest[2] if newest else None, waiting[0] if waiting else None)
+
+
+@dataclass(frozen=True, slots=True)
 class Stamp:
     """A time-stamp as the archive holds it."""
 

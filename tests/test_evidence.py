@@ -130,6 +130,8 @@ async def test_stamps_cover_the_chain_and_a_down_authority_blocks_nothing(tme, m
     code, output = await asyncio.to_thread(legation_cli, config, "stamp")
     assert code == 1 and "tsa.example/tsr: HTTP 503" in output and "0 time-stamp(s) made" in output, output
     assert stamps(config) == []
+    code, output = await asyncio.to_thread(legation_cli, config, "status")
+    assert "evidence: 2 chain record(s)" in output, output
     channel.add(2, text="Второе заявление")  # capture goes on while the authority is down
     await archive_channels(config, ["MFARussia"], mode="sync")
 
@@ -150,6 +152,41 @@ async def test_stamps_cover_the_chain_and_a_down_authority_blocks_nothing(tme, m
     assert len(stamps(config)) == 2
     code, output = await asyncio.to_thread(verify, config)
     assert code == 0 and "time-stamps: 2" in output and "by CN=Loopback Test TSA" in output, output
+    code, output = await asyncio.to_thread(legation_cli, config, "status")
+    assert f"newest time-stamp {stamps(config)[-1][3]} by https://tsa.example/tsr" in output, output
+
+
+async def test_an_authoritys_password_is_never_printed(tme, make_config, authority, tmp_path):
+    tme.channel("MFARussia").add(1, text="Заявление")
+    extra = with_tsa(tmp_path).replace("https://tsa.example/tsr", "https://newsroom:s3cr3t-pw@tsa.example/tsr")
+    config = make_config("MFARussia", extra=extra)
+    await archive_channels(config, ["MFARussia"], mode="backfill")
+    # the connection cut mid-answer: the client's own error names the URL it was given
+    tme.site("tsa.example").dynamic = lambda *request: (200, {"X-Cut": "5"}, b"x" * 100)
+    code, output = await asyncio.to_thread(legation_cli, config, "stamp")
+    assert code == 1 and "s3cr3t-pw" not in output, output
+    runs = sqlite3.connect(config.database).execute("SELECT group_concat(error) FROM runs").fetchone()[0] or ""
+    assert "s3cr3t-pw" not in runs
+    tme.site("tsa.example").dynamic = authority.answer
+    assert (await asyncio.to_thread(legation_cli, config, "stamp"))[0] == 0
+    assert [row[0] for row in sqlite3.connect(config.database).execute("SELECT tsa FROM evidence_stamps")] == [
+        "https://tsa.example/tsr"]
+
+
+def test_status_says_when_captures_have_waited_too_long_for_a_time_stamp(make_config, tmp_path, authority):
+    from datetime import UTC, datetime
+
+    from monitor.daemon.health import stamps_problem
+    from storage.evidence import EvidenceState
+
+    config = make_config("MFARussia", extra=with_tsa(tmp_path, stamp_interval="1h"))
+    now = datetime(2026, 12, 7, 12, tzinfo=UTC)
+    waiting = EvidenceState(10, 4, "2026-12-07T08:00:00Z", "https://tsa.example/tsr", "2026-12-07T09:30:00Z")
+    assert stamps_problem(waiting, config, now) is None  # 2.5 hours: within three intervals
+    late = EvidenceState(10, 4, "2026-12-07T07:00:00Z", "https://tsa.example/tsr", "2026-12-07T08:00:00Z")
+    assert "have no time-stamp" in stamps_problem(late, config, now.replace(hour=12, minute=1))
+    current = EvidenceState(10, 10, "2026-12-07T07:00:00Z", "https://tsa.example/tsr", None)
+    assert stamps_problem(current, config, now) is None
 
 
 async def test_a_stored_token_verifies_with_openssl_alone(tme, make_config, authority, tmp_path):

@@ -86,7 +86,11 @@ def test_readme_command_runs(line, tme, write_config, tmp_path, monkeypatch):
         result = CliRunner().invoke(cli, ["-c", str(tmp_path / "legation.toml"), *words], catch_exceptions=False)
         assert result.exit_code == 0, (line, result.output)
         return
-    config = _archive_for_examples(tme, write_config)
+    config = _archive_for_examples(tme, write_config, tmp_path)
+    if command == "verify" and any(w.endswith(".wacz") for w in words):  # the citation `cite` wrote before
+        wacz = next(w for w in words if w.endswith(".wacz"))
+        assert CliRunner().invoke(cli, ["-c", str(config), "stamp"]).exit_code == 0
+        assert CliRunner().invoke(cli, ["-c", str(config), "cite", "MFARussia", "22958", "--out", wacz]).exit_code == 0
     result = CliRunner().invoke(cli, ["-c", str(config), *words], catch_exceptions=False)
     assert result.exit_code == 0, (line, result.output)
     if redirect:
@@ -96,9 +100,16 @@ def test_readme_command_runs(line, tme, write_config, tmp_path, monkeypatch):
         assert output.strip() and "no match" not in output, (line, result.output)
 
 
-def _archive_for_examples(tme, write_config) -> Path:
-    """MFARussia with posts the examples look for (dated May 2024), backfilled, then edited."""
+def _archive_for_examples(tme, write_config, tmp_path: Path) -> Path:
+    """MFARussia with posts the examples look for (dated May 2024), backfilled, then edited; a
+    time-stamping authority whose root is tsa-root.pem."""
     from datetime import UTC, datetime, timedelta
+
+    from tsa import TestTSA
+
+    authority = TestTSA()
+    tme.site("tsa.example").dynamic = authority.answer
+    authority.write_root(tmp_path / "tsa-root.pem")
 
     channel = tme.channel("MFARussia")
     texts = {
@@ -116,7 +127,9 @@ def _archive_for_examples(tme, write_config) -> Path:
     release = (FIXTURES / "sites" / "midru_current.html").read_text(encoding="utf-8")
     tme.site("mid.ru").page("/ru/foreign_policy/news/1944000/", release)
     config = write_config("MFARussia", extra='\n[[alerts.rules]]\nname = "charter"\nkeywords = ["хартия"]\n'
-                                             'language = "ru"\n')
+                                             'language = "ru"\n'
+                                             f'[evidence]\ntsa = ["https://tsa.example/tsr"]\n'
+                                             f'tsa_ca = "{tmp_path / "tsa-root.pem"}"\n')
     from click.testing import CliRunner
 
     from monitor.cli.main import cli

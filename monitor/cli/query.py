@@ -31,6 +31,7 @@ MAX_POST_ID = 2**63 - 1  # SQLite's largest integer
 LINKERS_SHOWN = 5  # posts named under a page found by search; the rest counted
 
 if TYPE_CHECKING:
+    from storage.evidence import EvidenceState
     from storage.models import ChannelStatus, PageHit, PostEvent, PostVersion, SearchHit
 
 @cli.command()
@@ -179,10 +180,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
     poll for longer than [schedule] failing_after, or no new post for longer than
     its stale_after), so that it can serve as a health check.
     """
-    from monitor.daemon.health import alerts_problem, channel_problems
+    from monitor.daemon.health import alerts_problem, channel_problems, stamps_problem
     from storage.alerts import get_undelivered_summary
     from storage.channels import get_status
     from storage.db import open_archive
+    from storage.evidence import get_evidence_state
     from storage.gaps import get_gaps
     from storage.media import count_media
     from storage.models import ChannelStatus, format_timestamp
@@ -193,19 +195,23 @@ def status(ctx: click.Context, as_json: bool) -> None:
     day_ago = format_timestamp(datetime.now(UTC) - timedelta(days=1))
 
     async def read_status() -> tuple[list[ChannelStatus], dict[str, int], list[tuple[Any, ...]],
-                                     tuple[int, str | None, int], list[tuple[str, str, str, int]], dict[str, int]]:
+                                     tuple[int, str | None, int], list[tuple[str, str, str, int]], dict[str, int],
+                                     EvidenceState]:
         async with open_archive(config.database, create=False) as conn:
             statuses = [replace(status, gap_ids=gaps.missing_ids if (gaps := await conn.run(get_gaps, status.username))
                                 else 0) for status in await get_status(conn, day_ago)]
             return (statuses, await count_pages(conn), await get_recent_runs(conn, 5),
                     await get_undelivered_summary(conn, config.alerts.deliverable_rules()),
-                    await get_page_problems(conn), await count_media(conn))
+                    await get_page_problems(conn), await count_media(conn), await conn.run(get_evidence_state))
 
-    rows, page_counts, runs, (undelivered, oldest, failing), page_problems, media = _run(read_status())
+    rows, page_counts, runs, (undelivered, oldest, failing), page_problems, media, evidence = _run(read_status())
     problems = {r.username: channel_problems(r, config) for r in rows}
     alert_problem = alerts_problem(undelivered, oldest, config)
     if alert_problem:
         problems["alerts"] = [alert_problem]
+    evidence_problem = stamps_problem(evidence, config)
+    if evidence_problem:
+        problems["evidence"] = [evidence_problem]
     for name in config.channel_names():
         if name.lower() not in {r.username.lower() for r in rows}:
             problems[name] = ["never synced"]
@@ -220,6 +226,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
             "page_problems": [dict(zip(("host", "status", "error", "pages"), p, strict=True)) for p in page_problems],
             "media": media,
             "alerts": {"undelivered": undelivered, "oldest_undelivered": oldest, "failing": failing},
+            "evidence": asdict(evidence) | {"problem": evidence_problem},
             "recent_runs": [dict(zip(("job", "started_at", "finished_at", "outcome", "error"), r, strict=True))
                             for r in runs],
         }, ensure_ascii=False, indent=2))
@@ -234,8 +241,18 @@ def status(ctx: click.Context, as_json: bool) -> None:
                        "to fetch them in a headless browser")
         click.echo(f"alerts: {undelivered} undelivered" + (f" ({failing} failing)" if failing else "")
                    + (f"; {alert_problem}" if alert_problem else ""))
+        click.echo(f"evidence: {_evidence_line(evidence, config)}" + (f"; {evidence_problem}" if evidence_problem else ""))
     if unhealthy:
         sys.exit(EXIT_FAILED)
+
+
+def _evidence_line(evidence: EvidenceState, config: Config) -> str:
+    line = f"{evidence.records} chain record(s)"
+    if evidence.stamped_at:
+        line += f"; newest time-stamp {evidence.stamped_at} by {evidence.stamped_by} (record {evidence.stamped_seq})"
+    elif not config.evidence.tsa:
+        line += "; no time-stamps ([evidence] tsa is off)"
+    return line
 
 
 def _media_line(media: dict[str, int], config: Config) -> str:

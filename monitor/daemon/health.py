@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from monitor.config.settings import Config
+from storage.evidence import EvidenceState
 from storage.models import ChannelStatus, age_of
 
 
@@ -40,4 +41,18 @@ def alerts_problem(undelivered: int, oldest: str | None, config: Config, now: da
     age = age_of(oldest, now)
     if age > config.alerts.unhealthy_after:
         return f"{undelivered} alert(s) undelivered for {human(age)}"
+    return None
+
+
+STAMP_OVERDUE = 3  # stamp intervals a captured record may wait for a time-stamp before status says so
+
+
+def stamps_problem(evidence: EvidenceState, config: Config, now: datetime | None = None) -> str | None:
+    """Records captured more than three stamp intervals ago that no time-stamp covers (authorities
+    configured): every authority has been down or refusing that long."""
+    if not config.evidence.tsa or evidence.unstamped_since is None:
+        return None
+    age = age_of(evidence.unstamped_since, now)
+    if age > STAMP_OVERDUE * config.evidence.stamp_interval:
+        return f"captures of the last {human(age)} have no time-stamp (see `legation stamp`)"
     return None

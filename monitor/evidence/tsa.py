@@ -110,8 +110,8 @@ class Stamper:
             response = await self.client.request(
                 "POST", url, headers={"Content-Type": TIMESTAMP_QUERY, "Accept": TIMESTAMP_REPLY},
                 content=request.as_bytes(), retry=False)
-        except FetchError as exc:
-            raise StampFailed(str(exc)) from None
+        except FetchError as exc:  # its reason only: its URL is the configured one, credentials and all
+            raise StampFailed(exc.reason) from None
         if response.status != 200:
             raise StampFailed(f"HTTP {response.status}")
         checked = check_token(response.content, record_hash, trust_roots(self.config.tsa_ca), request.nonce)
