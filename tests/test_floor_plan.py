@@ -24,6 +24,7 @@ BELOW: dict[str, set[str]] = {
     "monitor.capture": {"monitor", "monitor.config", "monitor.net", "monitor.sources", "monitor.alerts",
                         "storage", RECORDS},
     "monitor.read": {"monitor", "monitor.config", "storage", RECORDS},
+    "monitor.evidence": {"monitor", "monitor.config", "monitor.net", "monitor.read", "storage", RECORDS},
 }
 BELOW["monitor.daemon"] = set(BELOW) - {"monitor.daemon", "storage.sqlite"}
 BELOW["monitor.cli"] = set(BELOW) - {"monitor.cli", "storage.sqlite"}

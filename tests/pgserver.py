@@ -1,0 +1,91 @@
+"""A throwaway PostgreSQL server for tests and benches: Debian's PostgreSQL (initdb + pg_ctl),
+on a loopback port, as an unprivileged user, in a directory of its own; stopped and removed after.
+
+LEGATION_TEST_POSTGRES (a postgresql:// URL of a database the tests may fill and empty) takes its
+place where a server is already running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+PASSWORD = "pg-test-s3cret"  # the archive role's; tests check it is never printed
+
+
+def server_binaries() -> Path | None:
+    """The newest installed PostgreSQL's bin directory, or None."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parent.parent.name))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+def _as_user() -> list[str]:
+    """initdb and the server refuse to run as root: as ``postgres`` (or nobody) then."""
+    if os.geteuid() != 0:
+        return []
+    for name in ("postgres", "nobody"):
+        with contextlib.suppress(KeyError):
+            pwd.getpwnam(name)
+            return ["runuser", "-u", name, "--"]
+    raise RuntimeError("running as root with no postgres or nobody user to run PostgreSQL as")
+
+
+@contextlib.contextmanager
+def throwaway_cluster() -> Iterator[str]:
+    """A running server with a database ``archive`` owned by role ``legation`` (password
+    ``PASSWORD``, scram over TCP); yields its URL."""
+    given = os.environ.get("LEGATION_TEST_POSTGRES")
+    if given:
+        yield given
+        return
+    binaries = server_binaries()
+    if binaries is None:
+        raise FileNotFoundError("no PostgreSQL server binaries (apt install postgresql)")
+    home = Path(tempfile.mkdtemp(prefix="legation-pg-"))
+    data = home / "data"
+    prefix = _as_user()
+    if prefix:
+        user = prefix[2]
+        os.chmod(home, 0o755)
+        shutil.chown(home, user)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    run = lambda *args: subprocess.run([*prefix, *args], check=True, capture_output=True, text=True)  # noqa: E731
+    try:
+        run(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
+            "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8")
+        with (data / "postgresql.conf").open("a") as conf:
+            conf.write(f"\nlisten_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{home}'\n"
+                       "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 60\n")
+        run(str(binaries / "pg_ctl"), "-D", str(data), "-l", str(home / "server.log"), "-w", "-t", "60", "start")
+        psql = [str(binaries / "psql"), "-h", str(home), "-p", str(port), "-U", "postgres", "-v", "ON_ERROR_STOP=1"]
+        run(*psql, "-c", f"CREATE ROLE legation LOGIN PASSWORD '{PASSWORD}'")
+        run(*psql, "-c", "CREATE DATABASE archive OWNER legation")
+        yield f"postgresql://legation:{PASSWORD}@127.0.0.1:{port}/archive"
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError, FileNotFoundError):
+            run(str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+        time.sleep(0.1)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def empty_database(url: str) -> None:
+    """Drop everything in the database's public schema: each test starts from nothing."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
