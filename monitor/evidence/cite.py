@@ -421,11 +421,14 @@ def verify_citation(path: Path, roots: tuple[Any, ...]) -> CitationVerdict:
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         verdict.problems.append(f"the package is not a legation citation ({type(exc).__name__}: {exc})")
         return verdict
-    verdict.cites = citation.get("cites")
-    _check_chain(chain, verdict)
-    stamps = _check_stamps(citation.get("stamps", []), chain, files, roots, verdict)
-    for item in citation.get("items", []):
-        _check_item(item, chain, payloads, stamps, verdict)
+    try:
+        verdict.cites = citation.get("cites")
+        _check_chain(chain, verdict)
+        stamps = _check_stamps(citation.get("stamps", []), chain, files, roots, verdict)
+        for item in citation.get("items", []):
+            _check_item(item, chain, payloads, stamps, verdict)
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:  # a hand-made or mangled evidence/ part
+        verdict.problems.append(f"the package's evidence is malformed ({type(exc).__name__}: {exc})")
     return verdict
 
 
