@@ -14,7 +14,8 @@ RECORDS = "storage records"  # storage.models and storage.errors: what every eng
 BELOW: dict[str, set[str]] = {
     RECORDS: set(),
     "storage.sqlite": {RECORDS},
-    "storage": {RECORDS, "storage.sqlite"},
+    "storage.postgres": {RECORDS},
+    "storage": {RECORDS, "storage.sqlite", "storage.postgres"},
     "monitor": set(),  # errors, log
     "monitor.config": {"monitor"},
     "monitor.net": {"monitor", "monitor.config"},
@@ -26,8 +27,8 @@ BELOW: dict[str, set[str]] = {
     "monitor.read": {"monitor", "monitor.config", "storage", RECORDS},
     "monitor.evidence": {"monitor", "monitor.config", "monitor.net", "monitor.read", "storage", RECORDS},
 }
-BELOW["monitor.daemon"] = set(BELOW) - {"monitor.daemon", "storage.sqlite"}
-BELOW["monitor.cli"] = set(BELOW) - {"monitor.cli", "storage.sqlite"}
+BELOW["monitor.daemon"] = set(BELOW) - {"monitor.daemon", "storage.sqlite", "storage.postgres"}
+BELOW["monitor.cli"] = set(BELOW) - {"monitor.cli", "storage.sqlite"}  # postgres: its URLs, shown without password
 # storage is the archive: no network, no HTML, no Telegram.
 FOREIGN_TO_STORAGE = ("telethon", "httpx", "bs4", "lxml", "trafilatura", "apprise", "playwright", "monitor")
 
@@ -38,7 +39,9 @@ def room(module: str) -> str | None:
     if parts[0] == "storage":
         if len(parts) > 1 and parts[1] in ("models", "errors"):
             return RECORDS
-        return "storage.sqlite" if len(parts) > 1 and parts[1] == "sqlite" else "storage"
+        if len(parts) > 1 and parts[1] in ("sqlite", "postgres"):
+            return f"storage.{parts[1]}"
+        return "storage"
     if parts[0] == "monitor":
         if len(parts) > 1 and (ROOT / "monitor" / parts[1]).is_dir():
             return f"monitor.{parts[1]}"

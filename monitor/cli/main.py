@@ -6,7 +6,7 @@ that ``legation --help`` and ``-V`` answer at once.
 
 from __future__ import annotations
 
-from monitor.cli import capture, evidence, instruments, query, read, room, setup  # noqa: F401 - their commands join the group
+from monitor.cli import archive, capture, evidence, instruments, query, read, room, setup  # noqa: F401 - their commands join the group
 from monitor.cli.base import cli
 
 __all__ = ["cli", "main"]

@@ -380,7 +380,7 @@ class ScheduleConfig:
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    database: Path = setting(Path(DEFAULT_DATABASE), as_string, path=True)
+    database: Path = setting(Path(DEFAULT_DATABASE), lambda key, value: _sqlite_database(key, value), path=True)
     telegram: TelegramConfig = setting(section=TelegramConfig, factory=TelegramConfig)
     network: NetworkConfig = setting(section=NetworkConfig, factory=NetworkConfig)
     sync: SyncConfig = setting(section=SyncConfig, factory=SyncConfig)
@@ -463,6 +463,15 @@ def load_config(path: str | Path | None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("config", f"{path} is not valid TOML: {exc}") from None
     return parse_config(raw, base=path.resolve().parent, source=path)
+
+
+def _sqlite_database(key: str, value: Any) -> str:
+    text = as_string(key, value)
+    if text.split("://", 1)[0].lower() in ("postgresql", "postgres") and "://" in text:
+        raise ConfigError(key, "capture into PostgreSQL is not built yet: keep an SQLite file here, and move the "
+                               "archive to PostgreSQL with `legation copy-archive ARCHIVE postgresql://...` "
+                               "(README: PostgreSQL)")
+    return text
 
 
 def parse_config(raw: Mapping[str, Any], *, base: Path, source: Path | None = None) -> Config:

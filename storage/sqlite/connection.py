@@ -418,3 +418,16 @@ def _check_path(path: Path) -> None:
 def converted(exc: sqlite3.Error, path: str | Path | None = None) -> Exception:
     converted = storage_error(exc, path)
     return converted if converted is not None else exc
+
+
+def connect_plain(path: str | Path) -> sqlite3.Connection:
+    """A plain sqlite3 connection with the house pragmas, autocommit (transactions explicit): for
+    work that runs on one thread from start to end, such as ``copy-archive``."""
+    _check_path(Path(path))
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        for pragma in PRAGMAS:
+            conn.execute(pragma)
+    except sqlite3.Error as exc:
+        raise converted(exc, path) from None
+    return conn
