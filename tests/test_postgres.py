@@ -244,3 +244,49 @@ def test_a_postgresql_database_in_the_config_is_a_clear_error(tmp_path):
     code, output = legation("-c", str(config), "status")
     assert code == 2 and "database: capture into PostgreSQL is not built yet" in output, output
     assert "hunter2-pw" not in output
+
+
+async def test_the_readmes_queries_run_on_postgresql_with_the_same_rows(tme, make_config, pg_url):
+    """Each README query, or its PostgreSQL form, on a copy of the archive: rows, and where the
+    query is the same on both, the same rows (in the query's order)."""
+    import psycopg
+    from test_readme import POSTGRES_QUERIES, any_date, readme_archive
+
+    config = await readme_archive(tme, make_config)
+    assert (await asyncio.to_thread(legation, "copy-archive", str(config.database), pg_url))[0] == 0
+    failures = []
+    with psycopg.connect(pg_url) as conn, sqlite3.connect(config.database) as lite:
+        for sqlite_sql, postgres_sql in POSTGRES_QUERIES:
+            try:
+                rows = conn.execute(any_date(postgres_sql)).fetchall()
+            except psycopg.Error as exc:
+                conn.rollback()
+                failures.append(f"{postgres_sql.splitlines()[0]}: {exc}")
+                continue
+            if not rows:
+                failures.append(f"{postgres_sql.splitlines()[0]}: no rows")
+            elif sqlite_sql == postgres_sql and "ORDER BY" in sqlite_sql:
+                expected = [tuple(row) for row in lite.execute(any_date(sqlite_sql)).fetchall()]
+                if [tuple(row) for row in rows] != expected:
+                    failures.append(f"{sqlite_sql.splitlines()[0]}: other rows than SQLite's")
+    assert not failures, "\n".join(failures)
+    assert len(POSTGRES_QUERIES) >= 14 and sum(a != b for a, b in POSTGRES_QUERIES) >= 4
+
+
+@pytest.mark.parametrize(("text", "search", "found"), [
+    ("Заявление о Евразийской хартии", "хартия", True),  # Russian word forms
+    ("Lavrov on the Eurasian charters", "charter", True),  # English
+    ("Die Verträgen der Vereinten Nationen", "Vertrag", True),  # German
+    ("Всё сказано", "все", True),  # ё read as е
+    ("Заявление о Евразийской хартии", "хартия -Евразийская", False),  # -word, as a search box
+    ("Заявление о Евразийской хартии", '"хартии Евразийской"', False),  # a phrase keeps its order
+])
+def test_postgresql_search_finds_word_forms_in_three_languages(pg_url, text, search, found):
+    import psycopg
+
+    from storage.postgres.connection import migrate
+    from storage.sqlite.migrate import load_migrations, migrations_dir
+
+    with psycopg.connect(pg_url) as conn:
+        migrate(conn, load_migrations(migrations_dir() / "postgresql"))
+        assert conn.execute("SELECT archive_words(%s) @@ archive_query(%s)", (text, search)).fetchone()[0] is found
