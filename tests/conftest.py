@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -58,6 +59,27 @@ def _is_address(name: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """A throwaway PostgreSQL server for the session (tests/pgserver.py): the URL of its database;
+    a test that asks for it skips where no server binary exists."""
+    from pgserver import server_binaries, throwaway_cluster
+
+    if server_binaries() is None and not os.environ.get("LEGATION_TEST_POSTGRES"):
+        pytest.skip("no PostgreSQL server binaries (apt install postgresql)")
+    with throwaway_cluster() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url(postgres: str) -> str:
+    """The session's PostgreSQL database, emptied: each test starts from nothing."""
+    from pgserver import empty_database
+
+    empty_database(postgres)
+    return postgres
 
 
 @pytest.fixture

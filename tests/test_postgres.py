@@ -5,6 +5,7 @@ archive between the two engines, resumably and checked, against a real PostgreSQ
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sqlite3
 import subprocess
@@ -14,25 +15,13 @@ import time
 import pytest
 from click.testing import CliRunner
 from helpers import ROOT, wait_for
-from pgserver import PASSWORD, empty_database, server_binaries, throwaway_cluster
+from pgserver import PASSWORD, empty_database, server_binaries
 
 from monitor.cli.main import cli
 from monitor.daemon.service import archive_channels
 
-pytestmark = pytest.mark.skipif(server_binaries() is None and not __import__("os").environ.get(
-    "LEGATION_TEST_POSTGRES"), reason="no PostgreSQL server binaries (apt install postgresql)")
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    with throwaway_cluster() as url:
-        yield url
-
-
-@pytest.fixture
-def pg_url(postgres):
-    empty_database(postgres)
-    return postgres
+pytestmark = pytest.mark.skipif(server_binaries() is None and not os.environ.get("LEGATION_TEST_POSTGRES"),
+                                reason="no PostgreSQL server binaries (apt install postgresql)")
 
 
 def legation(*args: str) -> tuple[int, str]:

@@ -82,10 +82,11 @@ def test_the_readme_has_example_commands():
 
 
 @pytest.mark.parametrize("line", COMMANDS, ids=[c[len("legation "):][:60] for c in COMMANDS])
-def test_readme_command_runs(line, tme, write_config, tmp_path, monkeypatch):
+def test_readme_command_runs(line, tme, write_config, tmp_path, monkeypatch, request):
     from click.testing import CliRunner
 
     from monitor.cli.main import cli
+    from monitor.config.settings import load_config
 
     words = _words(line)
     if "-c" in words:
@@ -102,6 +103,10 @@ def test_readme_command_runs(line, tme, write_config, tmp_path, monkeypatch):
         assert result.exit_code == 0, (line, result.output)
         return
     config = _archive_for_examples(tme, write_config, tmp_path)
+    if command == "copy-archive":  # into the tests' PostgreSQL (no TLS on loopback), from the example archive
+        postgres = request.getfixturevalue("pg_url")
+        words = [postgres if w.startswith("postgresql://") else str(load_config(config).database)
+                 if w.endswith(".sqlite3") else w for w in words]
     if command == "verify" and any(w.endswith(".wacz") for w in words):  # the citation `cite` wrote before
         wacz = next(w for w in words if w.endswith(".wacz"))
         assert CliRunner().invoke(cli, ["-c", str(config), "stamp"]).exit_code == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import click
 
+from monitor import install_command
 from monitor.cli.base import EXIT_FAILED, EXIT_USAGE, _config, _fail, cli
 from monitor.log import register_secrets
 
@@ -40,6 +42,8 @@ def copy_archive(ctx: click.Context, source: str, destination: str, batch: int) 
     _config(ctx)  # logging as configured
     register_secrets([p for p in (password_of(source) if is_postgres_url(source) else None,
                                   password_of(destination) if is_postgres_url(destination) else None) if p])
+    if (is_postgres_url(source) or is_postgres_url(destination)) and importlib.util.find_spec("psycopg") is None:
+        _fail(f"PostgreSQL needs psycopg: {install_command('postgresql')}", EXIT_USAGE)
     if is_postgres_url(source) and is_postgres_url(destination):
         _fail("both are PostgreSQL: copy one server's database to another with pg_dump | pg_restore", EXIT_USAGE)
     if not is_postgres_url(source) and not Path(source).is_file():
