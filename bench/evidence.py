@@ -71,7 +71,7 @@ def bench_stamps(tokens: int = 200) -> list[Row]:
     from rfc3161_client import HashAlgorithm, TimestampRequestBuilder
     from tsa import TestTSA
 
-    from monitor.evidence.cite import gather_citation, verify_citation, write_wacz
+    from monitor.read.cite import gather_citation, verify_citation, write_wacz
     from storage.tokens import check_token, stamped_message, trust_roots
 
     authority = TestTSA()

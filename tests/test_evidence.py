@@ -414,7 +414,7 @@ async def test_a_forged_citation_fails_naming_what_broke(cited, tmp_path):
     assert code == 1 and "post MFARussia/2 version 1 differs from what was captured" in output, output
 
     # a forger who knows the formats: the record rehashed to the new text; the next record's link gives it away
-    from monitor.evidence.cite import content_of
+    from monitor.read.cite import content_of
     from storage.evidence import _record_hash
 
     with zipfile.ZipFile(wacz) as archive:

@@ -25,7 +25,7 @@ BELOW: dict[str, set[str]] = {
     "monitor.capture": {"monitor", "monitor.config", "monitor.net", "monitor.sources", "monitor.alerts",
                         "storage", RECORDS},
     "monitor.read": {"monitor", "monitor.config", "storage", RECORDS},
-    "monitor.evidence": {"monitor", "monitor.config", "monitor.net", "monitor.read", "storage", RECORDS},
+    "monitor.evidence": {"monitor", "monitor.config", "monitor.net", "storage", RECORDS},
 }
 BELOW["monitor.daemon"] = set(BELOW) - {"monitor.daemon", "storage.sqlite", "storage.postgres"}
 BELOW["monitor.cli"] = set(BELOW) - {"monitor.cli", "storage.sqlite"}  # postgres: its URLs, shown without password

@@ -122,7 +122,7 @@ def test_every_page_renders_and_every_link_resolves(room):
     assert pdf.content.startswith(b"%PDF") and "attachment" in pdf.headers["content-disposition"]
 
 
-def test_a_post_page_shows_versions_deletion_pages_and_a_citation(room):
+def test_a_post_page_shows_versions_deletion_pages_and_a_citation(room, tmp_path):
     base, _, _ = room
     edited = httpx.get(f"{base}/MFARussia/5").text
     assert "<del>Первоначальный</del><ins>Исправленный</ins>" in edited.replace(" ", "").replace("\n", "") or (
@@ -139,6 +139,19 @@ def test_a_post_page_shows_versions_deletion_pages_and_a_citation(room):
     assert content_hash in cite
     linking = httpx.get(f"{base}/MFARussia/7").text
     assert 'href="/MFARussia/4"' in linking  # the t.me link to an archived post leads into the archive
+    # the citation package, as `legation cite` writes it, checked offline as `legation verify` checks it
+    assert 'href="/MFARussia/4.wacz"' in cite
+    package = httpx.get(f"{base}/MFARussia/4.wacz")
+    assert package.status_code == 200 and package.headers["content-type"] == "application/wacz"
+    assert 'filename="MFARussia-4.wacz"' in package.headers["content-disposition"]
+    from monitor.read.cite import verify_citation
+    from storage.tokens import trust_roots
+
+    (tmp_path / "cited.wacz").write_bytes(package.content)
+    verdict = verify_citation(tmp_path / "cited.wacz", trust_roots())
+    assert verdict.ok and verdict.cites == "https://t.me/MFARussia/4", verdict
+    assert any(line.startswith("page https://mid.ru/") for line in verdict.proven), verdict.proven
+    assert httpx.get(f"{base}/MFARussia/999.wacz").status_code == 404
     assert httpx.get(f"{base}/MFARussia/999").status_code == 404
     assert httpx.get(f"{base}/NoSuchChannel").status_code == 404
 

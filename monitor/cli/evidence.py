@@ -68,7 +68,7 @@ def verify(ctx: click.Context, wacz: str | None, tsa_ca: str | None, as_json: bo
 
 
 def _verify_citation(ctx: click.Context, path: Path, roots: tuple[object, ...], as_json: bool) -> None:
-    from monitor.evidence.cite import verify_citation
+    from monitor.read.cite import verify_citation
 
     if not path.is_file():
         _fail(f"{path}: no such file", EXIT_USAGE)
@@ -129,7 +129,7 @@ def cite(ctx: click.Context, channel: str, post_id: int | None, out_path: str | 
     time-stamps that cover them, and a summary for a human reader. CHANNEL POST_ID, or a post URL.
     `legation verify FILE.wacz` checks it offline; ReplayWeb.page opens it."""
     from monitor.cli.read import _written
-    from monitor.evidence.cite import gather_citation, write_wacz
+    from monitor.read.cite import gather_citation, write_wacz
     from monitor.sources.links import post_reference
     from storage.db import open_archive
 

@@ -1,1 +1,1 @@
-"""Evidence of what was captured: RFC 3161 time-stamps of the chain (tsa.py) and citation packages (cite.py, WACZ); imports config, net (to ask authorities), read (WARC records) and storage."""
+"""Evidence of what was captured: RFC 3161 time-stamps of the evidence chain (tsa.py: the daemon's hourly stamp, `legation stamp`); imports config, net (to ask the authorities) and storage. Citation packages are read out of the archive: monitor/read/cite.py."""

@@ -39,6 +39,10 @@ class Paths:
     def post(self, name: str, post_id: int) -> str:
         return self._to(f"/{quote(name)}/{post_id}", f"{name}/{post_id}.html")
 
+    def citation(self, name: str, post_id: int) -> str | None:
+        """The post's citation package (WACZ), made when asked: the server's only."""
+        return None if self.static else f"/{quote(name)}/{post_id}.wacz"
+
     def page(self, url: str) -> str:
         """A release page: by its URL on the server, by a digest of it in the export."""
         return self._to("/page?" + urlencode({"url": url}), f"pages/{page_file(url)}")

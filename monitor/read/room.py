@@ -6,6 +6,7 @@ one is given. No page runs a script: the Content-Security-Policy allows none.
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -15,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 from monitor.read import feeds
+from monitor.read.cite import gather_citation, write_wacz
 from monitor.read.paths import Paths
 from monitor.read.render import render
 from monitor.read.search import build_query
@@ -88,6 +90,7 @@ class ReadingRoom:
                 (r"/(?P<kind>alerts)/(?P<name>[^/]+)\.atom", self.feed), (rf"/(?P<name>{CHANNEL})\.atom", self.feed),
                 (rf"/s/(?P<channel>{CHANNEL})/?", self.preview_form), (rf"/(?P<channel>{CHANNEL})/?", self.timeline),
                 (rf"/(?P<channel>{CHANNEL})/(?P<post_id>\d{{1,18}})/?", self.post),
+                (rf"/(?P<channel>{CHANNEL})/(?P<post_id>\d{{1,18}})\.wacz", self.citation),
             )]
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]],
@@ -166,6 +169,17 @@ class ReadingRoom:
         title = f"{post['channel']}/{post['post_id']}"
         return self._html(200, "post.html", title=title, post=post,
                           archive_url=base + self.paths.post(post["channel"], post["post_id"]))
+
+    async def citation(self, query: dict[str, str], base: str, channel: str, post_id: str) -> Response:
+        """The post as `legation cite` packs it: every version, its pages and media, and their evidence."""
+        cited = await self.conn.run(gather_citation, channel, int(post_id), self.media_dir)
+        if cited is None:
+            raise NotFound(f"The archive holds no post {post_id} of {channel}.")
+        out = io.BytesIO()
+        write_wacz(cited, out)
+        name = f"{cited.username}-{cited.post_id}.wacz"
+        return Response(200, out.getvalue(), "application/wacz",
+                        {**PAGE_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'})
 
     async def page(self, query: dict[str, str], base: str) -> Response:
         page = await get_page(self.conn, query.get("url", ""))

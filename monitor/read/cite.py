@@ -97,7 +97,7 @@ class Citation:
         return f"{TELEGRAM}/{self.username}/{self.post_id}"
 
 
-def gather_citation(db: sqlite3.Connection, username: str, post_id: int, media_dir: Path) -> Citation | None:
+def gather_citation(db: sqlite3.Connection, username: str, post_id: int, media_dir: Path | None) -> Citation | None:
     """Everything ``cite`` packs for one post, read in one transaction; None when it is not archived."""
     found = db.execute("SELECT id, username FROM channels WHERE username = ? COLLATE NOCASE", (username,)).fetchone()
     if found is None:
@@ -132,7 +132,7 @@ def gather_citation(db: sqlite3.Connection, username: str, post_id: int, media_d
             "JOIN media_files f ON f.sha256 = m.sha256 WHERE m.channel_id = ? AND m.post_id = ? ORDER BY f.sha256",
             (channel_id, post_id)).fetchall():
         try:
-            data = (media_dir / path).read_bytes()
+            data = (media_dir / path).read_bytes() if media_dir is not None else None
         except OSError:
             data = None  # cited by its hash; verify says the bytes are not in the package
         items.append(Item("media", sha256, media_url, first_seen, {"sha256": sha256, "size": size, "path": path},
