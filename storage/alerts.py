@@ -143,7 +143,7 @@ async def get_undelivered_summary(conn: Connection,
     """``(undelivered, oldest created_at, failed attempts among them)``, of ``rules`` only if given
     (alerts of a rule with nowhere to send them are recorded, not pending)."""
     cursor = await conn.execute(
-        "SELECT count(*) AS pending, min(created_at) AS oldest, sum(attempts > 0) AS failing FROM alerts "
+        "SELECT count(*) AS pending, min(created_at) AS oldest, sum(CASE WHEN attempts > 0 THEN 1 ELSE 0 END) AS failing FROM alerts "
         "WHERE delivered_at IS NULL "
         "AND (? IS NULL OR rule IN (SELECT value FROM json_each(?)))",
         (None if rules is None else 1, json.dumps(list(rules or []))),

@@ -1,6 +1,8 @@
 """Opening the archive and its transactions: what every part of legation calls, whatever the engine.
 
-Today's one engine is SQLite (:mod:`storage.sqlite`); ``Connection`` is its connection.
+The archive is an SQLite file (:mod:`storage.sqlite`) or a PostgreSQL database named by a
+``postgresql://`` URL (:mod:`storage.postgres`); either way ``Connection`` runs storage's functions
+on a thread of its own, with a DB-API connection that speaks sqlite3's interface.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from storage.errors import ArchiveMissing, ArchiveUnusable
+from storage.postgres.connection import is_postgres_url
 from storage.sqlite.connection import Connection, connect, converted
 from storage.sqlite.migrate import migrate
 
@@ -25,6 +28,13 @@ async def open_archive(path: str | Path, *, create: bool = True) -> AsyncIterato
     With ``create=False`` a missing file raises :class:`ArchiveMissing` instead of
     leaving an empty archive behind (for commands that only read).
     """
+    if is_postgres_url(str(path)):
+        conn = await _open_postgres(str(path))
+        try:
+            yield conn
+        finally:
+            await conn.close()
+        return
     if not create and str(path) != ":memory:" and not Path(path).exists():
         raise ArchiveMissing(str(path))
     conn = await connect(path)
@@ -61,6 +71,28 @@ async def transaction(conn: Connection) -> AsyncIterator[Connection]:
         except BaseException:
             await _rollback(conn)
             raise
+
+
+async def _open_postgres(url: str) -> Connection:
+    """Connect (autocommit: transactions are explicit, as on SQLite), migrate, and serve."""
+    from storage.postgres.connection import connect as connect_postgres
+    from storage.postgres.connection import migrate as migrate_postgres
+    from storage.postgres.connection import password_of
+    from storage.postgres.db import PostgresDb
+    from storage.sqlite.connection import wrap
+    from storage.sqlite.migrate import load_migrations, migrations_dir
+
+    def opened() -> PostgresDb:
+        raw = connect_postgres(url)
+        try:
+            migrate_postgres(raw, load_migrations(migrations_dir() / "postgresql"))
+            raw.autocommit = True
+            return PostgresDb(raw, password_of(url))
+        except BaseException:
+            raw.close()
+            raise
+
+    return await wrap(await asyncio.to_thread(opened))
 
 
 async def _rollback(conn: Connection) -> None:

@@ -31,6 +31,15 @@ WHERE (:channel IS NULL OR c.username = :channel COLLATE NOCASE)
         WHERE l.channel_id = p.channel_id AND l.post_id = p.post_id AND pages_fts MATCH :query))
 ORDER BY p.date, c.username, p.post_id
 """
+# The same on PostgreSQL: the words by search_words (storage/postgres/search.py), :query as tsquery text.
+POSTGRES_EXPORT_SQL = EXPORT_SQL[:EXPORT_SQL.index("  AND (:query IS NULL")] + f"""  AND (:query IS NULL
+      OR search_words(p.text) @@ to_tsquery('simple', :query)
+      OR EXISTS (
+        SELECT 1 FROM links l JOIN pages g ON g.url IN {release_pages("l.url")}
+        WHERE l.channel_id = p.channel_id AND l.post_id = p.post_id
+          AND search_words(coalesce(g.title, '') || ' ' || coalesce(g.text, '')) @@ to_tsquery('simple', :query)))
+ORDER BY p.date, c.username, p.post_id
+"""
 JSON_COLUMNS = ("media", "link_preview")
 
 
@@ -41,8 +50,17 @@ async def iter_posts(
 ) -> AsyncGenerator[dict[str, Any], None]:
     """Posts oldest first, as dicts; memory stays constant however many there are."""
     params = {"channel": channel, "since": since, "until": until, "query": query}
+    sql = EXPORT_SQL
+    if conn.engine == "postgresql":
+        from storage.postgres.search import tsquery_of
+
+        sql = POSTGRES_EXPORT_SQL
+        try:
+            params["query"] = tsquery_of(query) if query is not None else None
+        except ValueError as exc:
+            raise SearchQueryError(query or "", str(exc)) from exc
     try:
-        async with conn.execute(EXPORT_SQL, params) as cursor:
+        async with conn.execute(sql, params) as cursor:
             names = [d[0] for d in cursor.description]
             async for row in cursor:
                 yield await _post(conn, names, row, with_pages, with_versions, with_media)

@@ -18,7 +18,8 @@ MAX_PAGES_PER_POST = 10  # followed links one post may queue: a post with thousa
 
 def _under(host: str, domain: str) -> str:
     """SQL: ``host`` is ``domain`` or under it ("www.mid.ru" under "mid.ru")."""
-    return f"({host} = {domain} OR substr({host}, -length({domain}) - 1) = '.' || {domain})"
+    return (f"({host} = {domain} OR (length({host}) > length({domain}) "
+            f"AND substr({host}, length({host}) - length({domain})) = '.' || {domain}))")
 
 
 def _queue_followed(links: str, wanted: str) -> str:
@@ -42,7 +43,7 @@ _QUEUE_SAVED = _queue_followed(
     links="SELECT :channel_id AS channel_id, json_extract(value, '$[0]') AS post_id, "
           "json_extract(value, '$[1]') AS url, json_extract(value, '$[2]') AS host, key AS place "
           "FROM json_each(:links)",
-    wanted="1")
+    wanted="TRUE")
 # Links archived before their domain was followed: a post's links in the order of their address.
 _QUEUE_ARCHIVED = _queue_followed(
     links="SELECT channel_id, post_id, url, host, url AS place FROM links WHERE ref_post_id IS NULL",
@@ -198,7 +199,7 @@ async def get_due_pages(conn: Connection, now: str, limit: int, latest: str | No
                     OR (p.status IN ('blocked', 'failed') AND p.next_attempt_at IS NOT NULL
                         AND (p.next_attempt_at <= ? OR p.next_attempt_at > ?))
             ) AS d
-        )
+        ) AS due
         ORDER BY turn, first_seen_at, url
         LIMIT ?
         """,

@@ -63,6 +63,8 @@ def _upsert_posts(db: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> No
     pending terms to a new segment at the start of every statement that writes in a
     transaction; a statement per post made a segment per post (a third of the save time).
     """
+    last = {(row[0], row[1]): row for row in rows}  # a post twice in a batch: its last copy (as
+    rows = list(last.values())                        # SQLite's upsert row by row ends; PostgreSQL refuses)
     for start in range(0, len(rows), UPSERT_ROWS):
         chunk = rows[start:start + UPSERT_ROWS]
         db.execute(_upsert_posts_sql(len(chunk)), [value for row in chunk for value in row])
@@ -314,9 +316,9 @@ async def save_post_problems(
         INSERT INTO post_problems (channel_id, post_id, error, first_seen_at, last_seen_at, next_attempt_at)
         VALUES (?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', ?, '+' || ? || ' seconds'))
         ON CONFLICT (channel_id, post_id) DO UPDATE SET
-            error = excluded.error, last_seen_at = excluded.last_seen_at, attempts = attempts + 1,
+            error = excluded.error, last_seen_at = excluded.last_seen_at, attempts = post_problems.attempts + 1,
             next_attempt_at = strftime('%Y-%m-%dT%H:%M:%SZ', excluded.last_seen_at,
-                '+' || min(? * (1 << min(attempts, 8)), ?) || ' seconds')
+                '+' || min(? * (1 << min(post_problems.attempts, 8)), ?) || ' seconds')
         """,
         [(channel_id, post_id, error, now, now, now, PROBLEM_RETRY_BASE, PROBLEM_RETRY_BASE, PROBLEM_RETRY_MAX)
          for post_id, error in failures],

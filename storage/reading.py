@@ -160,7 +160,7 @@ SELECT channel, post_id, version, seen_at, previous_text, text FROM (
     FROM post_history h JOIN channels c ON c.id = h.channel_id
     JOIN post_history prev ON prev.channel_id = h.channel_id AND prev.post_id = h.post_id AND prev.version = h.version - 1
     WHERE h.version > 1
-)
+) AS edits
 WHERE ? IS NULL OR channel = ? COLLATE NOCASE
 ORDER BY seen_at DESC, channel, post_id, version DESC LIMIT ?
 """

@@ -32,6 +32,9 @@ LIMIT {limit}
 """
 
 
+SEARCH_POSTS_SQL = SEARCH_SQL.format(match=":match", open=":open", close=":close", limit=":limit")
+
+
 def beyond_exact(exact: str, wider: str | None) -> str | None:
     """What ``wider`` finds that ``exact`` does not (the second tier of a search)."""
     return f"({wider}) NOT ({exact})" if wider else None
@@ -50,7 +53,7 @@ async def search_posts(
     """Full-text search: posts matching the FTS5 expression ``exact``, newest first, then those that
     only ``wider`` matches (stemmed forms), newest first; matches wrapped in ``SNIPPET_OPEN``/``SNIPPET_CLOSE``.
     """
-    sql = SEARCH_SQL.format(match=":match", open=":open", close=":close", limit=":limit")
+    sql = SEARCH_POSTS_SQL
     params: dict[str, Any] = {"open": SNIPPET_OPEN, "close": SNIPPET_CLOSE, "since": since, "until": until,
                               "channel": channel, "limit": limit}
     hits: list[SearchHit] = []
@@ -69,12 +72,28 @@ def _tiers(exact: str, wider: str | None) -> list[tuple[str, bool]]:
 
 async def _matching(conn: Connection, sql: str, params: dict[str, Any], query: str) -> list[Any]:
     """The rows of a fixed search statement: an error is the query's, unless the database itself ails."""
+    if conn.engine == "postgresql":
+        return await _matching_postgres(conn, sql, params, query)
     try:
         return await conn.execute_fetchall(sql, params)
     except sqlite3.OperationalError as exc:
         if (trouble := storage_error(exc)) is not None:
             raise trouble from exc
         raise SearchQueryError(query, str(exc)) from exc
+
+
+async def _matching_postgres(conn: Connection, sql: str, params: dict[str, Any], query: str) -> list[Any]:
+    """As :func:`_matching`, on PostgreSQL: the statement's counterpart, the expression as tsquery."""
+    from storage.postgres import search as postgres
+
+    try:
+        match = postgres.tsquery_of(params["match"])
+    except ValueError as exc:
+        raise SearchQueryError(query, str(exc)) from exc
+    if sql == SEARCH_POSTS_SQL:
+        return await conn.run(lambda db: db.execute_native(postgres.SEARCH_POSTS, {**params, "match": match}).fetchall())
+    counterpart = {PAGE_SEARCH_SQL: POSTGRES_PAGE_SEARCH, ATTACHMENT_SEARCH_SQL: POSTGRES_ATTACHMENT_SEARCH}[sql]
+    return await conn.execute_fetchall(counterpart, {**params, "match": match})
 
 
 # The filters of a page search, on the page ``g`` (an attachment's by its page): dated by the date
@@ -101,6 +120,27 @@ SELECT a.url, a.page_url, coalesce(a.title, a.url) AS title, coalesce(g.publishe
 FROM attachments_fts JOIN page_attachments a ON a.rowid = attachments_fts.rowid JOIN pages g ON g.url = a.page_url
 WHERE attachments_fts MATCH :match AND a.status = 'ok'
     AND {PAGE_FILTERS}
+ORDER BY date DESC, a.url
+LIMIT :limit
+"""
+# The same on PostgreSQL (storage/postgres/search.py): the filters as above, the words by search_words.
+POSTGRES_PAGE_SEARCH = f"""
+SELECT g.url, g.title, coalesce(g.published_at, g.fetched_at) AS date,
+       ts_headline('simple', coalesce(g.text, ''), to_tsquery('simple', :match),
+                   'StartSel=' || :open || ', StopSel=' || :close || ', MaxWords=24, MinWords=12') AS snippet
+FROM pages g
+WHERE search_words(coalesce(g.title, '') || ' ' || coalesce(g.text, '')) @@ to_tsquery('simple', :match)
+    AND g.status = 'ok' AND {PAGE_FILTERS}
+ORDER BY date DESC, g.url
+LIMIT :limit
+"""
+POSTGRES_ATTACHMENT_SEARCH = f"""
+SELECT a.url, a.page_url, coalesce(a.title, a.url) AS title, coalesce(g.published_at, g.fetched_at) AS date,
+       ts_headline('simple', coalesce(a.text, ''), to_tsquery('simple', :match),
+                   'StartSel=' || :open || ', StopSel=' || :close || ', MaxWords=24, MinWords=12') AS snippet
+FROM page_attachments a JOIN pages g ON g.url = a.page_url
+WHERE search_words(coalesce(a.title, '') || ' ' || coalesce(a.text, '')) @@ to_tsquery('simple', :match)
+    AND a.status = 'ok' AND {PAGE_FILTERS}
 ORDER BY date DESC, a.url
 LIMIT :limit
 """

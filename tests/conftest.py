@@ -97,12 +97,50 @@ def tme() -> Iterator[FakeTelegram]:
     server.stop()
 
 
+ENGINE = os.environ.get("LEGATION_TEST_ENGINE", "sqlite")  # postgresql: every test's archive on PostgreSQL
+# These modules run every test on both engines (storage, capture, pages, search, alerts, evidence,
+# the instruments): one suite, not a copy; a test that is about SQLite itself says so (sqlite_only).
+BOTH_ENGINES = frozenset({
+    "test_storage", "test_search", "test_edits_deletions", "test_backfill", "test_pages", "test_page_queue",
+    "test_releases", "test_hostile_posts", "test_instruments", "test_evidence", "test_alerts", "test_media",
+    "test_export", "test_reading_room", "test_postgres_engine",
+})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only(reason): a test of SQLite itself (its files, FTS5, Datasette)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "engine" in metafunc.fixturenames and metafunc.module.__name__.rsplit(".", 1)[-1] in BOTH_ENGINES \
+            and ENGINE == "sqlite":
+        metafunc.parametrize("engine", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture
-def write_config(tmp_path: Path, tme: FakeTelegram) -> Callable[..., Path]:
+def engine(request: pytest.FixtureRequest) -> str:
+    """The engine of this test's archive."""
+    chosen = getattr(request, "param", ENGINE)
+    marker = request.node.get_closest_marker("sqlite_only")
+    if chosen == "postgresql" and marker is not None:
+        pytest.skip(f"SQLite only: {marker.args[0] if marker.args else 'a test of SQLite itself'}")
+    return chosen
+
+
+@pytest.fixture
+def archive_location(request: pytest.FixtureRequest, tmp_path: Path, engine: str) -> str:
+    """Where a test's archive lives: an SQLite file, or the session's PostgreSQL database, emptied."""
+    if engine == "postgresql":
+        return request.getfixturevalue("pg_url")
+    return str(tmp_path / "archive.sqlite3")
+
+
+@pytest.fixture
+def write_config(tmp_path: Path, tme: FakeTelegram, archive_location: str) -> Callable[..., Path]:
     """Factory: a config file for ``channels`` against the loopback t.me."""
 
     def write(*channels: str, extra: str = "", network: str = FAST_NETWORK, pages: str = FAST_PAGES) -> Path:
-        lines = [f'database = "{tmp_path / "archive.sqlite3"}"', "[telegram]", f'web_url = "{tme.url}"']
+        lines = [f'database = "{archive_location}"', "[telegram]", f'web_url = "{tme.url}"']
         ca = tme.write_ca(tmp_path / "test-ca.pem")
         # Every request goes through the loopback server as proxy; https sites are
         # served with certificates from a private CA that only ca_bundle trusts.
@@ -138,6 +176,6 @@ def linking(tme: FakeTelegram, make_config: Callable[..., Config]) -> Callable[.
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Connection]:
-    async with open_archive(tmp_path / "archive.sqlite3") as conn:
+async def db(archive_location: str) -> AsyncIterator[Connection]:
+    async with open_archive(archive_location) as conn:
         yield conn

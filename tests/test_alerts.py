@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import read_only, rows
+from helpers import connect_archive, read_only, rows
 from tmeserver import FIXTURES
 
 from monitor.alerts.rules import Matcher
@@ -261,7 +260,7 @@ async def test_a_failing_endpoint_is_retried_and_recorded(watched, receiver):
     [(attempts, error, retry_at)] = rows(config.database, "SELECT attempts, last_error, next_attempt_at FROM alerts")
     assert attempts == 1 and "error=500" in error and retry_at is not None
 
-    with sqlite3.connect(config.database) as conn:  # the back-off has passed
+    with connect_archive(config.database) as conn:  # the back-off has passed
         conn.execute("UPDATE alerts SET next_attempt_at = '2000-01-01T00:00:00Z'")
     report = await archive_channels(config, ["MFARussia"], mode="sync")
     assert report.alerts.sent == 1 and len(receiver.received) == 1
@@ -276,7 +275,7 @@ async def test_a_digest_rule_sends_one_message_for_many_alerts(tme, make_config,
     report = await archive_channels(config, ["MFARussia"], mode="sync")
     assert (report.alerts.sent, report.alerts.held) == (0, 3)
 
-    with sqlite3.connect(config.database) as conn:
+    with connect_archive(config.database) as conn:
         conn.execute("UPDATE alerts SET created_at = '2000-01-01T00:00:00Z'")
     report = await archive_channels(config, ["MFARussia"], mode="sync")
     [digest] = receiver.received
@@ -441,7 +440,7 @@ async def test_a_digest_whose_alerts_keep_trickling_in_is_sent_once_the_oldest_i
     channel.add(1, start=RECENT, text="Eurasian charter, part 1")
     config = make_config("MFARussia", extra=rules_toml(receiver, 'digest = "1h"'))
     await archive_channels(config, ["MFARussia"], mode="sync")
-    with sqlite3.connect(config.database) as conn:  # the first alert is an hour and a minute old
+    with connect_archive(config.database) as conn:  # the first alert is an hour and a minute old
         conn.execute("UPDATE alerts SET created_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-61 minutes')")
     channel.add(2, start=RECENT, text="Eurasian charter, part 2")  # and one came just now
 

@@ -56,7 +56,14 @@ def legation_once(config: Path, *args: str, timeout: float = 60) -> subprocess.C
 
 
 def query(config: Path, sql: str) -> list[tuple]:
-    return read_only(config.with_suffix(".sqlite3"), sql)
+    return read_only(archive_of(config), sql)
+
+
+def archive_of(config: Path) -> Path | str:
+    """The archive a config file names (an SQLite file, or a PostgreSQL URL)."""
+    from monitor.config.settings import load_config
+
+    return load_config(config).database
 
 
 def posts(config: Path) -> int:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 import pytest
 from click.testing import CliRunner
-from helpers import rows
+from helpers import connect_archive, rows
 from tmeserver import FakeChannel, swiftui_channel
 
 from monitor.cli.main import cli
@@ -115,7 +114,7 @@ async def test_a_post_that_comes_back_is_restored_with_a_note(archived):
     channel.delete(58)
     await archive_channels(config, ["ministry"], mode="sync")
     channel.posts[58] = html
-    with sqlite3.connect(config.database) as conn:  # the rounds are minutes apart, not in the same second
+    with connect_archive(config.database) as conn:  # the rounds are minutes apart, not in the same second
         conn.execute("UPDATE posts SET deleted_at = '2024-01-01T00:00:00Z' WHERE post_id = 58")
 
     [outcome] = (await archive_channels(config, ["ministry"], mode="sync")).channels
@@ -250,7 +249,7 @@ async def test_a_newest_page_that_changed_only_its_counters_is_not_parsed_until_
     channel.add(60, text="Post number 60, edited", views="5.5K", edited=True)  # a post changed: parsed
     [outcome] = (await archive_channels(config, ["ministry"], mode="sync")).channels
     assert outcome.saved.changed == 1 and outcome.saved.unchanged == 19
-    assert rows(config.database, "SELECT views, version FROM posts WHERE post_id IN (59, 60) ORDER BY 1") == [
+    assert rows(config.database, "SELECT views, version FROM posts WHERE post_id IN (59, 60) ORDER BY 1, 2") == [
         (5500, 1), (5500, 2)]
 
 

@@ -8,6 +8,7 @@ import sqlite3
 
 import pytest
 from click.testing import CliRunner
+from helpers import connect_archive, drop_guard
 from test_pages import CURRENT, fixture
 
 from monitor.cli.main import cli
@@ -38,7 +39,7 @@ def verify(config) -> tuple[int, str]:
 async def test_a_capture_is_chained_and_verifies(captured):
     code, output = await asyncio.to_thread(verify, captured)
     assert code == 0, output
-    with sqlite3.connect(captured.database) as conn:
+    with connect_archive(captured.database) as conn:
         kinds = [row[0] for row in conn.execute("SELECT kind FROM evidence_chain ORDER BY seq")]
     assert kinds[0] == "genesis"
     assert sorted(kinds[1:]) == ["deletion", "page", "post", "post", "post", "post"]  # post 2 twice
@@ -56,17 +57,17 @@ async def test_a_capture_is_chained_and_verifies(captured):
      "post 1/1 version 0 is in the archive but not in the chain"),
 ])
 async def test_each_tampering_fails_verify_naming_what_broke(captured, tamper, named):
-    with sqlite3.connect(captured.database) as conn:
+    with connect_archive(captured.database) as conn:
         conn.execute(tamper)
     code, output = await asyncio.to_thread(verify, captured)
     assert code == 1 and named in output, output
 
 
 async def test_the_chain_itself_is_append_only_and_reordering_it_is_found(captured):
-    with sqlite3.connect(captured.database) as conn:
+    with connect_archive(captured.database) as conn:
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             conn.execute("DELETE FROM evidence_chain WHERE seq = 2")
-        conn.execute("DROP TRIGGER evidence_chain_no_update")  # as someone who means it would
+        drop_guard(conn, "evidence_chain")  # as someone who means it would
         conn.execute("UPDATE evidence_chain SET seq = -seq WHERE seq IN (2, 3)")
         conn.execute("UPDATE evidence_chain SET seq = 3 WHERE seq = -2")
         conn.execute("UPDATE evidence_chain SET seq = 2 WHERE seq = -3")
@@ -82,7 +83,7 @@ async def test_a_media_file_changed_on_disk_fails_verify(tme, make_config):
     config = make_config("MFARussia", extra=MEDIA)
     await archive_channels(config, ["MFARussia"], mode="backfill")
     assert (await asyncio.to_thread(verify, config))[0] == 0
-    with sqlite3.connect(config.database) as conn:
+    with connect_archive(config.database) as conn:
         [(path,)] = conn.execute("SELECT path FROM media_files").fetchall()
         assert conn.execute("SELECT count(*) FROM evidence_chain WHERE kind = 'media'").fetchone() == (1,)
     (config.media_dir / path).write_bytes(b"\xff\xd8 another picture \xff\xd9")
@@ -117,7 +118,7 @@ def legation_cli(config, *args: str) -> tuple[int, str]:
 
 
 def stamps(config) -> list[tuple]:
-    with sqlite3.connect(config.database) as conn:
+    with connect_archive(config.database) as conn:
         return conn.execute("SELECT id, seq, hash, gen_time, signer FROM evidence_stamps ORDER BY id").fetchall()
 
 
@@ -139,7 +140,7 @@ async def test_stamps_cover_the_chain_and_a_down_authority_blocks_nothing(tme, m
     code, output = await asyncio.to_thread(legation_cli, config, "stamp")
     assert code == 0 and "1 time-stamp(s) made" in output, output
     [(_, seq, record_hash, gen_time, signer)] = stamps(config)
-    with sqlite3.connect(config.database) as conn:
+    with connect_archive(config.database) as conn:
         assert conn.execute("SELECT max(seq), hash FROM evidence_chain").fetchone() == (seq, record_hash)
     assert signer == "CN=Loopback Test TSA" and gen_time.endswith("Z")
     asked = authority.requests
@@ -165,11 +166,11 @@ async def test_an_authoritys_password_is_never_printed(tme, make_config, authori
     tme.site("tsa.example").dynamic = lambda *request: (200, {"X-Cut": "5"}, b"x" * 100)
     code, output = await asyncio.to_thread(legation_cli, config, "stamp")
     assert code == 1 and "s3cr3t-pw" not in output, output
-    runs = sqlite3.connect(config.database).execute("SELECT group_concat(error) FROM runs").fetchone()[0] or ""
+    runs = connect_archive(config.database).execute("SELECT group_concat(error) FROM runs").fetchone()[0] or ""
     assert "s3cr3t-pw" not in runs
     tme.site("tsa.example").dynamic = authority.answer
     assert (await asyncio.to_thread(legation_cli, config, "stamp"))[0] == 0
-    assert [row[0] for row in sqlite3.connect(config.database).execute("SELECT tsa FROM evidence_stamps")] == [
+    assert [row[0] for row in connect_archive(config.database).execute("SELECT tsa FROM evidence_stamps")] == [
         "https://tsa.example/tsr"]
 
 
@@ -200,7 +201,7 @@ async def test_a_stored_token_verifies_with_openssl_alone(tme, make_config, auth
     config = make_config("MFARussia", extra=with_tsa(tmp_path))
     await archive_channels(config, ["MFARussia"], mode="backfill")
     assert (await asyncio.to_thread(legation_cli, config, "stamp"))[0] == 0
-    with sqlite3.connect(config.database) as conn:
+    with connect_archive(config.database) as conn:
         record_hash, token = conn.execute("SELECT hash, token FROM evidence_stamps").fetchone()
     (tmp_path / "record.bin").write_bytes(bytes.fromhex(record_hash))
     (tmp_path / "token.tsr").write_bytes(token)
@@ -278,8 +279,8 @@ async def test_a_tampered_time_stamp_fails_verify(tme, make_config, authority, t
     await archive_channels(config, ["MFARussia"], mode="sync")
     assert (await asyncio.to_thread(legation_cli, config, "stamp"))[0] == 0
     assert (await asyncio.to_thread(verify, config))[0] == 0
-    with sqlite3.connect(config.database) as conn:
-        conn.execute("DROP TRIGGER evidence_stamps_no_update")
+    with connect_archive(config.database) as conn:
+        drop_guard(conn, "evidence_stamps")
         conn.execute(tamper)
     code, output = await asyncio.to_thread(verify, config)
     assert code == 1 and named in output, output

@@ -8,7 +8,6 @@ import io
 import json
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-from helpers import chromium, rendered_dom, start_browse
+from helpers import chromium, connect_archive, rendered_dom, start_browse
 from tmeserver import FIXTURES, message_wraps
 
 from monitor.cli.main import cli
@@ -52,7 +51,7 @@ def run(config, *args: str):
 
 
 def query(config, sql: str) -> list[tuple]:
-    with sqlite3.connect(config.database) as conn:
+    with connect_archive(config.database) as conn:
         return conn.execute(sql).fetchall()
 
 

@@ -5,11 +5,10 @@ nothing archived is overwritten and the other channels go on."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 import pytest
 from click.testing import CliRunner
-from helpers import rows
+from helpers import connect_archive, posts_matching, rows
 
 from monitor.cli.main import cli
 from monitor.daemon.service import archive_channels
@@ -58,7 +57,7 @@ async def test_a_post_that_does_not_parse_never_overwrites_the_archived_one(tme,
     assert after[2][1:3] == (2, "Заявление 3 изменено")  # the page's other posts are saved
     assert rows(config.database, "SELECT count(*) FROM post_versions WHERE post_id = 2") == [(1,)]
     assert rows(config.database, "SELECT url FROM links WHERE post_id = 2") == [("https://mid.ru/ru/2/",)]
-    assert rows(config.database, "SELECT text FROM posts_fts WHERE posts_fts MATCH 'Заявление' ORDER BY rowid") == [
+    assert posts_matching(config.database, "Заявление") == [
         ("Заявление 1 https://mid.ru/ru/1/",), ("Заявление 2 https://mid.ru/ru/2/",), ("Заявление 3 изменено",)]
     [(post_id, error, attempts)] = rows(config.database, "SELECT post_id, error, attempts FROM post_problems")
     assert (post_id, attempts) == (2, 1) and error.startswith("OverflowError")
@@ -67,7 +66,7 @@ async def test_a_post_that_does_not_parse_never_overwrites_the_archived_one(tme,
 
     # once due, the post is read again; when it parses, it is saved and no longer a problem
     channel.add(2, text="Заявление 2 изменено")
-    with sqlite3.connect(config.database) as conn:
+    with connect_archive(config.database) as conn:
         conn.execute("UPDATE post_problems SET next_attempt_at = '2000-01-01T00:00:00Z'")
     await archive_channels(config, ["MFARussia"], mode="sync")
     assert rows(config.database, "SELECT version, text FROM posts WHERE post_id = 2") == [(2, "Заявление 2 изменено")]
@@ -225,7 +224,7 @@ async def test_a_post_that_did_not_parse_is_retried_when_due_even_far_from_the_n
     channel.add(5, text="post 5, readable now")
     await archive_channels(config, ["MFARussia"], mode="sync")  # not due: only the newest page is read
     assert rows(config.database, "SELECT count(*) FROM posts WHERE post_id = 5") == [(0,)]
-    with sqlite3.connect(config.database) as conn:
+    with connect_archive(config.database) as conn:
         conn.execute("UPDATE post_problems SET next_attempt_at = '2000-01-01T00:00:00Z'")
     tme.requests.clear()
     await archive_channels(config, ["MFARussia"], mode="sync")

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
 from conftest import FAST_PAGES
+from helpers import connect_archive
 from tmeserver import FIXTURES, synthetic_post
 
 from monitor.cli.main import cli
@@ -96,7 +96,7 @@ async def test_echoes_finds_reposts_forwards_and_translations_and_not_a_quote(fi
     dates = [e["date"] for e in found]
     assert dates == sorted(dates)  # the first appearance first
     # the SQL view says the same (a pair tied two ways is there under each)
-    with sqlite3.connect(config.database) as conn:
+    with connect_archive(config.database) as conn:
         view = {(row[0], row[1], row[2]) for row in conn.execute(
             "SELECT echo_channel, echo_post_id, kind FROM echoes WHERE channel = 'MFARussia' AND post_id = 10")}
     assert {("EmbassyOne", 1, "repost"), ("EmbassyTwo", 1, "edited repost"), ("EmbassyThree", 1, "forward"),
@@ -159,7 +159,7 @@ async def test_reach_is_kept_as_a_channel_is_read_and_printed(tme, make_config):
     config = make_config("MFARussia")
     await archive_channels(config, ["MFARussia"], mode="sync")
     channel.add(1, text="A statement", views="3.4K")
-    with sqlite3.connect(config.database) as conn:  # the next reading, an hour on, in another slot
+    with connect_archive(config.database) as conn:  # the next reading, an hour on, in another slot
         conn.execute("UPDATE post_reach SET at = '2020-01-01T00:00:00Z'")
         conn.execute("UPDATE channels SET page_signature = NULL")
     await archive_channels(config, ["MFARussia"], mode="sync")
@@ -218,7 +218,7 @@ async def test_the_reading_room_shows_echoes_and_draws_reach(five_channels):
     from helpers import start_browse
 
     config = five_channels
-    with sqlite3.connect(config.database) as conn:  # a second reading of post 10, a day on
+    with connect_archive(config.database) as conn:  # a second reading of post 10, a day on
         conn.execute("INSERT INTO post_reach (channel_id, post_id, at, views) SELECT channel_id, post_id, "
                      "'2030-01-01T00:00:00Z', views + 500 FROM post_reach WHERE post_id = 10")
     process, base, _ = await asyncio.to_thread(start_browse, config.source)
@@ -244,7 +244,7 @@ async def test_an_echoes_rule_fires_when_a_watched_statement_is_repeated(tme, ma
     await archive_channels(config, ["MFARussia"], mode="sync")
     tme.channel("EmbassyTwo").add(1, text=EDITED, start=now, channel_id=103)
     await archive_channels(config, ["EmbassyTwo"], mode="sync")
-    with sqlite3.connect(config.database) as conn:
+    with connect_archive(config.database) as conn:
         alerts = conn.execute("SELECT a.rule, c.username, a.post_id, a.context FROM alerts a "
                               "JOIN channels c ON c.id = a.channel_id ORDER BY a.id").fetchall()
     assert [(rule, channel, post) for rule, channel, post, _ in alerts] == [

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from helpers import rows
+from helpers import connect_archive, rows
 from tmeserver import FIXTURES
 
 from monitor.daemon.service import archive_channels
@@ -68,7 +68,7 @@ async def test_a_robots_txt_that_fails_is_retried_and_then_honoured(tme, make_co
     assert "/ru/foreign_policy/news/1944000/" not in tme.site_requests("mid.ru")
 
     site.page("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
-    with sqlite3.connect(config.database) as conn:
+    with connect_archive(config.database) as conn:
         conn.execute("UPDATE pages SET next_attempt_at = '2000-01-01T00:00:00Z'")
     await archive_channels(config, ["ministry"], mode="sync")
     assert rows(config.database, "SELECT status FROM pages") == [("ok",)]
@@ -101,7 +101,7 @@ async def test_a_page_and_the_state_it_advances_commit_together(tme, make_config
         channel.add(post_id)
     config = make_config("ministry")
     await archive_channels(config, ["ministry"], mode="sync")  # creates the archive: head 200, tail 181
-    with sqlite3.connect(config.database) as conn:
+    with connect_archive(config.database) as conn:
         conn.execute(trigger)
 
     with pytest.raises(sqlite3.IntegrityError, match="injected failure"):
@@ -111,7 +111,7 @@ async def test_a_page_and_the_state_it_advances_commit_together(tme, make_config
     # transaction (pages 1-80, and the tail they reach) failed whole: nothing of it is visible.
     assert rows(config.database, "SELECT tail_id, backfill_done_at FROM channels") == [(81, None)]
     assert rows(config.database, "SELECT min(post_id), count(*) FROM posts") == [(81, 120)]
-    with sqlite3.connect(config.database) as conn:
+    with connect_archive(config.database) as conn:
         conn.execute("DROP TRIGGER injected")
     await archive_channels(config, ["ministry"], mode="backfill")
     assert rows(config.database, "SELECT count(*), min(post_id), max(post_id) FROM posts") == [(200, 1, 200)]

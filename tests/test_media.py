@@ -4,14 +4,13 @@ page is saved, from a loopback CDN that serves photos, thumbnails, videos and fa
 from __future__ import annotations
 
 import signal
-import sqlite3
 import struct
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from helpers import chromium, rendered_dom, rows, start_browse
+from helpers import chromium, connect_archive, rendered_dom, rows, start_browse
 
 from monitor.capture.media import image_size
 from monitor.config.settings import load_config
@@ -118,7 +117,7 @@ async def test_a_failed_file_is_retried_with_the_link_of_a_fresh_page_and_expire
     await archive_channels(config, ["MFARussia"], mode="sync")
     assert media_rows(config.database)[(5, 0, "photo")][0] == "ok"
 
-    with sqlite3.connect(config.database) as conn:  # a link last seen two days ago, never saved
+    with connect_archive(config.database) as conn:  # a link last seen two days ago, never saved
         conn.execute("UPDATE post_media SET status = 'pending', seen_at = '2000-01-01T00:00:00Z' WHERE post_id = 7")
     channel.delete(7)  # no page shows post 7 again: its link is never refreshed
     await archive_channels(config, ["MFARussia"], mode="sync")
@@ -255,7 +254,7 @@ async def test_a_local_file_is_taken_only_from_the_accounts_download_directory(t
     secret.write_text("not for the archive")
     incoming = tmp_path / "media" / ".incoming"
     incoming.mkdir(parents=True)
-    with sqlite3.connect(config.database) as conn:  # as if a source had named it
+    with connect_archive(config.database) as conn:  # as if a source had named it
         conn.execute("UPDATE post_media SET url = ?, status = 'pending' WHERE post_id = 1", (secret.as_uri(),))
 
     async with open_archive(config.database) as conn, HttpClient(config.network) as http:

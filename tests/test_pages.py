@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import sqlite3
 import zlib
 from dataclasses import replace
 
 import pytest
-from helpers import rows
+from helpers import connect_archive, pages_matching, rows
 from tmeserver import FIXTURES
 
 from monitor.daemon.service import archive_channels, pages_client
@@ -65,8 +64,7 @@ async def test_linked_release_pages_are_archived_clean(tme, linking):
     ]
     assert rows(config.database, "SELECT post_id, title FROM post_pages WHERE url = ?", CURRENT) == [
         (1, "Заявление МИД России в связи с годовщиной Евразийской хартии")]
-    assert rows(config.database, "SELECT url FROM pages_fts JOIN pages ON pages.rowid = pages_fts.rowid "
-                                 "WHERE pages_fts MATCH 'Хартия'") == [(CURRENT,)]
+    assert pages_matching(config.database, "Хартия") == [(CURRENT,)]
 
 
 async def test_a_challenge_page_is_blocked_not_content_and_retried(tme, linking):
@@ -83,7 +81,7 @@ async def test_a_challenge_page_is_blocked_not_content_and_retried(tme, linking)
     assert retry_at is not None
     assert rows(config.database, "SELECT count(*) FROM page_versions") == [(0,)]
     # once the retry time has come, the wall is gone and the page is archived
-    with sqlite3.connect(config.database) as conn:
+    with connect_archive(config.database) as conn:
         conn.execute("UPDATE pages SET next_attempt_at = '2000-01-01T00:00:00Z'")
     site.page("/ru/foreign_policy/news/1944000/", fixture("midru_current.html"))
     report = await archive_channels(config, ["MFARussia"], mode="sync")
@@ -150,7 +148,7 @@ async def test_a_changed_page_keeps_both_versions(tme, linking):
     await archive_channels(config, ["MFARussia"], mode="sync")
     changed = fixture("midru_current.html").replace("Ровно год назад".encode(), "Два года назад".encode())
     site.page("/ru/foreign_policy/news/1944000/", changed)
-    with sqlite3.connect(config.database) as conn:
+    with connect_archive(config.database) as conn:
         conn.execute("UPDATE pages SET status = 'pending'")  # what refetch_after does once due
 
     await archive_channels(config, ["MFARussia"], mode="sync")
@@ -178,7 +176,7 @@ async def test_pages_older_than_refetch_after_are_fetched_again(tme, linking):
     _, config = linking(CURRENT, extra='refetch_after = "1d"\n')  # lands in [pages]
     await archive_channels(config, ["MFARussia"], mode="sync")
     fresh = await archive_channels(config, ["MFARussia"], mode="sync")
-    with sqlite3.connect(config.database) as conn:
+    with connect_archive(config.database) as conn:
         conn.execute("UPDATE pages SET fetched_at = '2020-01-01T00:00:00Z'")
 
     stale = await archive_channels(config, ["MFARussia"], mode="sync")
@@ -268,7 +266,7 @@ async def test_a_500_then_200_and_a_stall_past_the_timeout(tme, linking):
     _, config = linking(CURRENT)
     tme.site("mid.ru").page("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
     await archive_channels(config, ["MFARussia"], mode="sync")  # robots.txt cached; the page archived
-    with sqlite3.connect(config.database) as conn:
+    with connect_archive(config.database) as conn:
         conn.execute("UPDATE pages SET status = 'pending'")
     tme.requests.clear()
 

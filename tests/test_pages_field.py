@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import rows
+from helpers import connect_archive, rows
 from tmeserver import FIXTURES
 
 from monitor.cli.main import cli
@@ -184,7 +183,7 @@ async def test_an_untrusted_certificate_fails_at_once_and_says_how_to_fix_it(tme
     assert status == "failed" and attempts_left == 1
     assert error.startswith("certificate of mid.ru not trusted (") and "set [network] ca_bundle" in error
     assert tme.site_requests("mid.ru") == []  # not one request got through; none was retried
-    with sqlite3.connect(config.database) as conn:
+    with connect_archive(config.database) as conn:
         assert conn.execute("SELECT count(*) FROM pages WHERE status = 'pending'").fetchone() == (1,)
 
     shown = await asyncio.to_thread(CliRunner().invoke, cli, ["-c", str(config.source), "status"])
@@ -233,7 +232,7 @@ async def test_a_failing_page_waits_longer_after_each_failure(linking, tme):
         await archive_channels(config, ["MFARussia"], mode="sync")
         [(fetched, retry)] = rows(config.database, "SELECT fetched_at, next_attempt_at FROM pages")
         waits.append((datetime.fromisoformat(retry) - datetime.fromisoformat(fetched)).total_seconds())
-        with sqlite3.connect(config.database) as conn:  # due again at once
+        with connect_archive(config.database) as conn:  # due again at once
             conn.execute("UPDATE pages SET next_attempt_at = '2000-01-01T00:00:00Z'")
     # retry_backoff 1 s, doubling; both times are stored to the second, so each wait may read a second short
     assert all(expected - 1 <= wait <= expected for wait, expected in zip(waits, [1, 2, 4], strict=True)), waits

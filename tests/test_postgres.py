@@ -14,7 +14,7 @@ import time
 
 import pytest
 from click.testing import CliRunner
-from helpers import ROOT, wait_for
+from helpers import ROOT, connect_archive, wait_for
 from pgserver import PASSWORD, empty_database, server_binaries
 
 from monitor.cli.main import cli
@@ -60,6 +60,7 @@ async def test_postgres_has_the_same_tables_columns_and_views(pg_url, tmp_path, 
     from storage.postgres.connection import connect, migrate
     from storage.sqlite.migrate import load_migrations, migrations_dir
 
+    empty_database(pg_url, schema=True)  # from nothing: every migration applies
     conn = connect(pg_url)
     try:
         applied = migrate(conn, load_migrations(migrations_dir() / "postgresql"))
@@ -227,11 +228,15 @@ def test_a_copy_killed_mid_way_resumes_without_gaps_or_duplicates(postgres, tmp_
     assert time.monotonic() - started < 60
 
 
-def test_a_postgresql_database_in_the_config_is_a_clear_error(tmp_path):
+def test_a_postgresql_database_is_checked_and_its_password_never_shown(tmp_path, postgres):
     config = tmp_path / "legation.toml"
-    config.write_text('database = "postgresql://team:hunter2-pw@db.example/archive"\n', encoding="utf-8")
+    config.write_text('database = "postgresql://team:hunter2-pw@db.example"\n', encoding="utf-8")
     code, output = legation("-c", str(config), "status")
-    assert code == 2 and "database: capture into PostgreSQL is not built yet" in output, output
+    assert code == 2 and "database: a postgresql:// URL needs its database" in output, output
+    assert "hunter2-pw" not in output
+    config.write_text(f'database = "{postgres.replace(PASSWORD, "hunter2-pw")}"\n', encoding="utf-8")
+    code, output = legation("-c", str(config), "status")
+    assert code == 1 and "cannot connect to postgresql://legation:***@127.0.0.1" in output, output
     assert "hunter2-pw" not in output
 
 
@@ -244,7 +249,7 @@ async def test_the_readmes_queries_run_on_postgresql_with_the_same_rows(tme, mak
     config = await readme_archive(tme, make_config)
     assert (await asyncio.to_thread(legation, "copy-archive", str(config.database), pg_url))[0] == 0
     failures = []
-    with psycopg.connect(pg_url) as conn, sqlite3.connect(config.database) as lite:
+    with psycopg.connect(pg_url) as conn, connect_archive(config.database) as lite:
         for sqlite_sql, postgres_sql in POSTGRES_QUERIES:
             try:
                 rows = conn.execute(any_date(postgres_sql)).fetchall()

@@ -15,7 +15,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import pytest
 from conftest import FAST_PAGES
-from helpers import chromium, rendered_dom, start_browse
+from helpers import chromium, connect_archive, rendered_dom, start_browse
 from test_media import MEDIA, cdn, photo
 from test_pages import CURRENT, a_pdf, fixture
 
@@ -71,7 +71,7 @@ async def room(tme, make_config):
     channel.add(5, text="Исправленный текст заявления", edited=True, start=RECENT)
     channel.delete(6)
     await archive_channels(config, ["MFARussia"], mode="sync")
-    with sqlite3.connect(config.database) as conn:
+    with connect_archive(config.database) as conn:
         assert conn.execute("SELECT count(*) FROM posts WHERE deleted_at IS NOT NULL").fetchone() == (1,)
         assert conn.execute("SELECT count(*) FROM alerts").fetchone()[0] >= 1
     process, base, _ = start_browse(config.source)
@@ -113,7 +113,7 @@ def test_every_page_renders_and_every_link_resolves(room):
             "/deletions.atom", "/pages.atom", "/alerts/charter.atom", "/-/room.css"} <= paths
     assert any(path.startswith("/media/") for path in paths)  # the pictures, full size
     # a t.me link never stands where the archive has the post
-    archived = {(c.lower(), p) for c, p in sqlite3.connect(config.database).execute(
+    archived = {(c.lower(), p) for c, p in connect_archive(config.database).execute(
         "SELECT c.username, p.post_id FROM posts p JOIN channels c ON c.id = p.channel_id")}
     for url in seen:
         if (match := re.match(r"https?://t\.me/(?:s/)?(\w+)/(\d+)", url)) is not None:
@@ -346,7 +346,7 @@ def test_the_static_export_has_no_broken_link_and_rewrites_only_what_changed(roo
     again = export()
     assert "0 file(s) written" in again.output  # nothing changed, nothing rewritten
 
-    with sqlite3.connect(config.database) as conn:  # a new edit of post 5 since the last export
+    with connect_archive(config.database) as conn:  # a new edit of post 5 since the last export
         conn.execute("UPDATE posts SET views = 99999 WHERE post_id = 5")
     third = export()
     changed = int(re.search(r"(\d+) file\(s\) written", third.output)[1])

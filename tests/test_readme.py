@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 import shlex
-import sqlite3
 from pathlib import Path
 
 import pytest
+from helpers import connect_archive
 from tmeserver import FIXTURES
 
 from monitor.daemon.service import archive_channels
@@ -40,7 +40,7 @@ async def readme_archive(tme, make_config):
     channel.add(25, text="Lavrov on the charter https://mid.ru/ru/25/", edited=True)
     channel.delete(24)
     tme.site("mid.ru").page("/ru/25/", release.replace("Ровно год назад", "Два года назад"))
-    with sqlite3.connect(config.database) as conn:
+    with connect_archive(config.database) as conn:
         conn.execute("UPDATE pages SET status = 'pending' WHERE url LIKE '%/25/'")
     await archive_channels(config, ["MFARussia"], mode="sync")
     return config
@@ -54,7 +54,7 @@ def any_date(sql: str) -> str:
 @pytest.mark.parametrize("sql", QUERIES, ids=[q.split("\n")[0][:40] for q in QUERIES])
 async def test_readme_query_runs(tme, make_config, sql):
     config = await readme_archive(tme, make_config)
-    with sqlite3.connect(config.database) as conn:
+    with connect_archive(config.database) as conn:
         result = conn.execute(any_date(sql)).fetchall()
     assert result, sql
 

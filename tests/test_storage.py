@@ -222,7 +222,7 @@ async def test_posts_archived_before_the_time_keyed_index_are_searchable_after_i
 async def test_a_schema_error_is_a_bug_not_a_write_failure(db):
     from storage.errors import WriteFailed
 
-    with pytest.raises(sqlite3.OperationalError, match="no such column: no_such_column") as caught:
+    with pytest.raises(sqlite3.DatabaseError, match='no such column: no_such_column|column "no_such_column"') as caught:
         async with transaction(db):
             await db.execute("UPDATE posts SET no_such_column = 1")
     assert not isinstance(caught.value, WriteFailed)
@@ -471,9 +471,9 @@ async def test_a_batch_longer_than_one_statement_saves_every_post_searchable(db)
             for i in range(1, 121)]
     saved = await save(db, channel_id, many)
     assert saved.new == 120
-    hits = await db.execute_fetchall("SELECT count(*) FROM posts_fts WHERE posts_fts MATCH 'заявление'")
-    assert hits[0][0] == 120
-    await db.execute("INSERT INTO posts_fts(posts_fts, rank) VALUES ('integrity-check', 1)")
+    assert len(await search_posts(db, "заявление", limit=200)) == 120
+    if db.engine == "sqlite":
+        await db.execute("INSERT INTO posts_fts(posts_fts, rank) VALUES ('integrity-check', 1)")
 
 
 async def test_a_post_deleted_with_sqlite3_leaves_the_search_index(tmp_path):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from click.testing import CliRunner
-from helpers import rows, wait_for
+from helpers import connect_archive, rows, wait_for
 from tmeserver import FakeChannel
 
 from monitor.cli.main import cli
@@ -225,14 +225,13 @@ def test_sigterm_during_an_extraction_stops_the_daemon_within_the_units_timeout(
 
 
 async def test_a_retry_time_set_by_a_clock_that_ran_ahead_does_not_wait_for_it(tme, linking):
-    import sqlite3
 
     tme.site("mid.ru").page("/ru/1/", "<html><head><title>Release</title></head><body><h1>Release</h1><p>"
                                       + "Text of the release. " * 20 + "</p></body></html>")
     _, config = linking("https://mid.ru/ru/1/")
     tme.site("mid.ru").page("/ru/1/", "down", status=503)
     await archive_channels(config, ["MFARussia"], mode="sync")
-    with sqlite3.connect(config.database) as db:  # the clock was a year ahead when that failure was recorded
+    with connect_archive(config.database) as db:  # the clock was a year ahead when that failure was recorded
         db.execute("UPDATE pages SET next_attempt_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '+365 days')")
     tme.site("mid.ru").page("/ru/1/", "<html><head><title>Release</title></head><body><h1>Release</h1><p>"
                                       + "Text of the release. " * 20 + "</p></body></html>")

@@ -354,7 +354,8 @@ CREATE UNIQUE INDEX channels_username_nocase ON channels (lower(username));
 
 -- Append-only, as in SQLite (storage/evidence.py; verify catches what goes around it).
 CREATE FUNCTION refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$;
+BEGIN RAISE EXCEPTION 'the % is append-only', replace(TG_TABLE_NAME, '_', ' ')
+    USING ERRCODE = 'integrity_constraint_violation'; END $$;
 CREATE TRIGGER evidence_chain_no_update BEFORE UPDATE OR DELETE ON evidence_chain
 FOR EACH ROW EXECUTE FUNCTION refuse_change();
 CREATE TRIGGER evidence_stamps_no_update BEFORE UPDATE OR DELETE ON evidence_stamps

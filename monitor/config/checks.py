@@ -75,7 +75,7 @@ def parse_record(record: type[R], section: Section, base: Path, **given: Any) ->
             value = f.default
         if isinstance(value, list):
             value = tuple(value)
-        if meta.get("path"):
+        if meta.get("path") and not (isinstance(value, str) and "://" in value):  # a URL is not a path
             value = None if value in (None, "") else base / value
             if value is not None and callable(meta["path"]):
                 value = meta["path"](key, value)

@@ -380,7 +380,9 @@ class ScheduleConfig:
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    database: Path = setting(Path(DEFAULT_DATABASE), lambda key, value: _sqlite_database(key, value), path=True)
+    # an SQLite file, or a postgresql:// URL (the password better in PGPASSWORD or ~/.pgpass)
+    database: Path | str = setting(Path(DEFAULT_DATABASE), lambda key, value: _database(key, value), path=True,
+                                   env="LEGATION_DATABASE")
     telegram: TelegramConfig = setting(section=TelegramConfig, factory=TelegramConfig)
     network: NetworkConfig = setting(section=NetworkConfig, factory=NetworkConfig)
     sync: SyncConfig = setting(section=SyncConfig, factory=SyncConfig)
@@ -399,6 +401,8 @@ class Config:
         notification URL that can carry a token (user, password, host, path segments, query
         values), whatever its length; a service's token may be short."""
         found = [self.telegram.api_hash or ""]
+        if isinstance(self.database, str):
+            found.append(urlsplit(self.database).password or "")
         if self.network.proxy:
             found.append(urlsplit(self.network.proxy).password or "")
         for url in [*self.alerts.notify, *(u for rule in self.alerts.rules for u in rule.notify)]:
@@ -408,9 +412,25 @@ class Config:
         return [value for value in found if value]
 
     @property
+    def on_postgres(self) -> bool:
+        return isinstance(self.database, str)
+
+    @property
+    def archive_name(self) -> str:
+        """The archive as legation prints it: a path, or a URL without its password."""
+        if isinstance(self.database, str):
+            return _display_url(self.database)
+        return str(self.database)
+
+    @property
     def media_dir(self) -> Path:
-        """Where media files go: ``[media] dir``, or ``legation-media`` next to the archive."""
-        return self.media.dir or self.database.parent / "legation-media"
+        """Where media files go: ``[media] dir``, or ``legation-media`` next to the archive (next to the
+        config file for a PostgreSQL archive)."""
+        if self.media.dir:
+            return self.media.dir
+        if isinstance(self.database, str):
+            return (self.source.resolve().parent if self.source else Path.cwd()) / "legation-media"
+        return self.database.parent / "legation-media"
 
     def poll_interval(self, channel: ChannelConfig) -> float:
         return channel.poll_interval or self.schedule.poll_interval
@@ -465,13 +485,27 @@ def load_config(path: str | Path | None) -> Config:
     return parse_config(raw, base=path.resolve().parent, source=path)
 
 
-def _sqlite_database(key: str, value: Any) -> str:
-    text = as_string(key, value)
-    if text.split("://", 1)[0].lower() in ("postgresql", "postgres") and "://" in text:
-        raise ConfigError(key, "capture into PostgreSQL is not built yet: keep an SQLite file here, and move the "
-                               "archive to PostgreSQL with `legation copy-archive ARCHIVE postgresql://...` "
-                               "(README: PostgreSQL)")
+def _database(key: str, value: Any) -> str:
+    text = expand_env(key, as_string(key, value))
+    if "://" in text:
+        scheme = text.split("://", 1)[0].lower()
+        if scheme not in ("postgresql", "postgres"):
+            raise ConfigError(key, f"expected an SQLite file or a postgresql:// URL, not {scheme}://")
+        try:
+            parts = urlsplit(text)
+            _ = parts.port
+        except ValueError:
+            raise ConfigError(key, "not a valid postgresql:// URL (its port?)") from None
+        if not parts.path.strip("/") and "dbname=" not in parts.query:
+            raise ConfigError(key, "a postgresql:// URL needs its database: postgresql://user@host/DATABASE")
     return text
+
+
+def _display_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
 
 
 def parse_config(raw: Mapping[str, Any], *, base: Path, source: Path | None = None) -> Config:

@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
@@ -105,6 +105,14 @@ def pages_client(config: Config, stop: asyncio.Event | None = None) -> HttpClien
     return HttpClient(network, guard=address_guard(config, config.pages.follows), stop=stop)
 
 
+def writer_lock(config: Config) -> contextlib.AbstractContextManager[Any]:
+    """One writer a SQLite archive (a lock file beside it); a PostgreSQL archive takes several
+    workers, which share the work by leases instead."""
+    if isinstance(config.database, str):
+        return contextlib.nullcontext()
+    return WriterLock(config.database)
+
+
 def tsa_client(config: Config, stop: asyncio.Event | None = None) -> HttpClient:
     """The client for time-stamping authorities: the hosts the config names, through the address guard."""
     return HttpClient(config.network, guard=address_guard(config), stop=stop)
@@ -172,7 +180,7 @@ async def archive_channels(
 ) -> RoundReport:
     """One sync round (or a backfill, or a re-check sweep) over ``usernames``, then the page queue."""
     async with AsyncExitStack() as stack:
-        stack.enter_context(WriterLock(config.database))
+        stack.enter_context(writer_lock(config))
         conn = await stack.enter_async_context(open_archive(config.database))
         queued = await follow_configured_domains(conn, config)
         source = await open_sources(stack, config, account_client=account_client)
@@ -222,7 +230,7 @@ async def run_daemon(config: Config, stop: asyncio.Event, account_client: Telegr
     from monitor.pages.browser import BrowserFetcher
 
     async with AsyncExitStack() as stack:
-        stack.enter_context(WriterLock(config.database))
+        stack.enter_context(writer_lock(config))
         conn = await stack.enter_async_context(open_archive(config.database))
         await follow_configured_domains(conn, config)
         source = await open_sources(stack, config, stop, account_client)

@@ -153,8 +153,9 @@ def _proof(db: sqlite3.Connection, seqs: list[int]) -> tuple[list[dict[str, Any]
     for seq in sorted(set(seqs)):
         end = seq
         for stamp_id, tsa, stamp_seq, record_hash, gen_time, signer, token in db.execute(
-                "SELECT id, tsa, min(seq), hash, gen_time, signer, token FROM evidence_stamps WHERE seq >= ? "
-                "GROUP BY tsa", (seq,)).fetchall():
+                "SELECT s.id, s.tsa, s.seq, s.hash, s.gen_time, s.signer, s.token FROM evidence_stamps s "
+                "WHERE s.seq = (SELECT min(t.seq) FROM evidence_stamps t WHERE t.tsa = s.tsa AND t.seq >= ?)",
+                (seq,)).fetchall():
             stamps[stamp_id] = {"id": stamp_id, "tsa": tsa, "seq": stamp_seq, "hash": record_hash,
                                 "gen_time": gen_time, "signer": signer, "token": bytes(token)}
             end = max(end, stamp_seq)

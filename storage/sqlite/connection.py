@@ -294,6 +294,11 @@ class Connection:
         return self._db.in_transaction
 
     @property
+    def engine(self) -> str:
+        """``sqlite``, or the engine of the connection :func:`wrap` serves (``postgresql``)."""
+        return getattr(self._db, "engine", "sqlite")
+
+    @property
     def row_factory(self) -> Any:
         return self._db.row_factory
 
@@ -431,3 +436,10 @@ def connect_plain(path: str | Path) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         raise converted(exc, path) from None
     return conn
+
+
+async def wrap(db: Any, name: str = "legation-archive") -> Connection:
+    """Another engine's DB-API connection (``storage.postgres.db.PostgresDb``) served the same way:
+    its own thread, calls in order, no checkpoints."""
+    thread = _Thread(name)
+    return Connection(db, thread, None)

@@ -1,0 +1,182 @@
+"""A PostgreSQL connection that storage's functions use as they use sqlite3's.
+
+storage/ hands its functions a DB-API connection (``execute``, ``executemany``, ``commit``,
+rows read by position or by name). :class:`PostgresDb` is that connection on psycopg: each statement
+goes through :mod:`storage.postgres.dialect`, rows come back as :class:`Row`, and psycopg's errors
+come back as the sqlite3 error classes storage already handles (an integrity error as
+``IntegrityError``, a lost server as ``OperationalError``), their text without the password.
+Transactions are explicit, as on SQLite: outside ``BEGIN`` ... ``COMMIT`` each statement commits.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from storage.postgres.dialect import translate
+
+# Tables whose rows get their id from the database: an INSERT into one returns it (lastrowid).
+IDENTITY = {"channels": "id", "post_events": "id", "releases": "id", "runs": "id", "alerts": "id",
+            "evidence_stamps": "id"}
+INSERT_INTO = re.compile(r"^\s*INSERT\s+(?:OR\s+\w+\s+)?INTO\s+(\w+)", re.I)
+
+
+class Row(tuple):  # type: ignore[type-arg]
+    """A row by position or by column name, as sqlite3.Row."""
+
+    _names: tuple[str, ...] = ()
+
+    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._names.index(key))
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self._names)
+
+
+def _row_type(names: tuple[str, ...]) -> type[Row]:
+    return type("Row", (Row,), {"_names": names})
+
+
+class Cursor:
+    """A statement's results: ``fetchone``, ``fetchall``, iteration, ``rowcount``, ``lastrowid``."""
+
+    def __init__(self, cursor: Any, lastrowid: int | None = None) -> None:
+        self._cursor = cursor
+        self.lastrowid = lastrowid
+        self.rowcount = cursor.rowcount
+        self.description = cursor.description
+        self._row = _row_type(tuple(c.name for c in cursor.description)) if cursor.description else None
+        self._pending: list[Any] | None = None
+
+    def _wrap(self, row: Any) -> Any:
+        return None if row is None or self._row is None else self._row(row)
+
+    def fetchone(self) -> Any:
+        if self._pending is not None:
+            return self._wrap(self._pending.pop(0)) if self._pending else None
+        return self._wrap(self._cursor.fetchone()) if self._row is not None else None
+
+    def fetchall(self) -> list[Any]:
+        if self._pending is not None:
+            rows, self._pending = self._pending, []
+            return [self._wrap(r) for r in rows]
+        return [self._wrap(r) for r in self._cursor.fetchall()] if self._row is not None else []
+
+    def fetchmany(self, size: int) -> list[Any]:
+        return [self._wrap(r) for r in self._cursor.fetchmany(size)] if self._row is not None else []
+
+    def __iter__(self) -> Iterator[Any]:
+        while (row := self.fetchone()) is not None:
+            yield row
+
+    def close(self) -> None:
+        self._cursor.close()
+
+
+class PostgresDb:
+    """psycopg's connection (autocommit: transactions begin with ``BEGIN``) as storage uses sqlite3's."""
+
+    row_factory: Any = None  # rows are always Row; kept for code that sets sqlite3.Row
+    engine = "postgresql"
+
+    def __init__(self, conn: Any, secret: str | None = None) -> None:
+        self._conn, self._secret = conn, secret
+        self._keys = {table: tuple(columns) for table, columns in conn.execute(
+            "SELECT c.relname, array_agg(a.attname ORDER BY array_position(i.indkey, a.attnum)) FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indrelid JOIN pg_attribute a ON a.attrelid = c.oid "
+            "AND a.attnum = ANY(i.indkey) JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE i.indisprimary AND n.nspname = current_schema() GROUP BY c.relname").fetchall()}
+
+    def execute(self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] = ()) -> Cursor:
+        params = _parameters(parameters)
+        text = translate(sql, self._keys, bool(params))
+        table = INSERT_INTO.match(sql)
+        returning = table is not None and table[1] in IDENTITY and "RETURNING" not in text.upper()
+        if returning:
+            text += f" RETURNING {IDENTITY[table[1]]}"  # type: ignore[index]
+        cursor = self._conn.cursor()
+        try:
+            cursor.execute(text, params or None)
+        except Exception as exc:
+            raise self._converted(exc, text) from None
+        if returning:
+            rows = cursor.fetchall()
+            result = Cursor(cursor, rows[0][0] if rows else None)
+            result.description, result._row = None, None
+            return result
+        return Cursor(cursor)
+
+    def execute_native(self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] = ()) -> Cursor:
+        """A statement written for PostgreSQL (``%s`` placeholders): not rewritten."""
+        cursor = self._conn.cursor()
+        try:
+            cursor.execute(sql, _parameters(parameters))
+        except Exception as exc:
+            raise self._converted(exc, sql) from None
+        return Cursor(cursor)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor:
+        batch = [_parameters(row) for row in rows]
+        cursor = self._conn.cursor()
+        if batch:
+            text = translate(sql, self._keys, True)
+            try:
+                cursor.executemany(text, batch)
+            except Exception as exc:
+                raise self._converted(exc, text) from None
+        return Cursor(cursor)
+
+    def commit(self) -> None:
+        if self.in_transaction:
+            self.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @property
+    def in_transaction(self) -> bool:
+        from psycopg.pq import TransactionStatus
+
+        return self._conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR)
+
+    def _converted(self, exc: Exception, sql: str) -> Exception:
+        """psycopg's error as the sqlite3 error class storage handles, without the password."""
+        import psycopg
+
+        if not isinstance(exc, psycopg.Error):
+            return exc
+        text = str(exc).strip() or type(exc).__name__
+        if self._secret:
+            text = text.replace(self._secret, "***")
+        if isinstance(exc, psycopg.IntegrityError):
+            return sqlite3.IntegrityError(text)
+        if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+            return sqlite3.OperationalError(text)
+        return sqlite3.DatabaseError(f"{text} (in: {' '.join(sql.split())[:300]})")
+
+
+def _parameters(parameters: Sequence[Any] | Mapping[str, Any] | None) -> Any:
+    if not parameters:
+        return None
+    if isinstance(parameters, Mapping):
+        return {k: _value(v) for k, v in parameters.items()}
+    return [_value(v) for v in parameters]
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)  # SQLite's booleans are 0 and 1, and so are the archive's columns
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    if isinstance(value, memoryview):
+        return bytes(value)
+    return value
