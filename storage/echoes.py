@@ -149,7 +149,10 @@ def index_echoes(db: sqlite3.Connection, channel_id: int, texts: Sequence[tuple[
         shared: Counter[tuple[int, int]] = Counter()
         for key in keys:  # a band that thousands of posts share (a channel's boilerplate) is read no further
             shared.update((c, p) for c, p in db.execute(
-                "SELECT channel_id, post_id FROM echo_bands WHERE band_key = ? LIMIT ?", (key, BAND_READ))
+                # in the key's order: the rows SQLite reads anyway, and PostgreSQL reads them by the index
+                # even before it has statistics of a table filling up in one backfill
+                "SELECT channel_id, post_id FROM echo_bands WHERE band_key = ? "
+                "ORDER BY band_key, channel_id, post_id LIMIT ?", (key, BAND_READ))
                 if c != channel_id)  # elsewhere: a channel repeating itself is not an echo
         candidates = [(c, p, db.execute("SELECT signature FROM echo_signatures WHERE channel_id = ? AND post_id = ?",
                                         (c, p)).fetchone()) for (c, p), _ in shared.most_common(MAX_CANDIDATES)]

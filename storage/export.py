@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from storage.db import Connection
@@ -60,7 +61,7 @@ async def iter_posts(
         except ValueError as exc:
             raise SearchQueryError(query or "", str(exc)) from exc
     try:
-        async with conn.execute(sql, params) as cursor:
+        async with _rows(conn, sql, params) as cursor:
             names = [d[0] for d in cursor.description]
             async for row in cursor:
                 yield await _post(conn, names, row, with_pages, with_versions, with_media)
@@ -68,6 +69,23 @@ async def iter_posts(
         if (trouble := storage_error(exc)) is not None:
             raise trouble from exc
         raise SearchQueryError(query or "", str(exc)) from exc
+
+
+@asynccontextmanager
+async def _rows(conn: Connection, sql: str, params: dict[str, Any]) -> AsyncIterator[Any]:
+    """The export's rows a batch at a time: SQLite's cursor steps through them; PostgreSQL's
+    would fetch them all at once, so a cursor held on the server does."""
+    if conn.engine != "postgresql":
+        async with conn.execute(sql, params) as cursor:
+            yield cursor
+        return
+    from storage.sqlite.connection import Cursor
+
+    cursor = Cursor(conn, await conn.run(lambda db: db.execute_held(sql, params)))  # type: ignore[arg-type]
+    try:
+        yield cursor
+    finally:
+        await cursor.close()
 
 
 async def _post(conn: Connection, names: list[str], row: Any, with_pages: bool,

@@ -163,6 +163,7 @@ def children(pid: int) -> list[int]:
     return [int(child) for child in path.read_text().split()] if path.exists() else []
 
 
+@pytest.mark.sqlite_only("Datasette reads SQLite files")
 def test_browse_serves_the_archive_with_search(datasette, archive):
     database = archive.database.stem
     feed = httpx.get(f"{datasette}/{database}/post_feed.json?_shape=array&post_id=22957").json()
@@ -173,6 +174,7 @@ def test_browse_serves_the_archive_with_search(datasette, archive):
     assert {"page_versions", "schema_migrations"} <= {t["name"] for t in hidden["tables"] if t["hidden"]}
 
 
+@pytest.mark.sqlite_only("Datasette reads SQLite files")
 def test_browse_in_a_real_headless_browser(datasette, archive):
     browser = chromium()
     if browser is None:
@@ -184,6 +186,7 @@ def test_browse_in_a_real_headless_browser(datasette, archive):
     assert "1 row" in dom
 
 
+@pytest.mark.sqlite_only("Datasette reads SQLite files")
 def test_browse_searches_with_the_engine_of_search_and_shows_a_post_with_its_changes(datasette, archive):
     database = archive.database.stem
     found = httpx.get(f"{datasette}/{database}/search.json", params={

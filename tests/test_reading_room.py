@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -15,7 +14,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import pytest
 from conftest import FAST_PAGES
-from helpers import chromium, connect_archive, rendered_dom, start_browse
+from helpers import chromium, connect_archive, rendered_dom, rows, start_browse
 from test_media import MEDIA, cdn, photo
 from test_pages import CURRENT, a_pdf, fixture
 
@@ -113,8 +112,8 @@ def test_every_page_renders_and_every_link_resolves(room):
             "/deletions.atom", "/pages.atom", "/alerts/charter.atom", "/-/room.css"} <= paths
     assert any(path.startswith("/media/") for path in paths)  # the pictures, full size
     # a t.me link never stands where the archive has the post
-    archived = {(c.lower(), p) for c, p in connect_archive(config.database).execute(
-        "SELECT c.username, p.post_id FROM posts p JOIN channels c ON c.id = p.channel_id")}
+    archived = {(c.lower(), p) for c, p in rows(
+        config.database, "SELECT c.username, p.post_id FROM posts p JOIN channels c ON c.id = p.channel_id")}
     for url in seen:
         if (match := re.match(r"https?://t\.me/(?:s/)?(\w+)/(\d+)", url)) is not None:
             assert (match[1].lower(), int(match[2])) not in archived, url
@@ -134,8 +133,7 @@ def test_a_post_page_shows_versions_deletion_pages_and_a_citation(room, tmp_path
     assert "charter_ru.pdf" in release or "текст Хартии (PDF)" in release
     cite = re.search(r'<section aria-labelledby="cite">(.*?)</section>', release, re.S)[1]
     assert f"{base}/MFARussia/4" in cite and "Content hash" in cite
-    [(content_hash,)] = sqlite3.connect(room[1].database).execute(
-        "SELECT content_hash FROM posts WHERE post_id = 4").fetchall()
+    [(content_hash,)] = rows(room[1].database, "SELECT content_hash FROM posts WHERE post_id = 4")
     assert content_hash in cite
     linking = httpx.get(f"{base}/MFARussia/7").text
     assert 'href="/MFARussia/4"' in linking  # the t.me link to an archived post leads into the archive
@@ -231,6 +229,7 @@ def assert_atom(data: bytes) -> None:
             assert RFC3339.match(published.text)
 
 
+@pytest.mark.sqlite_only("Datasette reads SQLite files; on PostgreSQL the room serves no /sql/")
 def test_datasette_answers_under_sql_and_links_rows_back(room):
     pytest.importorskip("datasette")
     base, config, _ = room

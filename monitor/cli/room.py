@@ -38,7 +38,7 @@ def browse(ctx: click.Context, host: str, port: int) -> None:
     feeds. Datasette answers under /sql/ (pip install '.[browse]' in the checkout).
     """
     config = _config(ctx)
-    if not Path(config.database).exists():
+    if not config.on_postgres and not Path(config.database).exists():
         _fail(f"no archive at {config.database}; run 'legation backfill' or 'legation sync' first", EXIT_FAILED)
     try:
         import uvicorn  # noqa: F401 - Datasette's server, brought by the browse extra
@@ -72,10 +72,12 @@ async def _serve(config: Config, host: str, port: int) -> None:
                     loop.remove_signal_handler(signum)
 
     async with open_archive(config.database, create=False) as conn:
-        await conn.execute("PRAGMA query_only = ON")  # nothing the room does writes to the archive
+        # nothing the room does writes to the archive
+        await conn.execute("PRAGMA query_only = ON" if conn.engine == "sqlite"
+                           else "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
         with tempfile.TemporaryDirectory() as tmp:
             sql = None
-            if datasette_available():
+            if datasette_available() and not config.on_postgres:  # Datasette reads SQLite files only
                 metadata = write_metadata(Path(config.database), Path(tmp) / "metadata.json")
                 sql = await datasette_app(Path(config.database), metadata, config.search.languages)
             room = ReadingRoom(conn, web_url=config.telegram.web_url, languages=config.search.languages,

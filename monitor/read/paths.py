@@ -21,6 +21,7 @@ class Paths:
 
     static: bool = False
     here: str = "index.html"  # the page's own file, in the static export
+    sql_served: bool = True  # Datasette under /sql/ (an SQLite archive, the browse extra installed)
 
     def _to(self, server: str, file: str) -> str:
         if not self.static:
@@ -71,7 +72,7 @@ class Paths:
         return None if self.static else "/search"
 
     def sql(self) -> str | None:
-        return None if self.static else "/sql/"
+        return None if self.static or not self.sql_served else "/sql/"
 
 
 def page_file(url: str) -> str:

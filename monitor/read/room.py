@@ -79,7 +79,7 @@ class ReadingRoom:
                  health: Callable[[ChannelStatus], list[str] | None] | None = None, sql: ASGIApp | None = None):
         self.conn, self.web_url, self.languages, self.media_dir = conn, web_url.rstrip("/"), languages, media_dir
         self.health, self.sql = health, sql
-        self.paths = Paths()
+        self.paths = Paths(sql_served=sql is not None)
         self._overview: tuple[float, list[dict[str, Any]]] | None = None
         self.routes: list[tuple[re.Pattern[str], Callable[..., Awaitable[Response]]]] = [
             (re.compile(pattern), handler) for pattern, handler in (

@@ -111,6 +111,20 @@ class PostgresDb:
             return result
         return Cursor(cursor)
 
+    def execute_held(self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] = ()) -> Cursor:
+        """A SELECT whose rows stay on the server until fetched (a cursor WITH HOLD): an export of a
+        million posts reads them a batch at a time, and other statements may run between batches."""
+        params = _parameters(parameters)
+        self._held = getattr(self, "_held", 0) + 1
+        cursor = self._conn.cursor(name=f"legation_held_{self._held}", withhold=True)
+        cursor.itersize = 500
+        try:
+            cursor.execute(translate(sql, self._keys, bool(params)), params)
+        except Exception as exc:
+            cursor.close()
+            raise self._converted(exc, sql) from None
+        return Cursor(cursor)
+
     def execute_native(self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] = ()) -> Cursor:
         """A statement written for PostgreSQL (``%s`` placeholders): not rewritten."""
         cursor = self._conn.cursor()
