@@ -32,6 +32,7 @@ LINKERS_SHOWN = 5  # posts named under a page found by search; the rest counted
 
 if TYPE_CHECKING:
     from storage.evidence import EvidenceState
+    from storage.leases import Worker
     from storage.models import ChannelStatus, PageHit, PostEvent, PostVersion, SearchHit
 
 @cli.command()
@@ -186,6 +187,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     from storage.db import open_archive
     from storage.evidence import get_evidence_state
     from storage.gaps import get_gaps
+    from storage.leases import get_workers
     from storage.media import count_media
     from storage.models import ChannelStatus, format_timestamp
     from storage.pages import count_pages, get_page_problems
@@ -196,15 +198,17 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
     async def read_status() -> tuple[list[ChannelStatus], dict[str, int], list[tuple[Any, ...]],
                                      tuple[int, str | None, int], list[tuple[str, str, str, int]], dict[str, int],
-                                     EvidenceState]:
+                                     EvidenceState, list[Worker]]:
         async with open_archive(config.database, create=False) as conn:
             statuses = [replace(status, gap_ids=gaps.missing_ids if (gaps := await conn.run(get_gaps, status.username))
                                 else 0) for status in await get_status(conn, day_ago)]
             return (statuses, await count_pages(conn), await get_recent_runs(conn, 5),
                     await get_undelivered_summary(conn, config.alerts.deliverable_rules()),
-                    await get_page_problems(conn), await count_media(conn), await conn.run(get_evidence_state))
+                    await get_page_problems(conn), await count_media(conn), await conn.run(get_evidence_state),
+                    await conn.run(get_workers))
 
-    rows, page_counts, runs, (undelivered, oldest, failing), page_problems, media, evidence = _run(read_status())
+    rows, page_counts, runs, (undelivered, oldest, failing), page_problems, media, evidence, workers = \
+        _run(read_status())
     problems = {r.username: channel_problems(r, config) for r in rows}
     alert_problem = alerts_problem(undelivered, oldest, config)
     if alert_problem:
@@ -227,6 +231,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
             "media": media,
             "alerts": {"undelivered": undelivered, "oldest_undelivered": oldest, "failing": failing},
             "evidence": asdict(evidence) | {"problem": evidence_problem},
+            "workers": [asdict(w) for w in workers],
             "recent_runs": [dict(zip(("job", "started_at", "finished_at", "outcome", "error"), r, strict=True))
                             for r in runs],
         }, ensure_ascii=False, indent=2))
@@ -242,6 +247,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"alerts: {undelivered} undelivered" + (f" ({failing} failing)" if failing else "")
                    + (f"; {alert_problem}" if alert_problem else ""))
         click.echo(f"evidence: {_evidence_line(evidence, config)}" + (f"; {evidence_problem}" if evidence_problem else ""))
+        for worker in workers:  # the `legation run` processes sharing the archive
+            click.echo(f"worker {worker.id}: heartbeat {worker.heartbeat_at}, since {worker.started_at}, "
+                       f"{len(worker.leases)} job(s): {', '.join(worker.leases) or '-'}")
     if unhealthy:
         sys.exit(EXIT_FAILED)
 
@@ -278,7 +286,7 @@ def _account_state(config: Config) -> str:
 
 def _print_status(config: Config, rows: list[ChannelStatus], page_counts: dict[str, int],
                   problems: dict[str, list[str]]) -> None:
-    click.echo(f"archive: {config.database}")
+    click.echo(f"archive: {config.archive_name}")
     click.echo(f"account: {_account_state(config)}")
     click.echo(f"pages: {_counts(page_counts) or 'none'}")
     header = ("channel", "posts", "last 24h", "newest", "oldest", "backfill", "last sync", "health")

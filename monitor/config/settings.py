@@ -376,6 +376,9 @@ class ScheduleConfig:
     failing_after: float = setting(3600.0, as_positive_duration)
     shutdown_timeout: float = setting(10.0, as_positive_duration)
     forget_runs_after: float | None = setting(30 * 86400.0, as_duration_or_never)  # None: keep every run
+    # workers sharing a PostgreSQL archive: a job is a worker's this long past its last heartbeat
+    # (one every quarter of it); a dead worker's jobs pass to another within it
+    lease_ttl: float = setting(60.0, duration_at_least(2.0, '"2s"'))
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import os
+import secrets
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,6 +36,16 @@ from storage.channels import ensure_channel, get_username_by_telegram_id
 from storage.db import Connection, transaction
 from storage.deletions import get_live_posts, save_deletion
 from storage.echoes import index_backlog
+from storage.leases import (
+    claim,
+    forget_dead_workers,
+    get_workers,
+    heartbeat,
+    held_jobs,
+    register_worker,
+    release,
+    shed_excess,
+)
 from storage.models import utc_in, utc_now
 from storage.runs import RUNS_FORGOTTEN_AT_ONCE, delete_runs_before, save_run_end, save_run_start
 
@@ -47,6 +60,17 @@ ECHO_CHUNKS_A_RUN = 10  # of storage.echoes.BACKLOG_CHUNK posts each
 FORGET_RUNS_INTERVAL = 6 * 3600.0  # how often runs older than [schedule] forget_runs_after go
 
 Body = Callable[[], Awaitable[Mapping[str, Any]]]
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process of this host has the id ``pid``."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 CHANNEL_ERROR = "error"  # a poll's counts carry this when its channel's round failed
 
 
@@ -58,15 +82,65 @@ class Jobs:
                  browser: BrowserFetcher | None = None, stamper: Stamper | None = None) -> None:
         self.conn, self.source, self.web, self.config, self.browser = conn, source, web, config, browser
         self.stamper = stamper
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.ttl = config.schedule.lease_ttl
         self.settings, self.notifier = settings, notifier
         self.running: set[asyncio.Task[Any]] = set()
         self.scheduler: AsyncIOScheduler | None = None
+
+    async def register(self, exclusive: bool) -> None:
+        """This process joins the workers of the archive (before its jobs start). ``exclusive``: it
+        holds the archive's writer lock (SQLite), so every other worker recorded is gone; otherwise
+        the workers recorded on this host whose process is gone are (a restart after kill -9)."""
+        host = socket.gethostname()
+        async with transaction(self.conn):
+            for worker in await self.conn.run(get_workers):
+                if exclusive or (worker.host == host and not _alive(worker.pid)):
+                    await self.conn.run(release, worker.id)
+            await self.conn.run(register_worker, self.worker, host, os.getpid(), utc_now())
+
+    async def leave(self) -> None:
+        """This process stops: its leases are free for the other workers at once."""
+        async with transaction(self.conn):
+            await self.conn.run(release, self.worker)
+
+    async def heartbeat(self) -> None:
+        """Renew this worker's leases; run now the jobs whose lease a dead worker let expire."""
+        try:
+            async with transaction(self.conn):
+                expired = await self.conn.run(heartbeat, self.worker, utc_now(), self.ttl)
+                await self.conn.run(forget_dead_workers, utc_in(-10 * self.ttl))
+                shed = await self.conn.run(shed_excess, self.worker, len(self.config.channels), "poll:", utc_now(),
+                                           self.ttl)
+                held = await self.conn.run(held_jobs, utc_now())
+        except Exception as exc:  # noqa: BLE001 - a heartbeat that fails is tried again; the jobs go on
+            log.warning("heartbeat_failed", error=str(exc))
+            return
+        if shed:
+            log.info("leases_shed", jobs=shed)  # more workers now: theirs to take
+        # a dead worker's jobs (expired), and channels nobody holds (shed, or never taken): try them now,
+        # not at their next turn, which may be an interval away
+        free = set(expired) | {f"poll:{c.name}" for c in self.config.channels} - held - set(shed)
+        for name in sorted(free):
+            if self.scheduler is not None and self.scheduler.get_job(name) is not None:
+                self.scheduler.modify_job(name, next_run_time=datetime.now(UTC))
+                log.info("job_unheld_run_now", job=name)
+
+    async def _leased(self, job_id: str) -> bool:
+        """Whether this worker may run ``job_id`` now (it holds, or has just taken, its lease)."""
+        polls = len(self.config.channels)
+        async with transaction(self.conn):
+            return await self.conn.run(functools.partial(
+                claim, share_of=polls if job_id.startswith("poll:") else None, kind="poll:"),
+                job_id, self.worker, utc_now(), self.ttl)
 
     def install(self, scheduler: AsyncIOScheduler, sweep_base: datetime | None = None) -> None:
         """Add every job with a stable id; polls start at once, the sweep one interval after
         ``sweep_base`` (its last run, as the archive recorded it), or at once if that is past."""
         self.scheduler = scheduler
         now = datetime.now(UTC)
+        scheduler.add_job(self.heartbeat, "interval", seconds=self.ttl / 4, id="heartbeat", name="heartbeat",
+                          max_instances=1, coalesce=True, next_run_time=now, replace_existing=True)
         schedule = self.config.schedule
         for channel in self.config.channels:
             self._add(scheduler, f"poll:{channel.name}", functools.partial(self.poll, channel),
@@ -98,6 +172,12 @@ class Jobs:
         self.running.add(task)
         structlog.contextvars.bind_contextvars(job=job_id)
         try:
+            try:
+                if not await self._leased(job_id):
+                    return  # another worker runs it
+            except Exception as exc:  # noqa: BLE001 - the archive out of reach: this run is skipped, not the daemon
+                log.warning("lease_unavailable", error=str(exc))
+                return
             async with transaction(self.conn):
                 run_id = await save_run_start(self.conn, job_id, utc_now())
             outcome, counts, error = "ok", None, None

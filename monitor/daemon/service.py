@@ -242,6 +242,8 @@ async def run_daemon(config: Config, stop: asyncio.Event, account_client: Telegr
             if config.evidence.tsa else None
         jobs = Jobs(conn, source, web, config, settings, AppriseNotifier(), browser, stamper)
         scheduler = AsyncIOScheduler(timezone=UTC)
+        await jobs.register(exclusive=not config.on_postgres)
+        stack.push_async_callback(jobs.leave)  # last out: after the jobs have finished
         jobs.install(scheduler, await _sweep_base(conn))
         scheduler.start()
         if source.account is not None:
@@ -253,7 +255,7 @@ async def run_daemon(config: Config, stop: asyncio.Event, account_client: Telegr
         stack.callback(scheduler.shutdown, wait=False)
         stack.push_async_callback(jobs.drain, config.schedule.shutdown_timeout)
         stack.callback(scheduler.pause)
-        log.info("daemon_started", database=str(config.database), channels=config.channel_names(),
+        log.info("daemon_started", database=config.archive_name, channels=config.channel_names(),
                  jobs=[job.id for job in scheduler.get_jobs()])
         gone: list[str] = []
         watcher = asyncio.create_task(_watch_archive(conn, stop, gone), name="watch-archive")
