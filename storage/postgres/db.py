@@ -86,6 +86,7 @@ class PostgresDb:
 
     def __init__(self, conn: Any, secret: str | None = None) -> None:
         self._conn, self._secret = conn, secret
+        conn.adapters.register_loader("numeric", _number_loader())  # sum() of integers is numeric: an int, as on SQLite
         self._keys = {table: tuple(columns) for table, columns in conn.execute(
             "SELECT c.relname, array_agg(a.attname ORDER BY array_position(i.indkey, a.attnum)) FROM pg_index i "
             "JOIN pg_class c ON c.oid = i.indrelid JOIN pg_attribute a ON a.attrelid = c.oid "
@@ -176,6 +177,21 @@ class PostgresDb:
         if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
             return sqlite3.OperationalError(text)
         return sqlite3.DatabaseError(f"{text} (in: {' '.join(sql.split())[:300]})")
+
+
+def _number_loader() -> type:
+    """numeric as SQLite gives it: an int when whole, else a float (never a Decimal)."""
+    from psycopg.adapt import Loader
+
+    class NumberLoader(Loader):
+        def load(self, data: Any) -> int | float:
+            text = bytes(data).decode()
+            try:
+                return int(text)
+            except ValueError:
+                return float(text)
+
+    return NumberLoader
 
 
 def _parameters(parameters: Sequence[Any] | Mapping[str, Any] | None) -> Any:
