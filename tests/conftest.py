@@ -103,7 +103,7 @@ ENGINE = os.environ.get("LEGATION_TEST_ENGINE", "sqlite")  # postgresql: every t
 BOTH_ENGINES = frozenset({
     "test_storage", "test_search", "test_edits_deletions", "test_backfill", "test_pages", "test_page_queue",
     "test_releases", "test_hostile_posts", "test_instruments", "test_evidence", "test_alerts", "test_media",
-    "test_export", "test_reading_room", "test_postgres_engine",
+    "test_export", "test_reading_room",
 })
 
 
