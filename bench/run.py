@@ -21,13 +21,14 @@ from micro import bench_alerts, bench_parsing, bench_saving, bench_search, bench
 from postgres import bench_postgres  # noqa: E402
 from room import bench_room  # noqa: E402
 from system import bench_backfill, bench_daemon_idle, bench_idle_sync, bench_media, bench_releases  # noqa: E402
+from workers import bench_workers  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a check (about a minute)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON to this file")
-    parser.add_argument("--only", help="comma-separated: parse,connection,save,size,alerts,search,backfill,sync,idle,media,releases,room,signatures,echoes,reach,evidence,stamps,postgres")
+    parser.add_argument("--only", help="comma-separated: parse,connection,save,size,alerts,search,backfill,sync,idle,media,releases,room,signatures,echoes,reach,evidence,stamps,postgres,workers")
     args = parser.parse_args()
     quick = args.quick
     suites = {
@@ -49,6 +50,7 @@ def main() -> None:
         "evidence": lambda: bench_evidence(5_000 if quick else 20_000),
         "stamps": lambda: bench_stamps(),
         "postgres": lambda: bench_postgres(10_000 if quick else 100_000),
+        "workers": bench_workers,
     }
     chosen = args.only.split(",") if args.only else list(suites)
     rows: list[Row] = []

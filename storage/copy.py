@@ -36,7 +36,7 @@ TABLES = (
 )
 # Not copied: archive_copies (each archive's own record of copies into it) and echo_backlog, a
 # bookmark in posts' rowids, which the destination does not share; it is set anew (settle_backlog).
-OWN_STATE = ("archive_copies", "echo_backlog")
+OWN_STATE = ("archive_copies", "echo_backlog", "workers", "leases")  # the last two: who runs what, now
 # Tables with a generated id: a PostgreSQL destination's sequences move past the copied ids.
 IDENTITY = {"channels": "id", "post_events": "id", "releases": "id", "runs": "id", "alerts": "id",
             "evidence_stamps": "id"}

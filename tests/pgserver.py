@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 PASSWORD = "pg-test-s3cret"  # the archive role's; tests check it is never printed
 
@@ -43,11 +44,12 @@ def _as_user() -> list[str]:
 
 
 @contextlib.contextmanager
-def throwaway_cluster() -> Iterator[str]:
+def throwaway_cluster(tls: Any = None) -> Iterator[str]:
     """A running server with a database ``archive`` owned by role ``legation`` (password
-    ``PASSWORD``, scram over TCP); yields its URL."""
+    ``PASSWORD``, scram over TCP); yields its URL. ``tls``: a trustme CA whose certificate for
+    127.0.0.1 the server presents (ssl = on)."""
     given = os.environ.get("LEGATION_TEST_POSTGRES")
-    if given:
+    if given and tls is None:
         yield given
         return
     binaries = server_binaries()
@@ -70,6 +72,15 @@ def throwaway_cluster() -> Iterator[str]:
         with (data / "postgresql.conf").open("a") as conf:
             conf.write(f"\nlisten_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{home}'\n"
                        "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 60\n")
+            if tls is not None:
+                served = tls.issue_cert("127.0.0.1")
+                served.cert_chain_pems[0].write_to_path(str(data / "server.crt"))
+                served.private_key_pem.write_to_path(str(data / "server.key"))
+                os.chmod(data / "server.key", 0o600)
+                if prefix:
+                    for name in ("server.crt", "server.key"):
+                        shutil.chown(data / name, prefix[2])
+                conf.write("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n")
         run(str(binaries / "pg_ctl"), "-D", str(data), "-l", str(home / "server.log"), "-w", "-t", "60", "start")
         psql = [str(binaries / "psql"), "-h", str(home), "-p", str(port), "-U", "postgres", "-v", "ON_ERROR_STOP=1"]
         run(*psql, "-c", f"CREATE ROLE legation LOGIN PASSWORD '{PASSWORD}'")

@@ -284,3 +284,25 @@ def test_postgresql_search_finds_word_forms_in_three_languages(pg_url, text, sea
     with psycopg.connect(pg_url) as conn:
         migrate(conn, load_migrations(migrations_dir() / "postgresql"))
         assert conn.execute("SELECT archive_words(%s) @@ archive_query(%s)", (text, search)).fetchone()[0] is found
+
+
+def test_sslmode_and_a_ca_file_are_honoured(tmp_path):
+    """verify-full against the server's CA connects; against another CA it is refused, clearly."""
+    import trustme
+    from pgserver import throwaway_cluster
+
+    authority, stranger = trustme.CA(), trustme.CA()
+    authority.cert_pem.write_to_path(str(tmp_path / "db-ca.pem"))
+    stranger.cert_pem.write_to_path(str(tmp_path / "other-ca.pem"))
+    with throwaway_cluster(tls=authority) as url:
+        config = tmp_path / "legation.toml"
+        for ca, expected in (("db-ca.pem", 0), ("other-ca.pem", 1)):
+            config.write_text(f'database = "{url}?sslmode=verify-full&sslrootcert={tmp_path / ca}"\n'
+                              '[[channels]]\nname = "MFARussia"\n', encoding="utf-8")
+            code, output = legation("-c", str(config), "status")
+            assert PASSWORD not in output
+            if expected == 0:
+                assert "archive: postgresql://legation:***@127.0.0.1" in output and "never synced" in output, output
+                assert code == 1  # the channel was never synced: a health check's exit
+            else:
+                assert code == 1 and "cannot connect to" in output and "certificate verify failed" in output, output
