@@ -117,6 +117,7 @@ class Known(NamedTuple):
 
 
 SEARCH_KEY_SLOT = 100_000  # keys per second of post date (migrations 0010, 0015)
+SEARCH_KEYS_LOCK = 0x6C6567_6B657973  # PostgreSQL: the advisory lock of search key assignment
 SEARCH_KEY_SLOTS = f"""
 SELECT slot.base, (SELECT max(search_key) FROM posts
                    WHERE search_key >= slot.base AND search_key < slot.base + {SEARCH_KEY_SLOT}) AS last
@@ -130,6 +131,8 @@ def _search_keys(db: sqlite3.Connection, dates: Sequence[str | None]) -> list[in
     """Search keys for new posts of these dates, in order, as the insert trigger of migration
     0015 would give them one row at a time: the next free key of the post's second, or once
     that second's 100,000 keys are taken, one below every key. One query for the batch."""
+    if getattr(db, "engine", "sqlite") == "postgresql":  # several workers: one at a time takes keys, to its commit
+        db.execute_native("SELECT pg_advisory_xact_lock(%s)", (SEARCH_KEYS_LOCK,))  # type: ignore[attr-defined]
     last_in: dict[int, int | None] = {}  # slot base -> its highest key taken
     bases: list[int] = []
     for row in db.execute(SEARCH_KEY_SLOTS, (json.dumps(list(dates)),)):

@@ -66,16 +66,19 @@ def test_three_workers_share_the_channels_and_take_over_a_killed_one(tme, pg_url
     try:
         wait_for(lambda: read_only(pg_url, "SELECT count(*) FROM posts") == [(CHANNELS * 3,)], 90)
         wait_for(lambda: len(alerted_posts(receiver)) >= ALERTED, 60)
+        # sent and marked: the kill below must not fall between the two (a resend there is at least once)
+        wait_for(lambda: read_only(pg_url, "SELECT count(*) FROM alerts WHERE delivered_at IS NULL") == [(0,)], 90)
         # the three share the channels (those first to start give up what is beyond their share)
         wait_for(lambda: len(read_only(pg_url, "SELECT holder FROM leases WHERE name LIKE 'poll:%' GROUP BY holder")) == 3,
-                 30)
+                 90)
         held = dict(rows(pg_url, "SELECT holder, count(*) FROM leases WHERE name LIKE 'poll:%' GROUP BY holder"))
         assert len(held) == 3 and all(1 <= count <= CHANNELS // 3 + 1 for count in held.values()), held
         pids = {holder: int(holder.split(":")[1]) for holder in held}
 
         victim = workers[0]
         victim_id = next(holder for holder, pid in pids.items() if pid == victim.pid)
-        orphaned = {name for (name,) in rows(pg_url, "SELECT name FROM leases WHERE holder = ?", victim_id)}
+        orphaned = {name for (name,) in rows(pg_url, "SELECT name FROM leases WHERE holder = ? AND name LIKE 'poll:%'",
+                                               victim_id)}
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait()
         for name in orphaned:  # a new post in each of the victim's channels, all mentioning the charter
@@ -86,6 +89,8 @@ def test_three_workers_share_the_channels_and_take_over_a_killed_one(tme, pg_url
         taken = {name for (name,) in rows(pg_url, "SELECT name FROM leases WHERE holder <> ?", victim_id)}
         assert orphaned <= taken
         wait_for(lambda: len(alerted_posts(receiver)) >= ALERTED + len(orphaned), 60)
+        # each sent, and marked sent (the step after sending) before the workers are stopped
+        wait_for(lambda: read_only(pg_url, "SELECT count(*) FROM alerts WHERE delivered_at IS NULL") == [(0,)], 90)
         for worker in workers[1:]:
             worker.send_signal(signal.SIGTERM)
             assert worker.wait(timeout=20) == 0

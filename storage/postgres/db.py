@@ -94,6 +94,10 @@ class PostgresDb:
             "WHERE i.indisprimary AND n.nspname = current_schema() GROUP BY c.relname").fetchall()}
 
     def execute(self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] = ()) -> Cursor:
+        if sql.lstrip().upper().startswith("BEGIN") and self.in_transaction:
+            # a transaction left open (its error was not rolled back): end it, or the connection
+            # refuses every statement after; SQLite has no such state
+            self._conn.execute("ROLLBACK")
         params = _parameters(parameters)
         text = translate(sql, self._keys, bool(params))
         table = INSERT_INTO.match(sql)
