@@ -29,7 +29,6 @@ def _config(tmp: Path, tme: FakeTelegram, database: str, n: int) -> Path:
 
 
 def _archived(database: str) -> int:
-    sys.path.insert(0, str(ROOT / "tests"))
     from helpers import read_only
 
     found = read_only(database, "SELECT count(*) FROM posts")
@@ -55,7 +54,6 @@ def _time(tmp: Path, tme: FakeTelegram, database: str, workers: int) -> float:
 
 
 def bench_workers() -> list[Row]:
-    sys.path.insert(0, str(ROOT / "tests"))
     from pgserver import empty_database, server_binaries, throwaway_cluster
 
     if server_binaries() is None:

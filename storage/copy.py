@@ -25,6 +25,7 @@ from typing import Any
 
 from storage.errors import StorageError
 from storage.models import utc_now
+from storage.postgres.db import IDENTITY, primary_keys
 
 # Every table of the archive, references first (a row's channel before it, its post before its
 # links, a release before its pages). tests/test_postgres.py checks this covers both schemas.
@@ -37,9 +38,6 @@ TABLES = (
 # Not copied: archive_copies (each archive's own record of copies into it) and echo_backlog, a
 # bookmark in posts' rowids, which the destination does not share; it is set anew (settle_backlog).
 OWN_STATE = ("archive_copies", "echo_backlog", "workers", "leases")  # the last two: who runs what, now
-# Tables with a generated id: a PostgreSQL destination's sequences move past the copied ids.
-IDENTITY = {"channels": "id", "post_events": "id", "releases": "id", "runs": "id", "alerts": "id",
-            "evidence_stamps": "id"}
 DEFAULT_BATCH = 2_000
 MODULUS = 2**256
 
@@ -174,12 +172,10 @@ class PostgresSide(Side):
             "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
             "AND table_name = %s ORDER BY ordinal_position", (table,)).fetchall()]
 
-    def _key_types(self, table: str) -> list[tuple[str, str]]:
-        return [(name, kind) for name, kind in self.conn.execute(
-            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_index i "
-            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
-            "WHERE i.indrelid = %s::regclass AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)",
-            (table,)).fetchall()]
+    def _key_types(self, table: str) -> tuple[tuple[str, str], ...]:
+        if not hasattr(self, "_keys"):
+            self._keys = primary_keys(self.conn)
+        return self._keys.get(table, ())
 
     def key(self, table: str) -> list[str]:
         return [name for name, _ in self._key_types(table)] or ["ctid"]

@@ -21,7 +21,7 @@ from monitor.errors import FetchError
 from monitor.net.client import HttpClient
 from storage.db import Connection, transaction
 from storage.evidence import get_chain_head, get_last_stamps, save_stamp
-from storage.models import utc_now
+from storage.models import age_of, utc_now
 from storage.tokens import check_token, stamped_message, trust_roots
 
 log = structlog.get_logger(__name__)
@@ -91,7 +91,7 @@ class Stamper:
             return False
         if stamped_at is None or name in self._failures:
             return True
-        return utc_now() >= _plus(stamped_at, self.config.stamp_interval)
+        return age_of(stamped_at) >= self.config.stamp_interval
 
     def _wait(self, name: str) -> float:
         return min(self.config.stamp_interval, FIRST_RETRY * 2 ** (self._failures.get(name, 1) - 1))
@@ -123,11 +123,3 @@ class Stamper:
                                 response.content, utc_now())
         log.info("timestamped", tsa=name, record=seq, gen_time=checked.gen_time, signer=checked.signer)
 
-
-def _plus(timestamp: str, seconds: float) -> str:
-    from datetime import datetime, timedelta
-
-    from storage.models import format_timestamp
-
-    moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00")) + timedelta(seconds=seconds)
-    return format_timestamp(moment)

@@ -24,6 +24,19 @@ IDENTITY = {"channels": "id", "post_events": "id", "releases": "id", "runs": "id
 INSERT_INTO = re.compile(r"^\s*INSERT\s+(?:OR\s+\w+\s+)?INTO\s+(\w+)", re.I)
 
 
+def primary_keys(conn: Any) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Each table's primary key, in order: ``table -> ((column, type), ...)``."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for table, column, kind in conn.execute(
+            "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indrelid JOIN pg_attribute a ON a.attrelid = c.oid "
+            "AND a.attnum = ANY(i.indkey) JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE i.indisprimary AND n.nspname = current_schema() "
+            "ORDER BY c.relname, array_position(i.indkey, a.attnum)").fetchall():
+        found.setdefault(table, []).append((column, kind))
+    return {table: tuple(columns) for table, columns in found.items()}
+
+
 class Row(tuple):  # type: ignore[type-arg]
     """A row by position or by column name, as sqlite3.Row."""
 
@@ -87,11 +100,7 @@ class PostgresDb:
     def __init__(self, conn: Any, secret: str | None = None) -> None:
         self._conn, self._secret = conn, secret
         conn.adapters.register_loader("numeric", _number_loader())  # sum() of integers is numeric: an int, as on SQLite
-        self._keys = {table: tuple(columns) for table, columns in conn.execute(
-            "SELECT c.relname, array_agg(a.attname ORDER BY array_position(i.indkey, a.attnum)) FROM pg_index i "
-            "JOIN pg_class c ON c.oid = i.indrelid JOIN pg_attribute a ON a.attrelid = c.oid "
-            "AND a.attnum = ANY(i.indkey) JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE i.indisprimary AND n.nspname = current_schema() GROUP BY c.relname").fetchall()}
+        self._keys = {table: tuple(name for name, _ in columns) for table, columns in primary_keys(conn).items()}
 
     def execute(self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] = ()) -> Cursor:
         if sql.lstrip().upper().startswith("BEGIN") and self.in_transaction:
